@@ -1,0 +1,95 @@
+//! Helpers shared by the end-to-end tests in `tests/tests/`: the CLI binary, outside tools that
+//! must be present on CI, and small assertions on processes.
+//!
+//! The tests here run whole processes: `cargo xtask` verbs, util-linux `flock`, `strace` for crash
+//! and error injection, and the real `xxhsum`. Each crate's own behavioural tests live in
+//! `crates/<name>/tests/`.
+#![forbid(unsafe_code)]
+#![allow(clippy::print_stderr)] // a skipped test must say so loudly
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// A `Command` for the `xtask` binary (the toolkit's CLI), built once per test binary.
+///
+/// The binary is built with the same profile as the tests, through `cargo build`, so a test run
+/// never uses a stale CLI.
+///
+/// ```no_run
+/// let out = e2e::xtask().arg("--version").output().unwrap();
+/// assert!(out.status.success());
+/// ```
+pub fn xtask() -> Command {
+    Command::new(xtask_path())
+}
+
+/// Path of the freshly built `xtask` binary.
+pub fn xtask_path() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(build_xtask)
+}
+
+fn build_xtask() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "--package", "xtask", "--bin", "xtask"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--message-format=json");
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().expect("failed to run cargo build for xtask");
+    assert!(
+        out.status.success(),
+        "cargo build -p xtask failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "xtask")
+        .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+        .expect("cargo build reported no xtask executable")
+}
+
+/// The path of an outside tool the test needs, or `None` if it is missing on a developer's machine.
+///
+/// A missing tool is announced loudly on stderr and the caller skips; when `CI=true` a missing
+/// tool fails the test instead, because `.ci/run` installs every tool the tests use.
+///
+/// ```
+/// if let Some(sh) = e2e::require_tool("sh") {
+///     assert!(sh.is_absolute());
+/// }
+/// ```
+pub fn require_tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!on_ci, "`{name}` is required on CI (.ci/run installs it) but is not on PATH");
+        eprintln!("\n!!! SKIPPED: `{name}` is not installed; install it to run this test !!!\n");
+    }
+    found
+}
+
+/// Panic with the command's stdout and stderr unless it exited with `code`.
+///
+/// ```
+/// let out = std::process::Command::new("sh").args(["-c", "exit 3"]).output().unwrap();
+/// e2e::assert_exit(&out, 3);
+/// ```
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "unexpected exit status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
