@@ -5,6 +5,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::mpsc;
 
 use crate::{Algo, Digest, Error, Hasher, Result};
 
@@ -133,9 +134,64 @@ pub fn hash_reader(algo: Algo, mut reader: impl Read) -> io::Result<(Digest, u64
 pub fn hash_file(algo: Algo, path: impl AsRef<Path>) -> Result<FileDigest> {
     let path = path.as_ref();
     let file = open_regular(path)?;
-    let (digest, len) =
-        hash_reader(algo, file).map_err(|source| Error::Read { path: path.into(), source })?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let hashed =
+        if size >= PIPELINE_MIN { hash_pipelined(algo, file) } else { hash_reader(algo, file) };
+    let (digest, len) = hashed.map_err(|source| Error::Read { path: path.into(), source })?;
     Ok(FileDigest { digest, len })
+}
+
+/// Files at least this large are read on a second thread while the caller hashes: reading from
+/// the page cache and hashing then overlap instead of taking turns.
+const PIPELINE_MIN: u64 = 8 << 20;
+
+/// Buffers in flight between the reader thread and the hasher.
+const PIPELINE_BUFFERS: usize = 4;
+
+/// [`hash_reader`] with the reads on a scoped thread, handing filled buffers over a channel.
+fn hash_pipelined(algo: Algo, mut reader: impl Read + Send) -> io::Result<(Digest, u64)> {
+    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(PIPELINE_BUFFERS);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_BUFFERS);
+    for _ in 0..PIPELINE_BUFFERS {
+        // Cannot fail: the channel has room for every buffer and its receiver is alive.
+        let _ = empty_tx.send(vec![0u8; BUF_SIZE]);
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // Ends when the hasher hangs up (either channel closed) or the file is read.
+            while let Ok(mut buf) = empty_rx.recv() {
+                let read = read_some(&mut reader, &mut buf).map(|n| (buf, n));
+                let last = !matches!(read, Ok((_, n)) if n > 0);
+                if full_tx.send(read).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let mut hasher = Hasher::new(algo);
+        let mut len = 0u64;
+        loop {
+            match full_rx.recv() {
+                Ok(Ok((_, 0))) => return Ok((hasher.finish(), len)),
+                Ok(Ok((buf, n))) => {
+                    hasher.update(&buf[..n]);
+                    len += n as u64;
+                    let _ = empty_tx.send(buf);
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::Error::other("reader thread ended early")),
+            }
+        }
+    })
+}
+
+/// One `read`, retried on `Interrupted`.
+fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
 }
 
 /// Opens `path` for reading if, and only if, it is a regular file, without ever blocking on a FIFO.

@@ -107,3 +107,16 @@ fn streaming_equals_one_shot_across_buffer_boundaries() {
         assert_eq!((fd.digest, fd.len), (hash_bytes(algo, &data), len as u64), "{algo}");
     }
 }
+
+#[test]
+fn large_files_read_on_a_second_thread_hash_the_same() {
+    // Past the 8 MiB threshold hash_file reads on a helper thread; the digest must not change.
+    let dir = tempfile::tempdir().unwrap();
+    let len = (9 << 20) + 13;
+    let data: Vec<u8> = (0..len).map(|i| (i * 13 % 247) as u8).collect();
+    write(dir.path(), "big", &data);
+    for algo in [Algo::Xxh128, Algo::Xxh64] {
+        let fd = checksum::hash_file(algo, dir.path().join("big")).unwrap();
+        assert_eq!((fd.digest, fd.len), (hash_bytes(algo, &data), len as u64), "{algo}");
+    }
+}

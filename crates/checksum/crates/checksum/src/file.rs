@@ -1,0 +1,210 @@
+//! Hashing readers and files, streaming with a large buffer.
+
+use std::fmt;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::mpsc;
+
+use crate::{Algo, Digest, Error, Hasher, Result};
+
+/// Bytes read per `read` call. Large enough that syscall overhead vanishes next to the hashing,
+/// small enough to stay in L2 cache while it is hashed (measured: see `benches/hash.rs`).
+pub const BUF_SIZE: usize = 256 * 1024;
+
+/// What a path names, when it is not a regular file.
+///
+/// ```
+/// assert_eq!(checksum::FileKind::Fifo.to_string(), "FIFO");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// A directory.
+    Directory,
+    /// A symbolic link (never followed while walking).
+    Symlink,
+    /// A named pipe: opening it for reading would block.
+    Fifo,
+    /// A Unix domain socket.
+    Socket,
+    /// A block device.
+    BlockDevice,
+    /// A character device.
+    CharDevice,
+    /// Anything else.
+    Other,
+}
+
+impl FileKind {
+    /// The kind of a non-regular file, from its metadata; `None` for a regular file.
+    ///
+    /// ```
+    /// let meta = std::fs::symlink_metadata("/").unwrap();
+    /// assert_eq!(checksum::FileKind::of(&meta), Some(checksum::FileKind::Directory));
+    /// ```
+    pub fn of(meta: &Metadata) -> Option<FileKind> {
+        let t = meta.file_type();
+        Some(if t.is_file() {
+            return None;
+        } else if t.is_dir() {
+            FileKind::Directory
+        } else if t.is_symlink() {
+            FileKind::Symlink
+        } else if t.is_fifo() {
+            FileKind::Fifo
+        } else if t.is_socket() {
+            FileKind::Socket
+        } else if t.is_block_device() {
+            FileKind::BlockDevice
+        } else if t.is_char_device() {
+            FileKind::CharDevice
+        } else {
+            FileKind::Other
+        })
+    }
+}
+
+impl fmt::Display for FileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FileKind::Directory => "directory",
+            FileKind::Symlink => "symlink",
+            FileKind::Fifo => "FIFO",
+            FileKind::Socket => "socket",
+            FileKind::BlockDevice => "block device",
+            FileKind::CharDevice => "character device",
+            FileKind::Other => "special file",
+        })
+    }
+}
+
+/// The digest of a file and how many bytes were hashed.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("f");
+/// std::fs::write(&path, b"test\n").unwrap();
+/// let fd = checksum::hash_file(checksum::Algo::Xxh128, &path).unwrap();
+/// assert_eq!((fd.len, fd.digest.to_hex().as_str()), (5, "364b7492fe58a3947e824cae26e04823"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileDigest {
+    /// The digest.
+    pub digest: Digest,
+    /// Bytes hashed (the file's length as it was read).
+    pub len: u64,
+}
+
+/// Hashes everything a reader yields, in [`BUF_SIZE`] pieces; returns the digest and the byte count.
+/// `Interrupted` reads are retried.
+///
+/// ```
+/// use checksum::{hash_bytes, hash_reader, Algo};
+/// let (digest, len) = hash_reader(Algo::Xxh64, &b"abc"[..]).unwrap();
+/// assert_eq!((digest, len), (hash_bytes(Algo::Xxh64, b"abc"), 3));
+/// ```
+pub fn hash_reader(algo: Algo, mut reader: impl Read) -> io::Result<(Digest, u64)> {
+    let mut hasher = Hasher::new(algo);
+    let mut buf = vec![0u8; BUF_SIZE];
+    let mut len = 0u64;
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok((hasher.finish(), len)),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                len += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Hashes the regular file at `path` (a symlink given here is followed, as xxhsum does).
+///
+/// Anything that is not a regular file is refused with [`Error::NotAFile`] before a byte is read:
+/// the file is opened with `O_NONBLOCK`, so a FIFO cannot make this call hang, and its type is
+/// checked on the open descriptor, so it cannot change between the check and the read.
+///
+/// ```
+/// let err = checksum::hash_file(checksum::Algo::Xxh128, "/").unwrap_err();
+/// assert!(err.to_string().contains("not a regular file"));
+/// ```
+pub fn hash_file(algo: Algo, path: impl AsRef<Path>) -> Result<FileDigest> {
+    let path = path.as_ref();
+    let file = open_regular(path)?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let hashed =
+        if size >= PIPELINE_MIN { hash_pipelined(algo, file) } else { hash_reader(algo, file) };
+    let (digest, len) = hashed.map_err(|source| Error::Read { path: path.into(), source })?;
+    Ok(FileDigest { digest, len })
+}
+
+/// Files at least this large are read on a second thread while the caller hashes: reading from
+/// the page cache and hashing then overlap instead of taking turns.
+const PIPELINE_MIN: u64 = 8 << 20;
+
+/// Buffers in flight between the reader thread and the hasher.
+const PIPELINE_BUFFERS: usize = 4;
+
+/// [`hash_reader`] with the reads on a scoped thread, handing filled buffers over a channel.
+fn hash_pipelined(algo: Algo, mut reader: impl Read + Send) -> io::Result<(Digest, u64)> {
+    let (full_tx, full_rx) = mpsc::sync_channel::<io::Result<(Vec<u8>, usize)>>(PIPELINE_BUFFERS);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(PIPELINE_BUFFERS);
+    for _ in 0..PIPELINE_BUFFERS {
+        // Cannot fail: the channel has room for every buffer and its receiver is alive.
+        let _ = empty_tx.send(vec![0u8; BUF_SIZE]);
+    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // Ends when the hasher hangs up (either channel closed) or the file is read.
+            while let Ok(mut buf) = empty_rx.recv() {
+                let read = read_some(&mut reader, &mut buf).map(|n| (buf, n));
+                let last = !matches!(read, Ok((_, n)) if n > 0);
+                if full_tx.send(read).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let mut hasher = Hasher::new(algo);
+        let mut len = 0u64;
+        loop {
+            match full_rx.recv() {
+                Ok(Ok((_, 0))) => return Ok((hasher.finish(), len)),
+                Ok(Ok((buf, n))) => {
+                    hasher.update(&buf[..n]);
+                    len += n as u64;
+                    let _ = empty_tx.send(buf);
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::Error::other("reader thread ended early")),
+            }
+        }
+    })
+}
+
+/// One `read`, retried on `Interrupted`.
+fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Opens `path` for reading if, and only if, it is a regular file, without ever blocking on a FIFO.
+pub(crate) fn open_regular(path: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        // O_NONBLOCK only changes how FIFOs and devices open; reads of a regular file ignore it.
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|source| Error::Open { path: path.into(), source })?;
+    let meta = file.metadata().map_err(|source| Error::Open { path: path.into(), source })?;
+    match FileKind::of(&meta) {
+        None => Ok(file),
+        Some(kind) => Err(Error::NotAFile { path: path.into(), kind }),
+    }
+}
