@@ -2,7 +2,6 @@
 //! error before any work (2); a check that ran and failed returns `Ok(FAILED.into())`.
 
 /// The check failed, or the lock was not taken (like `flock -n`).
-#[allow(dead_code)] // used by the verbs that check, as they land
 pub(crate) const FAILED: u8 = 1;
 /// Usage or fatal error before any work.
 pub(crate) const USAGE: u8 = 2;

@@ -1,23 +1,48 @@
-//! `cargo xtask jsonl`: see docs/CLI.md.
+//! `cargo xtask jsonl [--max-line BYTES] [--max-file BYTES] FILE`
+//!
+//! Counts and validates JSON Lines with bounded memory (at most `--max-line` plus a 256 KiB read
+//! buffer): every line must be one JSON value; blank lines are refused. Defaults: 100 MB per line,
+//! 10 GB per file (the training daemon's limits).
+//!
+//! Output: `N lines, B bytes: FILE` on stdout when valid. Exit codes: 0 valid; 1 invalid (the first
+//! offending line is named on stderr with its number and cause) or over `--max-file`; 2 FILE cannot
+//! be opened or read, or is not a regular file.
 
 use std::process::ExitCode;
 
+use atomic_io::Error;
+use atomic_io::bounded::{JsonlLimits, validate_jsonl};
 use camino::Utf8PathBuf;
+
+use crate::exit;
 
 /// Flags of `cargo xtask jsonl`.
 #[derive(clap::Args)]
-#[allow(dead_code)] // the flags are read once the verb lands
 pub(crate) struct Args {
     /// Longest line accepted, in bytes.
-    #[arg(long, default_value_t = 100_000_000)]
+    #[arg(long, default_value_t = JsonlLimits::default().max_line)]
     max_line: u64,
     /// Largest file accepted, in bytes.
-    #[arg(long, default_value_t = 10_000_000_000)]
+    #[arg(long, default_value_t = JsonlLimits::default().max_file)]
     max_file: u64,
     /// The JSONL file.
     file: Utf8PathBuf,
 }
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("jsonl", 3))
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let limits = JsonlLimits { max_line: args.max_line, max_file: args.max_file };
+    match validate_jsonl(&args.file, &limits) {
+        Ok(report) => {
+            println!("{} lines, {} bytes: {}", report.lines, report.bytes, args.file);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err @ (Error::Jsonl { .. } | Error::FileTooLarge { .. })) => {
+            eprintln!("jsonl: {err}");
+            Ok(exit::FAILED.into())
+        }
+        Err(err) => {
+            eprintln!("jsonl: {err}");
+            Ok(exit::USAGE.into())
+        }
+    }
 }

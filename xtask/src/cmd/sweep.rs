@@ -1,12 +1,23 @@
-//! `cargo xtask sweep`: see docs/CLI.md.
+//! `cargo xtask sweep [--dry-run] DIR`
+//!
+//! Removes, recursively under DIR, the temp files that crashed `atomic_io` writers left behind:
+//! only files named by the toolkit's temp pattern (`.<name>.atomic-<10 letters/digits>.tmp`) whose
+//! writer's lock can be taken, i.e. whose writer is gone. Symlinks are never followed.
+//!
+//! Output: `removed PATH` (with `--dry-run`: `would remove PATH`) on stdout for each orphan, and
+//! `busy PATH` for each temp a live writer holds (left alone); problems on stderr, then a summary.
+//! Exit codes: 0 swept (busy temps are not a failure); 1 some entries could not be read or removed;
+//! 2 DIR itself could not be read.
 
 use std::process::ExitCode;
 
+use atomic_io::sweep::{SweepOptions, sweep};
 use camino::Utf8PathBuf;
+
+use crate::exit;
 
 /// Flags of `cargo xtask sweep`.
 #[derive(clap::Args)]
-#[allow(dead_code)] // the flags are read once the verb lands
 pub(crate) struct Args {
     /// List what would be removed, remove nothing.
     #[arg(long)]
@@ -15,6 +26,29 @@ pub(crate) struct Args {
     dir: Utf8PathBuf,
 }
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("sweep", 3))
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let report = match sweep(&args.dir, &SweepOptions { dry_run: args.dry_run }) {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("sweep: {err}");
+            return Ok(exit::USAGE.into());
+        }
+    };
+    let verb = if args.dry_run { "would remove" } else { "removed" };
+    for path in &report.removed {
+        println!("{verb} {}", path.display());
+    }
+    for path in &report.busy {
+        println!("busy {}", path.display());
+    }
+    for err in &report.errors {
+        eprintln!("sweep: {err}");
+    }
+    eprintln!(
+        "sweep: {} {verb}, {} busy (a live writer holds them; left alone), {} errors",
+        report.removed.len(),
+        report.busy.len(),
+        report.errors.len()
+    );
+    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { exit::FAILED.into() })
 }

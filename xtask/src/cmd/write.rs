@@ -1,23 +1,90 @@
-//! `cargo xtask write`: see docs/CLI.md.
+//! `cargo xtask write [--durability none|full] [--no-clobber] PATH`
+//!
+//! A crash-safe `sponge`: stdin is streamed (256 KiB at a time, never held whole in memory) into a
+//! temp file beside PATH, which is then synced and renamed onto PATH with `atomic_io`. PATH is at
+//! every moment its old content or the complete new one. Through a symlink, the link's target is
+//! replaced and the link kept; a replaced file keeps its mode (and owner where permitted).
+//!
+//! Exit codes: 0 written; 1 `--no-clobber` and PATH exists (nothing written); 2 any other error
+//! (PATH untouched unless the message says the directory sync failed after the rename; the temp
+//! file removed).
+//!
+//! Interruption: there is no signal handler. SIGINT, SIGTERM or SIGKILL end the process with the
+//! signal's default action (the shell reports 130 for SIGINT); PATH keeps its old content because
+//! nothing was renamed, and the temp file, whose lock died with the process, is left for
+//! `cargo xtask sweep DIR` to remove.
 
+use std::io::Read;
 use std::process::ExitCode;
 
+use atomic_io::{AtomicFile, Durability, Error, Overwrite, WriteOptions};
 use camino::Utf8PathBuf;
+
+use crate::exit;
 
 /// Flags of `cargo xtask write`.
 #[derive(clap::Args)]
-#[allow(dead_code)] // the flags are read once the verb lands
 pub(crate) struct Args {
     /// `full`: fsync the file and its directory; `none`: leave it to the OS.
-    #[arg(long, default_value = "full")]
-    durability: String,
-    /// Fail if PATH already exists.
+    #[arg(long, value_enum, default_value = "full")]
+    durability: DurabilityArg,
+    /// Fail (exit 1) if PATH already exists.
     #[arg(long)]
     no_clobber: bool,
     /// The file to replace with stdin.
     path: Utf8PathBuf,
 }
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("write", 3))
+/// `--durability` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DurabilityArg {
+    None,
+    Full,
+}
+
+/// Bytes read from stdin per `read` and written per `write`.
+const CHUNK: usize = 256 * 1024;
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = WriteOptions {
+        durability: match args.durability {
+            DurabilityArg::None => Durability::None,
+            DurabilityArg::Full => Durability::Full,
+        },
+        overwrite: if args.no_clobber { Overwrite::Refuse } else { Overwrite::Replace },
+        mode: None,
+    };
+    let mut file = match AtomicFile::create(&args.path, &opts) {
+        Ok(file) => file,
+        Err(err) => return Ok(fail(&err)),
+    };
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                eprintln!("write: failed to read stdin: {err}; {} not touched", file.target());
+                return Ok(exit::USAGE.into());
+            }
+        };
+        if let Err(err) = file.append(&buf[..n]) {
+            return Ok(fail(&err));
+        }
+    }
+    match file.commit() {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) => Ok(fail(&err)),
+    }
+}
+
+/// Reports `err` and picks its exit code; the `AtomicFile`, dropped by the caller, removes its temp.
+fn fail(err: &Error) -> ExitCode {
+    eprintln!("write: {err}");
+    match err {
+        Error::TargetExists { .. } => exit::FAILED.into(),
+        _ => exit::USAGE.into(),
+    }
 }

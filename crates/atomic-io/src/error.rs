@@ -1,0 +1,296 @@
+//! The crate's one error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use camino::Utf8PathBuf;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate. Every variant names the path (or the line) it is
+/// about and, where there is one, carries the `io::Error` that caused it.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// let err = atomic_io::write_atomic(dir.join("missing/file"), b"x").unwrap_err();
+/// assert!(matches!(err, atomic_io::Error::MissingParent { .. }));
+/// assert!(err.to_string().contains("does not exist"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The target path cannot name a file (no file name, or a name that matches the temp pattern).
+    #[error("cannot write {path}: {reason}")]
+    InvalidTarget {
+        /// The target as given.
+        path: Utf8PathBuf,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// The target is a directory.
+    #[error("cannot write {path}: it is a directory")]
+    IsDirectory {
+        /// The target (after following symlinks).
+        path: Utf8PathBuf,
+    },
+    /// The target exists but is not a regular file (a FIFO, socket or device); it is never replaced.
+    #[error("refusing to replace {path}: it is a {kind}, not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The directory the target would live in does not exist.
+    #[error("cannot write {path}: directory {parent} does not exist")]
+    MissingParent {
+        /// The target.
+        path: Utf8PathBuf,
+        /// The missing directory.
+        parent: Utf8PathBuf,
+    },
+    /// Something on the target's directory path is not a directory.
+    #[error("cannot write {path}: {parent} is not a directory")]
+    ParentNotDirectory {
+        /// The target.
+        path: Utf8PathBuf,
+        /// The directory it would live in.
+        parent: Utf8PathBuf,
+    },
+    /// The target is a symlink that could not be followed.
+    #[error("failed to follow symlink {path}: {source}")]
+    Symlink {
+        /// The symlink.
+        path: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Following symlinks from the target did not end (a loop, or more than 40 links).
+    #[error("cannot write {path}: too many levels of symlinks")]
+    SymlinkLoop {
+        /// The target as given.
+        path: Utf8PathBuf,
+    },
+    /// A symlink on the way to the target points to a path that is not UTF-8.
+    #[error("cannot write through symlink {link}: its target {} is not UTF-8", target.display())]
+    NotUtf8 {
+        /// The symlink.
+        link: Utf8PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
+    /// Reading the metadata of a path failed.
+    #[error("failed to inspect {path}: {source}")]
+    Inspect {
+        /// The path.
+        path: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Opening the target's directory failed.
+    #[error("failed to open directory {dir}: {source}")]
+    OpenDir {
+        /// The directory.
+        dir: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Creating the temp file failed (a read-only or full directory, no permission, ...).
+    #[error("failed to create a temp file in {dir} for {target}: {source}")]
+    CreateTemp {
+        /// The directory.
+        dir: Utf8PathBuf,
+        /// The target the temp was for.
+        target: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Locking the temp file failed; the file system may not support `flock`.
+    #[error(
+        "failed to lock temp file {temp} (the file system may not support flock, which sweeping \
+         safely relies on): {source}"
+    )]
+    Lock {
+        /// The temp file.
+        temp: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Setting the temp file's mode or owner failed.
+    #[error("failed to set the permissions of {temp} (temp file for {target}): {source}")]
+    Permissions {
+        /// The temp file.
+        temp: Utf8PathBuf,
+        /// The target.
+        target: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Writing to the temp file failed (`ENOSPC`, `EIO`, quota, ...).
+    #[error("failed to write {temp} (temp file for {target}): {source}")]
+    Write {
+        /// The temp file.
+        temp: Utf8PathBuf,
+        /// The target.
+        target: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// `fsync` of the temp file failed; the target was not touched.
+    #[error("failed to fsync {temp} (temp file for {target}): {source}")]
+    SyncTemp {
+        /// The temp file.
+        temp: Utf8PathBuf,
+        /// The target.
+        target: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Renaming the temp file onto the target failed; the target was not touched.
+    #[error("failed to rename {temp} onto {target}: {source}")]
+    Rename {
+        /// The temp file.
+        temp: Utf8PathBuf,
+        /// The target.
+        target: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The target exists and [`Overwrite::Refuse`](crate::Overwrite::Refuse) was asked for.
+    #[error("{path} already exists; not replaced (no-clobber)")]
+    TargetExists {
+        /// The target.
+        path: Utf8PathBuf,
+    },
+    /// `fsync` of a directory failed. After a commit, the new content is in place but its
+    /// directory entry may not survive a power loss.
+    #[error("failed to fsync directory {dir}: {source}")]
+    SyncDir {
+        /// The directory.
+        dir: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Removing a temp file failed.
+    #[error("failed to remove temp file {}: {source}", temp.display())]
+    RemoveTemp {
+        /// The temp file.
+        temp: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Reading a directory during a sweep failed.
+    #[error("failed to read directory {}: {source}", path.display())]
+    ReadDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Examining or locking a temp file during a sweep failed.
+    #[error("failed to examine temp file {}: {source}", path.display())]
+    Examine {
+        /// The temp file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Opening a file for a bounded read failed.
+    #[error("failed to open {}: {source}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Reading a file failed.
+    #[error("failed to read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A file is larger than the limit (by its metadata, or because it grew while being read).
+    #[error("{} is larger than the limit of {max} bytes ({len} bytes or more)", path.display())]
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size as seen (a lower bound when it grew while being read).
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A line is longer than the limit; it was not buffered.
+    #[error("line {line} is longer than the limit of {max} bytes")]
+    LineTooLong {
+        /// 1-based line number.
+        line: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// Reading a line failed.
+    #[error("failed to read line {line}: {source}")]
+    ReadLine {
+        /// 1-based number of the line being read.
+        line: u64,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A JSONL file is invalid at a line: too long, blank, not UTF-8, or not JSON.
+    #[error("{}: line {line}: {problem}", path.display())]
+    Jsonl {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number of the first offending line.
+        line: u64,
+        /// What is wrong with it.
+        problem: JsonlProblem,
+    },
+}
+
+/// What is wrong with a line of a JSONL file (see [`Error::Jsonl`]).
+///
+/// ```
+/// use atomic_io::JsonlProblem;
+/// assert_eq!(JsonlProblem::Blank.to_string(), "blank line (every line must hold one JSON value)");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonlProblem {
+    /// Longer than the per-line limit; the line was not buffered.
+    #[error("longer than the limit of {max} bytes")]
+    TooLong {
+        /// The limit.
+        max: u64,
+    },
+    /// Empty or only white space.
+    #[error("blank line (every line must hold one JSON value)")]
+    Blank,
+    /// Not valid UTF-8 (JSON text must be).
+    #[error("not valid UTF-8")]
+    NotUtf8,
+    /// Not one valid JSON value.
+    #[error("invalid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+}
+
+impl Error {
+    /// The 1-based line number this error is about, for line-level errors of [`bounded`](crate::bounded).
+    ///
+    /// ```
+    /// let err = atomic_io::Error::LineTooLong { line: 7, max: 10 };
+    /// assert_eq!(err.line(), Some(7));
+    /// ```
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            Error::LineTooLong { line, .. }
+            | Error::ReadLine { line, .. }
+            | Error::Jsonl { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
