@@ -55,6 +55,8 @@ enum Command {
     Jsonl(cmd::jsonl::Args),
     /// Run the main job end to end on a built-in example.
     Demo(cmd::demo::Args),
+    /// Run the fuzz targets (property tests of every parser of untrusted input) for longer.
+    Fuzz(cmd::fuzz::Args),
     /// Benchmark the toolkit side by side with peer tools and print ratios.
     Bench(bench::Args),
 }
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => cmd::sweep::run(args),
         Command::Jsonl(args) => cmd::jsonl::run(args),
         Command::Demo(args) => cmd::demo::run(args),
+        Command::Fuzz(args) => cmd::fuzz::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

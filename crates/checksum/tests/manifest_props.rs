@@ -25,8 +25,13 @@ fn name() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(byte, 1..64)
 }
 
+/// `PROPTEST_CASES` overrides the default case count (`cargo xtask fuzz` sets it high).
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(4000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(4000)))]
 
     #[test]
     fn any_name_survives_format_then_parse(algo in algo(), style in style(), name in name(), value in any::<u128>()) {

@@ -4,6 +4,7 @@
 pub(crate) mod check;
 pub(crate) mod copy;
 pub(crate) mod demo;
+pub(crate) mod fuzz;
 pub(crate) mod hash;
 pub(crate) mod jsonl;
 pub(crate) mod latest;
