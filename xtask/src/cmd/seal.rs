@@ -1,12 +1,32 @@
-//! `cargo xtask seal`: see docs/CLI.md.
+//! `cargo xtask seal [--require REL]... [--allow-empty] [--json] DIR`
+//!
+//! Writes `DIR/manifest.xxh128` (XXH128, xxhsum GNU lines, paths relative to DIR, sorted, itself
+//! excluded; `cd DIR && xxhsum -c manifest.xxh128` checks it) and `DIR/manifest.sizes`,
+//! atomically, once the snapshot is complete and the written manifest has been verified against
+//! the tree.
+//!
+//! Refused when a `--require`d file is missing or empty, a file is empty (unless
+//! `--allow-empty`), a `*.json` file does not parse, the tree holds a symlink, FIFO, socket or
+//! device, a file cannot be read, or a file changed while the seal ran. Every reason is listed,
+//! one line each on stdout (`<reason>: <path> (<details>)`), then a summary; nothing is written.
+//!
+//! Exit 0 when sealed; 1 when refused; 2 when DIR cannot be opened, writing fails, or on usage
+//! errors. `--json` prints `{"dir", "ok", ...}` on stdout instead: the `Sealed` result, or the
+//! `refusals`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use camino::Utf8PathBuf;
+use indicatif::HumanBytes;
+use serde::Serialize;
+use snapshot_verify::{Error, Refusal, SealSpec, Sealed};
+
+use super::verify::{Bar, plural, print_error, print_json};
+use crate::exit;
 
 /// Flags of `cargo xtask seal`.
 #[derive(clap::Args)]
-#[allow(dead_code)] // the flags are read once the verb lands
 pub(crate) struct Args {
     /// A file (relative to DIR) that must exist and be non-empty; repeatable.
     #[arg(long = "require", value_name = "REL")]
@@ -21,6 +41,60 @@ pub(crate) struct Args {
     dir: Utf8PathBuf,
 }
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("seal", 6))
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let spec =
+        SealSpec { required: args.require, allow_empty: args.allow_empty, ..Default::default() };
+    let bar = Bar::new();
+    let result = snapshot_verify::seal_with_progress(&args.dir, &spec, &bar);
+    bar.finish();
+    let dir = args.dir.as_str();
+    match result {
+        Ok(sealed) => {
+            if args.json {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    dir: &'a str,
+                    ok: bool,
+                    #[serde(flatten)]
+                    sealed: &'a Sealed,
+                }
+                print_json(&Out { dir, ok: true, sealed: &sealed })?;
+            } else {
+                println!(
+                    "{dir}: sealed ({} listed, {}; {} verifies)",
+                    plural(sealed.files, "file", "files"),
+                    HumanBytes(sealed.bytes),
+                    sealed.manifest
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Error::Refused { reasons, .. }) => {
+            if args.json {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    dir: &'a str,
+                    ok: bool,
+                    refusals: &'a [Refusal],
+                }
+                print_json(&Out { dir, ok: false, refusals: &reasons })?;
+            } else {
+                let mut out = std::io::stdout().lock();
+                for reason in &reasons {
+                    writeln!(out, "{reason}")?;
+                }
+                writeln!(
+                    out,
+                    "{dir}: seal refused, {}; nothing was written",
+                    plural(reasons.len() as u64, "reason", "reasons")
+                )?;
+                out.flush()?;
+            }
+            Ok(exit::FAILED.into())
+        }
+        Err(err) => {
+            print_error("seal", dir, args.json, &err)?;
+            Ok(exit::USAGE.into())
+        }
+    }
 }

@@ -1,12 +1,36 @@
-//! `cargo xtask verify`: see docs/CLI.md.
+//! `cargo xtask verify [--json] [--allow-extra] [--quick] DIR`
+//!
+//! Checks DIR against `DIR/manifest.xxh128` (written by `seal`) and lists every problem, one line
+//! per problem on stdout, `<kind>: <path> (<details>)`, sorted by path, then a summary line:
+//!
+//! ```text
+//! hash_differs: model.bin (expected 364b7492fe58a3947e824cae26e04823, found 5d6f...)
+//! missing: tokenizer.json
+//! snapshots/step-3: FAILED, 2 problems (12 files listed, 1.2 GiB hashed)
+//! ```
+//!
+//! Kinds: `missing`, `extra`, `size_differs`, `hash_differs`, `zero_byte`, `unreadable`,
+//! `not_a_regular_file`, `symlink_leaves_tree`. `--quick` checks presence, type and sizes only
+//! (no content read). `--json` prints one JSON object on stdout instead (the library's `Report`,
+//! plus `dir` and `ok`; on an error, `error` with its `kind`).
+//!
+//! Exit 0 when there is no problem; 1 when there are problems; 2 when the check could not run:
+//! no manifest, an invalid manifest (absolute path, `..`, NUL, repeated or malformed line: then no
+//! file of DIR was read, and each issue is listed on stderr), DIR unreadable, or usage errors.
 
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use camino::Utf8PathBuf;
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use snapshot_verify::{Error, Mode, Pass, Report, VerifyOptions, shown_path};
+
+use crate::exit;
 
 /// Flags of `cargo xtask verify`.
 #[derive(clap::Args)]
-#[allow(dead_code)] // the flags are read once the verb lands
 pub(crate) struct Args {
     /// Machine-readable report on stdout.
     #[arg(long)]
@@ -21,6 +45,157 @@ pub(crate) struct Args {
     dir: Utf8PathBuf,
 }
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("verify", 6))
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let opts = VerifyOptions {
+        mode: if args.quick { Mode::Quick } else { Mode::Full },
+        allow_extra: args.allow_extra,
+        ..Default::default()
+    };
+    let bar = Bar::new();
+    let result = snapshot_verify::verify_with_progress(&args.dir, &opts, &bar);
+    bar.finish();
+    let report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            print_error("verify", args.dir.as_str(), args.json, &err)?;
+            return Ok(exit::USAGE.into());
+        }
+    };
+    if args.json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            dir: &'a str,
+            ok: bool,
+            #[serde(flatten)]
+            report: &'a Report,
+        }
+        print_json(&Out { dir: args.dir.as_str(), ok: report.is_ok(), report: &report })?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for problem in &report.problems {
+            writeln!(out, "{problem}")?;
+        }
+        writeln!(out, "{}", summary(args.dir.as_str(), &report))?;
+        out.flush()?;
+    }
+    Ok(if report.is_ok() { ExitCode::SUCCESS } else { exit::FAILED.into() })
+}
+
+/// The last line of a verify: `DIR: OK (...)` or `DIR: FAILED, N problems (...)`.
+pub(crate) fn summary(dir: &str, report: &Report) -> String {
+    let read = match report.mode {
+        Mode::Full => format!("{} hashed", HumanBytes(report.bytes)),
+        Mode::Quick if report.sizes_checked => "sizes checked, contents not read".to_owned(),
+        Mode::Quick => "presence checked, no sizes recorded, contents not read".to_owned(),
+    };
+    let files = plural(report.files, "file", "files");
+    match report.problems.len() {
+        0 => format!("{dir}: OK ({files} listed, {read})"),
+        n => format!(
+            "{dir}: FAILED, {} ({files} listed, {read})",
+            plural(n as u64, "problem", "problems")
+        ),
+    }
+}
+
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Prints a library error: on stderr for people (each manifest issue on its own line), or as
+/// `{"dir", "ok": false, "error": {...}}` on stdout with `--json`.
+pub(crate) fn print_error(verb: &str, dir: &str, json: bool, err: &Error) -> anyhow::Result<()> {
+    if json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            dir: &'a str,
+            ok: bool,
+            error: serde_json::Value,
+        }
+        return print_json(&Out { dir, ok: false, error: error_json(err) });
+    }
+    match err {
+        Error::InvalidManifest { path, issues, more } => {
+            eprintln!("{verb}: invalid manifest {}: nothing else was read", shown_path(path));
+            for issue in issues {
+                eprintln!("  {issue}");
+            }
+            if *more > 0 {
+                eprintln!("  ... and {}", plural(*more, "more issue", "more issues"));
+            }
+        }
+        other => eprintln!("{verb}: {other}"),
+    }
+    Ok(())
+}
+
+pub(crate) fn error_json(err: &Error) -> serde_json::Value {
+    let message = err.to_string();
+    match err {
+        Error::InvalidManifest { path, issues, more } => serde_json::json!({
+            "kind": "invalid_manifest",
+            "message": message,
+            "path": shown_path(path),
+            "issues": issues,
+            "more": more,
+        }),
+        Error::NotSealed { .. } => serde_json::json!({ "kind": "not_sealed", "message": message }),
+        _ => serde_json::json!({ "kind": "error", "message": message }),
+    }
+}
+
+pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// A byte-count bar on stderr, drawn only when stderr is a terminal.
+pub(crate) struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    pub(crate) fn new() -> Bar {
+        if !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let style = ProgressStyle::with_template(
+            "{prefix}{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        Bar(Some(ProgressBar::new(0).with_style(style)))
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl snapshot_verify::Progress for Bar {
+    fn pass(&self, pass: Pass, _files: u64, bytes: u64) {
+        if let Some(bar) = &self.0 {
+            bar.reset();
+            bar.set_length(bytes);
+            bar.set_message(match pass {
+                Pass::Seal => "hashing",
+                Pass::Verify => "verifying",
+            });
+        }
+    }
+
+    fn file_done(&self, _rel: &Path, len: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(len);
+        }
+    }
+
+    fn snapshot(&self, dir: &Path) {
+        if let Some(bar) = &self.0 {
+            bar.set_prefix(format!("{} ", shown_path(dir)));
+        }
+    }
 }

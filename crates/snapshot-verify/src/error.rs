@@ -1,0 +1,120 @@
+//! The crate's one error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::manifest::ManifestIssue;
+use crate::seal::Refusal;
+
+/// Everything that can stop [`seal`](crate::seal()), [`verify`](crate::verify()) or
+/// [`latest`](crate::latest()) before it produced a report. Problems *found* in a snapshot are not
+/// errors: they are [`Problem`](crate::Problem)s in a [`Report`](crate::Report).
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let err = snapshot_verify::verify(
+///     camino::Utf8Path::from_path(dir.path()).unwrap(),
+///     &Default::default(),
+/// )
+/// .unwrap_err();
+/// assert!(matches!(err, snapshot_verify::Error::NotSealed { .. }));
+/// assert!(err.to_string().ends_with("is not sealed: it has no manifest.xxh128"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The path given as a snapshot (or as the root of snapshots) is not a directory.
+    #[error("{} is not a directory", path.display())]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The snapshot directory (or the root of snapshots) could not be opened or listed.
+    #[error("failed to open {}: {source}", path.display())]
+    Open {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The directory has no manifest: it was never sealed, or its seal is still being written.
+    #[error("{} is not sealed: it has no {}", dir.display(), crate::MANIFEST)]
+    NotSealed {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// The manifest (or its sizes file) exists but could not be read.
+    #[error("failed to read manifest {}: {source}", path.display())]
+    ReadManifest {
+        /// The manifest or sizes file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The manifest (or its sizes file) is not one this crate accepts: a malformed or over-long
+    /// line, an absolute path, a `..` component, a repeated path, a file too large. Nothing in the
+    /// snapshot was read.
+    #[error("invalid manifest {}: {}", path.display(), summary(issues, *more))]
+    InvalidManifest {
+        /// The manifest or sizes file.
+        path: PathBuf,
+        /// The first issues found, in line order (at most [`MAX_ISSUES`](crate::MAX_ISSUES)).
+        issues: Vec<ManifestIssue>,
+        /// How many more issues were found and not listed.
+        more: u64,
+    },
+    /// Sealing was refused; every reason is listed and nothing was written.
+    #[error("refused to seal {}: {}", dir.display(), refusals(reasons))]
+    Refused {
+        /// The directory.
+        dir: PathBuf,
+        /// Every reason, sorted by path.
+        reasons: Vec<Refusal>,
+    },
+    /// Writing the manifest or its sizes file failed; the directory is left unsealed (or with
+    /// its previous seal).
+    #[error("failed to write {}: {source}", path.display())]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// The cause, from atomic-io.
+        source: atomic_io::Error,
+    },
+    /// The manifest written by [`seal`](crate::seal()) did not read back as written.
+    #[error("manifest {} did not read back as written: {reason}", path.display())]
+    ReadBack {
+        /// The temp file holding the new manifest.
+        path: PathBuf,
+        /// What differed.
+        reason: String,
+    },
+    /// The worker pool for parallel hashing could not be started.
+    #[error("failed to start {threads} hashing threads: {reason}")]
+    ThreadPool {
+        /// Threads asked for.
+        threads: usize,
+        /// The cause reported by rayon.
+        reason: String,
+    },
+}
+
+fn summary(issues: &[ManifestIssue], more: u64) -> String {
+    let mut text = issues.first().map_or_else(|| "no details".to_owned(), ToString::to_string);
+    let rest = issues.len().saturating_sub(1) as u64 + more;
+    if rest > 0 {
+        text.push_str(&format!(" (and {rest} more)"));
+    }
+    text
+}
+
+fn refusals(reasons: &[Refusal]) -> String {
+    let mut text =
+        reasons.first().map_or_else(|| "no reason given".to_owned(), ToString::to_string);
+    if reasons.len() > 1 {
+        text.push_str(&format!(" (and {} more)", reasons.len() - 1));
+    }
+    text
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,123 @@
+//! Relative paths inside a snapshot: validation of what a manifest (or a caller) names, and how a
+//! path is shown to people.
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Checks that `raw` names a file inside the snapshot and returns it in canonical form.
+///
+/// Refused: empty paths, NUL bytes, absolute paths, any `..` component, a trailing `/` (a
+/// directory), and paths that name the snapshot itself (`.`). Accepted and normalised: `.`
+/// components and repeated slashes (`./a//b` is `a/b`), so that two spellings of one file are
+/// recognised as a repetition.
+pub(crate) fn normalize_rel(raw: &Path) -> Result<PathBuf, &'static str> {
+    let bytes = raw.as_os_str().as_bytes();
+    if bytes.is_empty() {
+        return Err("empty path");
+    }
+    if bytes.contains(&0) {
+        return Err("path contains a NUL byte");
+    }
+    if bytes[0] == b'/' {
+        return Err("absolute path");
+    }
+    let mut out = PathBuf::new();
+    for component in bytes.split(|&b| b == b'/') {
+        match component {
+            b"" | b"." => {}
+            b".." => return Err("path contains a '..' component"),
+            name => out.push(OsStr::from_bytes(name)),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err("path names the snapshot directory itself");
+    }
+    if bytes.ends_with(b"/") {
+        return Err("path ends with '/' (names a directory, not a file)");
+    }
+    Ok(out)
+}
+
+/// A path as people should see it, on one line: unchanged when it is UTF-8 without control
+/// characters, otherwise quoted with Rust string escapes (`"a\nb"`, `"\xFF"`), so that nothing is
+/// lost and one problem stays one line.
+///
+/// ```
+/// use std::path::Path;
+/// use std::os::unix::ffi::OsStrExt;
+/// assert_eq!(snapshot_verify::shown_path(Path::new("data/a.bin")), "data/a.bin");
+/// assert_eq!(snapshot_verify::shown_path(Path::new("a\nb")), r#""a\nb""#);
+/// let odd = Path::new(std::ffi::OsStr::from_bytes(b"x\xff"));
+/// assert_eq!(snapshot_verify::shown_path(odd), r#""x\xFF""#);
+/// ```
+pub fn shown_path(path: &Path) -> Cow<'_, str> {
+    match path.to_str() {
+        Some(text) if !text.chars().any(char::is_control) => Cow::Borrowed(text),
+        _ => Cow::Owned(format!("{:?}", path.as_os_str())),
+    }
+}
+
+/// Serde `serialize_with` for paths: [`shown_path`], so non-UTF-8 names survive as escapes.
+pub(crate) fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&shown_path(path))
+}
+
+/// Whether the walk treats `rel` as a `*.json` file (extension compared case-insensitively).
+pub(crate) fn is_json(rel: &Path) -> bool {
+    rel.extension().is_some_and(|ext| ext.as_bytes().eq_ignore_ascii_case(b"json"))
+}
+
+/// Sorts paths by their bytes: the same order on every machine and locale (and xxhsum-friendly).
+pub(crate) fn cmp_bytes(a: &Path, b: &Path) -> std::cmp::Ordering {
+    a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(raw: &[u8]) -> Result<PathBuf, &'static str> {
+        normalize_rel(Path::new(OsStr::from_bytes(raw)))
+    }
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        for (raw, why) in [
+            (&b""[..], "empty"),
+            (b"/etc/passwd", "absolute"),
+            (b"//etc/passwd", "absolute"),
+            (b"../../x", "'..'"),
+            (b"a/../b", "'..'"),
+            (b"a/..", "'..'"),
+            (b"..", "'..'"),
+            (b"a\0b", "NUL"),
+            (b".", "itself"),
+            (b"./", "itself"),
+            (b"a/", "ends with '/'"),
+        ] {
+            let err = norm(raw).unwrap_err();
+            assert!(err.contains(why), "{}: {err}", raw.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn spellings_of_one_path_normalise_to_one() {
+        for raw in [&b"a/b"[..], b"./a/b", b"a//b", b"a/./b", b"./a/./b"] {
+            assert_eq!(norm(raw).unwrap(), Path::new("a/b"), "{}", raw.escape_ascii());
+        }
+        // Names are bytes: odd ones survive.
+        assert_eq!(norm(b"x\xff y").unwrap().as_os_str().as_bytes(), b"x\xff y");
+        assert_eq!(norm(b"...").unwrap(), Path::new("..."));
+        assert_eq!(norm(b"..a").unwrap(), Path::new("..a"));
+    }
+
+    #[test]
+    fn json_extension_is_case_insensitive() {
+        assert!(is_json(Path::new("config.json")));
+        assert!(is_json(Path::new("a/B.JSON")));
+        assert!(!is_json(Path::new("train.jsonl")));
+        assert!(!is_json(Path::new("json")));
+    }
+}

@@ -1,0 +1,536 @@
+//! Sealing: check that a snapshot is complete, hash it, write its manifest, and make sure the
+//! manifest verifies before it becomes visible.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::Seek;
+use std::path::{Path, PathBuf};
+
+use atomic_io::{AtomicFile, Staged, WriteOptions};
+use camino::{Utf8Path, Utf8PathBuf};
+use checksum::{Algo, FileKind};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::manifest::{ManifestEntry, manifest_line, read_manifest, read_sizes, sizes_line};
+use crate::path::{cmp_bytes, is_json, normalize_rel, serialize_path, shown_path};
+use crate::read::{self, JsonFailure, ReadFailure};
+use crate::verify::{Check, check, is_ignored, open_root, pool};
+use crate::walk::{Node, walk};
+use crate::{Error, MANIFEST, Mode, Pass, Progress, Report, Result, SIZES, VerifyOptions};
+
+/// What a snapshot must satisfy to be sealed. `Default`: nothing required, empty files refused,
+/// JSON files up to 1 GiB checked, one hashing thread per core.
+///
+/// ```
+/// let spec = snapshot_verify::SealSpec {
+///     required: vec!["config.json".into(), "model.safetensors".into()],
+///     ..Default::default()
+/// };
+/// # let _ = spec;
+/// ```
+#[derive(Clone, Debug)]
+pub struct SealSpec {
+    /// Files (relative to the snapshot) that must exist, be regular files and be non-empty.
+    pub required: Vec<Utf8PathBuf>,
+    /// Empty files (and a snapshot with no files at all) are allowed.
+    pub allow_empty: bool,
+    /// `*.json` files larger than this are refused rather than parsed (parsing is streamed, so
+    /// this bounds time, not memory).
+    pub max_json_bytes: u64,
+    /// Files hashed at once; `None` is one per core.
+    pub jobs: Option<usize>,
+}
+
+impl Default for SealSpec {
+    fn default() -> Self {
+        SealSpec { required: Vec::new(), allow_empty: false, max_json_bytes: 1 << 30, jobs: None }
+    }
+}
+
+/// One reason a seal was refused.
+///
+/// ```
+/// use snapshot_verify::{Refusal, RefusalKind};
+/// let r = Refusal { path: "config.json".into(), kind: RefusalKind::RequiredMissing };
+/// assert_eq!(r.to_string(), "required_missing: config.json");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// The path, relative to the snapshot (`.` for the snapshot as a whole).
+    #[serde(serialize_with = "serialize_path")]
+    pub path: PathBuf,
+    /// Why.
+    #[serde(flatten)]
+    pub kind: RefusalKind,
+}
+
+/// The kinds of [`Refusal`]. In JSON each is an object with `"kind"` set to the snake-case name.
+///
+/// ```
+/// assert_eq!(snapshot_verify::RefusalKind::Empty.name(), "empty");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RefusalKind {
+    /// A required file is not there.
+    RequiredMissing,
+    /// A required path names something other than a regular file.
+    RequiredNotAFile {
+        /// What is there.
+        #[serde(serialize_with = "serialize_display")]
+        found: FileKind,
+    },
+    /// A required path is not a relative path inside the snapshot.
+    InvalidRequiredPath {
+        /// What is wrong with it.
+        error: String,
+    },
+    /// The file is empty (refused unless empty files are allowed; always for required files).
+    Empty,
+    /// The snapshot holds no file at all.
+    NoFiles,
+    /// A `*.json` file does not parse.
+    InvalidJson {
+        /// The parser's message (line and column).
+        error: String,
+    },
+    /// A `*.json` file is larger than [`SealSpec::max_json_bytes`].
+    JsonTooLarge {
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// A symlink, FIFO, socket or device (or a directory where the seal writes its files).
+    /// Snapshots hold regular files only: a symlink would be followed by `xxhsum -c` but never by
+    /// [`verify`](crate::verify()), and specials cannot be hashed.
+    NotARegularFile {
+        /// What it is.
+        #[serde(serialize_with = "serialize_display")]
+        found: FileKind,
+    },
+    /// It could not be listed, opened or read.
+    Unreadable {
+        /// The cause.
+        reason: String,
+    },
+    /// It changed while the seal was running (written to, replaced, added or removed): what was
+    /// hashed is not what is there now.
+    Changed {
+        /// What changed.
+        detail: String,
+    },
+}
+
+impl RefusalKind {
+    /// The snake-case name used in human output and as `"kind"` in JSON.
+    ///
+    /// ```
+    /// let kind = snapshot_verify::RefusalKind::Changed { detail: "grew".into() };
+    /// assert_eq!(kind.name(), "changed");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        match self {
+            RefusalKind::RequiredMissing => "required_missing",
+            RefusalKind::RequiredNotAFile { .. } => "required_not_a_file",
+            RefusalKind::InvalidRequiredPath { .. } => "invalid_required_path",
+            RefusalKind::Empty => "empty",
+            RefusalKind::NoFiles => "no_files",
+            RefusalKind::InvalidJson { .. } => "invalid_json",
+            RefusalKind::JsonTooLarge { .. } => "json_too_large",
+            RefusalKind::NotARegularFile { .. } => "not_a_regular_file",
+            RefusalKind::Unreadable { .. } => "unreadable",
+            RefusalKind::Changed { .. } => "changed",
+        }
+    }
+
+    /// The details shown in parentheses after the path, if the kind has any.
+    ///
+    /// ```
+    /// let kind = snapshot_verify::RefusalKind::JsonTooLarge { len: 9, max: 8 };
+    /// assert_eq!(kind.details().unwrap(), "9 bytes, limit 8");
+    /// ```
+    pub fn details(&self) -> Option<String> {
+        Some(match self {
+            RefusalKind::RequiredMissing | RefusalKind::Empty | RefusalKind::NoFiles => {
+                return None;
+            }
+            RefusalKind::RequiredNotAFile { found } | RefusalKind::NotARegularFile { found } => {
+                format!("found a {found}")
+            }
+            RefusalKind::InvalidRequiredPath { error } | RefusalKind::InvalidJson { error } => {
+                error.clone()
+            }
+            RefusalKind::JsonTooLarge { len, max } => format!("{len} bytes, limit {max}"),
+            RefusalKind::Unreadable { reason } => reason.clone(),
+            RefusalKind::Changed { detail } => detail.clone(),
+        })
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), shown_path(&self.path))?;
+        match self.kind.details() {
+            Some(details) => write!(f, " ({details})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A snapshot that was sealed.
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// std::fs::write(dir.join("a"), b"abc").unwrap();
+/// let sealed = snapshot_verify::seal(dir, &Default::default()).unwrap();
+/// assert_eq!((sealed.files, sealed.bytes), (1, 3));
+/// assert!(sealed.report.is_ok());
+/// ```
+#[derive(Clone, Debug, Serialize)]
+pub struct Sealed {
+    /// The manifest written (`DIR/manifest.xxh128`).
+    #[serde(serialize_with = "serialize_utf8")]
+    pub manifest: Utf8PathBuf,
+    /// Files listed (the sizes file not counted).
+    pub files: u64,
+    /// Their total length.
+    pub bytes: u64,
+    /// The verification of the tree against the new manifest, run before it was made visible.
+    pub report: Report,
+}
+
+/// Seals the snapshot `dir`: writes `DIR/manifest.xxh128` (XXH128, xxhsum GNU lines, paths
+/// relative to `dir`, sorted by bytes, the manifest itself excluded) and `DIR/manifest.sizes`.
+///
+/// Refused with [`Error::Refused`], listing every reason and writing nothing, when a required
+/// file is missing or empty, a file is empty (unless [`SealSpec::allow_empty`]), a `*.json` file
+/// does not parse, something is not a regular file (symlinks are refused, not skipped), or a file
+/// cannot be read. Temp files of atomic-io writers (`atomic_io::is_temp_name`) are not part of a
+/// snapshot and are left out.
+///
+/// The seal is done only once the written manifest verifies: both files are written to synced
+/// temp files, read back and parsed, and the whole tree is hashed again against them (a full
+/// verify, extra files included); only then are they renamed into place, the manifest last, and
+/// the directory synced. A file that changed in between (see the crate docs on concurrent
+/// writers) makes the seal refused with [`RefusalKind::Changed`]. "Verified" here means read back
+/// through the page cache, not from the platter.
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// use snapshot_verify::{seal, Error, SealSpec};
+/// std::fs::write(dir.join("config.json"), b"{\"lr\": 0.1").unwrap(); // cut short
+/// std::fs::write(dir.join("empty.bin"), b"").unwrap();
+/// let spec = SealSpec { required: vec!["weights.bin".into()], ..Default::default() };
+/// let Err(Error::Refused { reasons, .. }) = seal(dir, &spec) else { panic!() };
+/// let names: Vec<_> = reasons.iter().map(|r| r.kind.name()).collect();
+/// assert_eq!(names, ["invalid_json", "empty", "required_missing"]);
+/// assert!(!dir.join("manifest.xxh128").exists());
+/// ```
+pub fn seal(dir: impl AsRef<Utf8Path>, spec: &SealSpec) -> Result<Sealed> {
+    seal_with_progress(dir, spec, &())
+}
+
+/// [`seal`], telling `progress` about each file hashed (in both passes).
+///
+/// ```
+/// # let tmp = tempfile::tempdir().unwrap();
+/// # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// std::fs::write(dir.join("a"), b"x").unwrap();
+/// snapshot_verify::seal_with_progress(dir, &Default::default(), &()).unwrap();
+/// ```
+pub fn seal_with_progress(
+    dir: impl AsRef<Utf8Path>,
+    spec: &SealSpec,
+    progress: &dyn Progress,
+) -> Result<Sealed> {
+    let dir_utf8 = dir.as_ref();
+    let dir = dir_utf8.as_std_path();
+    let root = open_root(dir)?;
+    let tree = walk(dir).map_err(|source| Error::Open { path: dir.into(), source })?;
+    let mut refusals: Vec<Refusal> = Vec::new();
+    let refuse = |refusals: &mut Vec<Refusal>, path: &Path, kind| {
+        refusals.push(Refusal { path: path.to_path_buf(), kind });
+    };
+
+    // 1. What is there: regular files are listed, everything else is a reason to refuse.
+    let mut files: Vec<(PathBuf, u64, (i64, i64))> = Vec::new();
+    for (rel, node) in &tree.nodes {
+        let own = rel.components().count() == 1
+            && (rel == Path::new(MANIFEST) || rel == Path::new(SIZES));
+        match node {
+            Node::File { .. } if is_ignored(rel, &[MANIFEST, SIZES]) => {}
+            Node::File { len, ctime } => {
+                files.push((rel.clone(), *len, *ctime));
+                if *len == 0 && !spec.allow_empty {
+                    refuse(&mut refusals, rel, RefusalKind::Empty);
+                }
+            }
+            Node::Dir if !own => {}
+            Node::Dir => refuse(
+                &mut refusals,
+                rel,
+                RefusalKind::NotARegularFile { found: FileKind::Directory },
+            ),
+            Node::Symlink => refuse(
+                &mut refusals,
+                rel,
+                RefusalKind::NotARegularFile { found: FileKind::Symlink },
+            ),
+            Node::Special(found) => {
+                refuse(&mut refusals, rel, RefusalKind::NotARegularFile { found: *found })
+            }
+        }
+    }
+    files.sort_by(|a, b| cmp_bytes(&a.0, &b.0));
+    for (rel, err) in &tree.errors {
+        let reason = format!("could not be listed: {err}");
+        refuse(&mut refusals, rel, RefusalKind::Unreadable { reason });
+    }
+    if files.is_empty() && !spec.allow_empty {
+        refuse(&mut refusals, Path::new("."), RefusalKind::NoFiles);
+    }
+
+    // 2. Required files.
+    for required in &spec.required {
+        let rel = match normalize_rel(Path::new(required.as_str())) {
+            Ok(rel) => rel,
+            Err(error) => {
+                let kind = RefusalKind::InvalidRequiredPath { error: error.into() };
+                refuse(&mut refusals, required.as_std_path(), kind);
+                continue;
+            }
+        };
+        match tree.nodes.get(&rel) {
+            Some(Node::File { len: 0, .. }) if spec.allow_empty => {
+                refuse(&mut refusals, &rel, RefusalKind::Empty);
+            }
+            Some(Node::File { .. }) => {}
+            Some(Node::Dir) => refuse(
+                &mut refusals,
+                &rel,
+                RefusalKind::RequiredNotAFile { found: FileKind::Directory },
+            ),
+            Some(Node::Symlink) => refuse(
+                &mut refusals,
+                &rel,
+                RefusalKind::RequiredNotAFile { found: FileKind::Symlink },
+            ),
+            Some(Node::Special(found)) => {
+                refuse(&mut refusals, &rel, RefusalKind::RequiredNotAFile { found: *found })
+            }
+            None => refuse(&mut refusals, &rel, RefusalKind::RequiredMissing),
+        }
+    }
+
+    // 3. JSON files parse.
+    let pool = pool(spec.jobs)?;
+    let json: Vec<&PathBuf> =
+        files.iter().map(|(rel, ..)| rel).filter(|rel| is_json(rel)).collect();
+    let json_results: Vec<_> = pool.install(|| {
+        json.par_iter().map(|rel| read::check_json(&root, rel, spec.max_json_bytes)).collect()
+    });
+    for (rel, result) in json.iter().zip(json_results) {
+        let kind = match result {
+            Ok(()) => continue,
+            Err(JsonFailure::TooLarge { len, max }) => RefusalKind::JsonTooLarge { len, max },
+            Err(JsonFailure::Invalid(error)) => RefusalKind::InvalidJson { error },
+            Err(JsonFailure::Read(failure)) => failure_kind(failure),
+        };
+        refuse(&mut refusals, rel, kind);
+    }
+
+    if !refusals.is_empty() {
+        // Already refused: rather than hash everything, open every other file once so that the
+        // unreadable ones are listed too (a read error in the middle of a file shows only when
+        // the seal gets as far as hashing).
+        let named: HashSet<PathBuf> = refusals.iter().map(|r| r.path.clone()).collect();
+        let rest: Vec<&PathBuf> =
+            files.iter().map(|(rel, ..)| rel).filter(|rel| !named.contains(*rel)).collect();
+        let probes: Vec<_> =
+            pool.install(|| rest.par_iter().map(|rel| read::probe(&root, rel)).collect());
+        for (rel, result) in rest.iter().zip(probes) {
+            if let Err(failure) = result {
+                refuse(&mut refusals, rel, failure_kind(failure));
+            }
+        }
+        return Err(refused(dir, refusals));
+    }
+
+    // 4. Hash, noticing files that change while they are read or since they were listed.
+    let total: u64 = files.iter().map(|(_, len, _)| len).sum();
+    progress.pass(Pass::Seal, files.len() as u64, total);
+    let hashed: Vec<_> = pool.install(|| {
+        files
+            .par_iter()
+            .with_max_len(1)
+            .map(|(rel, ..)| {
+                let result = read::hash(&root, rel, Algo::Xxh128);
+                if let Ok(hashed) = &result {
+                    progress.file_done(rel, hashed.len);
+                }
+                result
+            })
+            .collect()
+    });
+    let mut entries: Vec<ManifestEntry> = Vec::with_capacity(files.len() + 1);
+    let mut sizes: HashMap<PathBuf, u64> = HashMap::with_capacity(files.len());
+    let mut sizes_bytes = Vec::new();
+    for ((rel, listed_len, listed_ctime), result) in files.iter().zip(hashed) {
+        match result {
+            Ok(hashed) => {
+                if let Some(detail) = hashed.changed {
+                    refuse(&mut refusals, rel, RefusalKind::Changed { detail });
+                } else if hashed.len != *listed_len {
+                    let detail =
+                        format!("{listed_len} bytes when listed, {} when hashed", hashed.len);
+                    refuse(&mut refusals, rel, RefusalKind::Changed { detail });
+                } else if hashed.ctime != *listed_ctime {
+                    // Written (or its JSON checked against other bytes) since the walk.
+                    let detail = "its ctime moved between listing and hashing".to_owned();
+                    refuse(&mut refusals, rel, RefusalKind::Changed { detail });
+                }
+                entries.push(ManifestEntry { path: rel.clone(), digest: hashed.digest });
+                sizes.insert(rel.clone(), hashed.len);
+                sizes_bytes.extend_from_slice(&sizes_line(rel, hashed.len));
+            }
+            Err(failure) => refuse(&mut refusals, rel, failure_kind(failure)),
+        }
+    }
+    if !refusals.is_empty() {
+        return Err(refused(dir, refusals));
+    }
+
+    // 5. Write both files to synced temps; the sizes file is listed in the manifest.
+    let sizes_digest = checksum::hash_bytes(Algo::Xxh128, &sizes_bytes);
+    entries.push(ManifestEntry { path: SIZES.into(), digest: sizes_digest });
+    entries.sort_by(|a, b| cmp_bytes(&a.path, &b.path));
+    let manifest_bytes: Vec<u8> =
+        entries.iter().flat_map(|e| manifest_line(&e.path, e.digest)).collect();
+    let staged_sizes = stage(&dir_utf8.join(SIZES), &sizes_bytes)?;
+    let staged_manifest = stage(&dir_utf8.join(MANIFEST), &manifest_bytes)?;
+
+    // 6. Read both back, parse them as verify does, and verify the tree against them.
+    let limits = VerifyOptions::default().limits();
+    let read_back = rewound;
+    let back_error = |staged: &Staged, reason: String| Error::ReadBack {
+        path: staged.temp_path().as_std_path().into(),
+        reason,
+    };
+    let manifest_temp = staged_manifest.temp_path().as_std_path().to_path_buf();
+    let back = read_manifest(read_back(&staged_manifest)?, &manifest_temp, limits)
+        .map_err(|err| back_error(&staged_manifest, err.to_string()))?;
+    if back != entries {
+        return Err(back_error(&staged_manifest, "its entries differ from those written".into()));
+    }
+    let (digest, _) = checksum::hash_reader(Algo::Xxh128, read_back(&staged_sizes)?)
+        .map_err(|err| back_error(&staged_sizes, err.to_string()))?;
+    if digest != sizes_digest {
+        return Err(back_error(&staged_sizes, "its digest differs from the one listed".into()));
+    }
+    let sizes_temp = staged_sizes.temp_path().as_std_path().to_path_buf();
+    let sizes_back = read_sizes(read_back(&staged_sizes)?, &sizes_temp, limits, &back)
+        .map_err(|err| back_error(&staged_sizes, err.to_string()))?;
+    if sizes_back != sizes {
+        return Err(back_error(&staged_sizes, "its sizes differ from those written".into()));
+    }
+    let data: Vec<ManifestEntry> =
+        back.into_iter().filter(|e| e.path != Path::new(SIZES)).collect();
+    let tree = walk(dir).map_err(|source| Error::Open { path: dir.into(), source })?;
+    let report = check(&Check {
+        root: &root,
+        tree: &tree,
+        entries: &data,
+        sizes: Some(&sizes_back),
+        mode: Mode::Full,
+        allow_extra: false,
+        ignore_root: &[MANIFEST, SIZES],
+        pool: Some(&pool),
+        progress,
+    });
+    if !report.is_ok() {
+        // Dropping the staged files removes the temps; nothing was made visible.
+        let reasons = report
+            .problems
+            .into_iter()
+            .map(|p| Refusal {
+                kind: RefusalKind::Changed { detail: changed_detail(&p.kind) },
+                path: p.path,
+            })
+            .collect();
+        return Err(refused(dir, reasons));
+    }
+
+    // 7. Make them visible: the sizes file first, the manifest (the mark of a sealed snapshot)
+    // last, then one directory sync for both renames.
+    let rename = |staged: Staged| {
+        let path = staged.target().as_std_path().to_path_buf();
+        staged.rename().map_err(|source| Error::Write { path, source })
+    };
+    rename(staged_sizes)?;
+    rename(staged_manifest)?;
+    // Makes both renames durable: without it a power loss could bring back the unsealed
+    // directory (or the previous seal) after `seal` returned.
+    atomic_io::sync_dir(dir_utf8).map_err(|source| Error::Write { path: dir.into(), source })?;
+    Ok(Sealed {
+        manifest: dir_utf8.join(MANIFEST),
+        files: files.len() as u64,
+        bytes: total,
+        report,
+    })
+}
+
+fn stage(target: &Utf8Path, bytes: &[u8]) -> Result<Staged> {
+    let err = |source| Error::Write { path: target.as_std_path().into(), source };
+    let mut file = AtomicFile::create(target, &WriteOptions::default()).map_err(err)?;
+    file.append(bytes).map_err(err)?;
+    file.stage().map_err(err)
+}
+
+/// The staged file, rewound to its start for reading back.
+fn rewound(staged: &Staged) -> Result<&std::fs::File> {
+    let mut file = staged.as_file();
+    file.rewind().map_err(|source| Error::ReadManifest {
+        path: staged.temp_path().as_std_path().into(),
+        source,
+    })?;
+    Ok(staged.as_file())
+}
+
+fn failure_kind(failure: ReadFailure) -> RefusalKind {
+    match failure {
+        ReadFailure::NotRegular(found) => RefusalKind::NotARegularFile { found },
+        ReadFailure::Io(reason) => RefusalKind::Unreadable { reason },
+    }
+}
+
+fn changed_detail(kind: &crate::ProblemKind) -> String {
+    match kind.details() {
+        Some(details) => format!("{} when re-verified: {details}", kind.name()),
+        None => format!("{} when re-verified", kind.name()),
+    }
+}
+
+fn refused(dir: &Path, mut reasons: Vec<Refusal>) -> Error {
+    reasons.sort_by(|a, b| cmp_bytes(&a.path, &b.path).then(a.kind.name().cmp(b.kind.name())));
+    reasons.dedup();
+    Error::Refused { dir: dir.into(), reasons }
+}
+
+fn serialize_display<S: serde::Serializer>(
+    value: &impl fmt::Display,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(value)
+}
+
+fn serialize_utf8<S: serde::Serializer>(
+    path: &Utf8PathBuf,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(path.as_str())
+}
