@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stderr)] // a skipped test must say so loudly
 
+pub mod crash;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;

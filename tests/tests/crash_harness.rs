@@ -1,0 +1,97 @@
+//! The reusable crash-injection harness (`e2e::crash`) over every verb that writes: each is
+//! SIGKILLed at every N-th occurrence of each file-system system call (read/write within a
+//! budget), then its invariant is checked and `sweep` must leave no temp. Verbs join as they land.
+#![allow(clippy::print_stderr)] // the campaign reports its kill points
+
+use std::fs;
+use std::path::Path;
+
+use e2e::crash::{CrashSummary, CrashTest, run};
+use e2e::{require_tool, xtask};
+
+fn report(summary: &CrashSummary, name: &str, at_least: usize) {
+    eprintln!(
+        "crash harness: {name}: {} kill points ({} more runs completed unkilled), {} leftover temps \
+         swept, {} violations",
+        summary.kill_points,
+        summary.missed,
+        summary.swept,
+        summary.violations.len()
+    );
+    assert!(summary.kill_points >= at_least, "{name}: too few kill points: is strace injecting?");
+    assert!(summary.violations.is_empty(), "{name}:\n{}", summary.violations.join("\n"));
+}
+
+/// `write`: the target is the old or the complete new content.
+#[test]
+fn write_survives_a_kill_anywhere() {
+    let Some(strace) = require_tool("strace") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let new: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let stdin = work.path().join("new");
+    fs::write(&stdin, &new).unwrap();
+    let summary = run(
+        &strace,
+        &work.path().join("runs"),
+        &CrashTest {
+            name: "write",
+            setup: &|dir: &Path| {
+                fs::write(dir.join("target"), b"old content").unwrap();
+                let mut cmd = xtask();
+                cmd.arg("write").arg(dir.join("target"));
+                cmd
+            },
+            check: &|dir: &Path| match fs::read(dir.join("target")) {
+                Ok(bytes) if bytes == b"old content" || bytes == new => Ok(()),
+                Ok(bytes) => Err(format!("target has {} bytes: neither old nor new", bytes.len())),
+                Err(e) => Err(format!("target unreadable: {e}")),
+            },
+            stdin: Some(&stdin),
+            ..CrashTest::default()
+        },
+    );
+    report(&summary, "write", 20);
+}
+
+/// `seal`: the manifest is absent, or complete and verifying.
+#[test]
+fn seal_survives_a_kill_anywhere() {
+    let Some(strace) = require_tool("strace") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let summary = run(
+        &strace,
+        &work.path().join("runs"),
+        &CrashTest {
+            name: "seal",
+            setup: &|dir: &Path| {
+                let snap = dir.join("snap");
+                fs::create_dir_all(snap.join("weights")).unwrap();
+                fs::write(snap.join("config.json"), br#"{"lr": 0.001}"#).unwrap();
+                for i in 0..3u8 {
+                    fs::write(snap.join(format!("weights/part{i}.bin")), vec![i + 1; 300_000])
+                        .unwrap();
+                }
+                let mut cmd = xtask();
+                cmd.arg("seal").arg(&snap);
+                cmd
+            },
+            check: &|dir: &Path| {
+                let snap = dir.join("snap");
+                if !snap.join("manifest.xxh128").exists() {
+                    return Ok(());
+                }
+                let opts = snapshot_verify::VerifyOptions::default();
+                let snap = snap.to_str().expect("temp dirs are UTF-8 here");
+                match snapshot_verify::verify(snap, &opts) {
+                    Ok(report) if report.problems.is_empty() => Ok(()),
+                    Ok(report) => {
+                        Err(format!("manifest present but problems: {:?}", report.problems))
+                    }
+                    Err(e) => Err(format!("manifest present but invalid: {e}")),
+                }
+            },
+            ..CrashTest::default()
+        },
+    );
+    report(&summary, "seal", 20);
+}
