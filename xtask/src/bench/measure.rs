@@ -1,0 +1,215 @@
+//! Running contenders side by side and reporting medians and ratios.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// One way of doing the job: a whole process a user would run, or an in-process baseline.
+pub(crate) struct Contender<'a> {
+    pub(crate) name: String,
+    pub(crate) run: Box<dyn FnMut() -> anyhow::Result<()> + 'a>,
+}
+
+impl<'a> Contender<'a> {
+    /// A contender that runs `make()` (a fresh command each time) and requires exit 0.
+    pub(crate) fn command(name: impl Into<String>, make: impl Fn() -> Command + 'a) -> Self {
+        let name = name.into();
+        let shown = name.clone();
+        Contender {
+            name,
+            run: Box::new(move || {
+                let out = make().stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "{shown} failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).chars().take(300).collect::<String>()
+                );
+                Ok(())
+            }),
+        }
+    }
+
+    /// Several commands at once (one process per core), all required to exit 0.
+    pub(crate) fn parallel(name: impl Into<String>, make: impl Fn() -> Vec<Command> + 'a) -> Self {
+        Contender {
+            name: name.into(),
+            run: Box::new(move || {
+                let children: Vec<_> = make()
+                    .into_iter()
+                    .map(|mut c| c.stdout(Stdio::null()).stderr(Stdio::null()).spawn())
+                    .collect::<Result<_, _>>()?;
+                for mut child in children {
+                    let status = child.wait()?;
+                    anyhow::ensure!(status.success(), "a process failed: {status}");
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// An in-process contender.
+    pub(crate) fn func(
+        name: impl Into<String>,
+        f: impl FnMut() -> anyhow::Result<()> + 'a,
+    ) -> Self {
+        Contender { name: name.into(), run: Box::new(f) }
+    }
+}
+
+/// What one contender measured.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Stats {
+    pub(crate) name: String,
+    /// Seconds per run, in the order run; empty if it failed.
+    pub(crate) runs: Vec<f64>,
+    pub(crate) median: Option<f64>,
+    pub(crate) error: Option<String>,
+}
+
+/// Runs every contender once to warm up, then `runs` rounds, alternating A B C A B C so drift
+/// in the machine's load hits every contender alike. A failing contender is reported and dropped;
+/// the others go on.
+pub(crate) fn measure(contenders: &mut [Contender<'_>], runs: usize) -> Vec<Stats> {
+    let mut stats: Vec<Stats> = contenders
+        .iter()
+        .map(|c| Stats { name: c.name.clone(), runs: Vec::new(), median: None, error: None })
+        .collect();
+    for round in 0..=runs {
+        for (contender, stat) in contenders.iter_mut().zip(&mut stats) {
+            if stat.error.is_some() {
+                continue;
+            }
+            let start = Instant::now();
+            match (contender.run)() {
+                Ok(()) if round > 0 => stat.runs.push(start.elapsed().as_secs_f64()),
+                Ok(()) => {}
+                Err(err) => stat.error = Some(format!("{err:#}")),
+            }
+        }
+    }
+    for stat in &mut stats {
+        stat.median = median(&stat.runs);
+    }
+    stats
+}
+
+/// The median of the samples (mean of the middle two for an even count).
+pub(crate) fn median(samples: &[f64]) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 })
+}
+
+/// How `other` compares with `ours`, in words: "ours 2.41x faster" or "ours 1.20x slower".
+pub(crate) fn ratio_words(ours: f64, other: f64) -> String {
+    if other >= ours {
+        format!("ours {:.2}x faster", other / ours)
+    } else {
+        format!("ours {:.2}x slower", ours / other)
+    }
+}
+
+/// Prints a table; `bytes` (if any) gives MiB/s, `ours` names the contender ratios refer to.
+pub(crate) fn print_table(title: &str, bytes: Option<u64>, stats: &[Stats], ours: usize) {
+    println!("\n{title}");
+    println!("  {:<40} {:>10} {:>10} {:>24}  min..max", "contender", "median", "MiB/s", "ratio");
+    let ours_median = stats.get(ours).and_then(|s| s.median);
+    for (i, stat) in stats.iter().enumerate() {
+        let Some(median) = stat.median else {
+            println!("  {:<40} FAILED: {}", stat.name, stat.error.as_deref().unwrap_or("no runs"));
+            continue;
+        };
+        let rate =
+            bytes.map_or("-".into(), |b| format!("{:.0}", b as f64 / (1 << 20) as f64 / median));
+        let ratio = match ours_median {
+            Some(_) if i == ours => "(reference)".into(),
+            Some(o) => ratio_words(o, median),
+            None => "-".into(),
+        };
+        let min = stat.runs.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = stat.runs.iter().copied().fold(0.0, f64::max);
+        println!(
+            "  {:<40} {:>10} {rate:>10} {ratio:>24}  {}..{}",
+            stat.name,
+            secs(median),
+            secs(min),
+            secs(max)
+        );
+    }
+}
+
+/// A goal line: whether it was met, with the figure that decided it.
+pub(crate) fn print_goal(goal: &str, met: Option<bool>, evidence: &str) {
+    let verdict = match met {
+        Some(true) => "met",
+        Some(false) => "NOT met",
+        None => "not measured",
+    };
+    println!("  goal: {goal}: {verdict} ({evidence})");
+}
+
+/// The median of the named contender.
+pub(crate) fn median_of(stats: &[Stats], name: &str) -> Option<f64> {
+    stats.iter().find(|s| s.name == name).and_then(|s| s.median)
+}
+
+fn secs(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.1} us", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// Shorthand for a duration in seconds.
+#[allow(dead_code)] // used by groups that time individual operations
+pub(crate) fn as_secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn ratios_say_who_is_faster() {
+        assert_eq!(ratio_words(1.0, 2.5), "ours 2.50x faster");
+        assert_eq!(ratio_words(2.0, 1.0), "ours 2.00x slower");
+    }
+
+    #[test]
+    fn contenders_alternate_and_failures_are_isolated() {
+        let log = std::cell::RefCell::new(Vec::new());
+        let mut contenders = vec![
+            Contender::func("a", || {
+                log.borrow_mut().push('a');
+                Ok(())
+            }),
+            Contender::func("fails", || anyhow::bail!("broken tool")),
+            Contender::func("b", || {
+                log.borrow_mut().push('b');
+                Ok(())
+            }),
+        ];
+        let stats = measure(&mut contenders, 2);
+        drop(contenders);
+        assert_eq!(log.into_inner(), ['a', 'b', 'a', 'b', 'a', 'b']); // warm-up + 2 rounds
+        assert_eq!(stats[0].runs.len(), 2);
+        assert!(stats[1].median.is_none() && stats[1].error.as_deref() == Some("broken tool"));
+    }
+}
