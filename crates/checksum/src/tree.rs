@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::file::FileKind;
-use crate::{Algo, Digest, Error, FileDigest, Result, hash_file};
+use crate::file::hash_file_with;
+use crate::{Algo, Digest, Error, FileDigest, Result};
 
 /// How to hash a tree.
 ///
@@ -214,8 +215,10 @@ pub fn hash_files(
     jobs: Option<usize>,
 ) -> Result<Vec<Result<FileDigest>>> {
     let pool = pool(jobs)?;
-    Ok(pool
-        .install(|| paths.par_iter().with_max_len(1).map(|path| hash_file(algo, path)).collect()))
+    let pipeline = paths.len() < pool.current_num_threads();
+    Ok(pool.install(|| {
+        paths.par_iter().with_max_len(1).map(|path| hash_file_with(algo, path, pipeline)).collect()
+    }))
 }
 
 /// Walks `root` (see [`list_tree`]) and hashes every regular file in parallel.
@@ -234,13 +237,14 @@ pub fn hash_tree(
     let root = root.as_ref();
     let listing = list_tree(root)?;
     let pool = pool(opts.jobs)?;
+    let pipeline = listing.files.len() < pool.current_num_threads();
     let results: Vec<Result<TreeEntry>> = pool.install(|| {
         listing
             .files
             .par_iter()
             .with_max_len(1)
             .map(|file| {
-                let fd = hash_file(opts.algo, root.join(&file.rel))?;
+                let fd = hash_file_with(opts.algo, &root.join(&file.rel), pipeline)?;
                 progress.file_done(&file.rel, fd.len);
                 Ok(TreeEntry { rel: file.rel.clone(), len: fd.len, digest: fd.digest })
             })

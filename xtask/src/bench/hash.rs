@@ -58,10 +58,15 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         contenders.push(Contender::func("plain read, same threads (ceiling)", move || {
             pool.install(move || {
                 files.par_iter().with_max_len(1).try_for_each(|rel| -> anyhow::Result<()> {
+                    thread_local! {
+                        static BUF: std::cell::RefCell<Vec<u8>> =
+                            std::cell::RefCell::new(vec![0u8; checksum::BUF_SIZE]);
+                    }
                     let mut file = File::open(root.join(rel))?;
-                    let mut buf = vec![0u8; checksum::BUF_SIZE];
-                    while file.read(&mut buf)? > 0 {}
-                    Ok(())
+                    BUF.with_borrow_mut(|buf| {
+                        while file.read(buf)? > 0 {}
+                        Ok(())
+                    })
                 })
             })
         }));
