@@ -33,8 +33,12 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             })
             .collect::<Result<_, _>>()?;
         let b3_manifest = ctx.data_dir.join(format!("{}.b3", spec.name));
+        // Rewritten whenever the tree was regenerated after it (its spec marker is newer).
+        let marker = ctx.data_dir.join(format!("{}.spec", spec.name));
+        let stale =
+            modified(&b3_manifest).is_none_or(|b3| modified(&marker).is_some_and(|m| m > b3));
         if let Some(b3sum) = &b3sum
-            && !b3_manifest.exists()
+            && stale
         {
             let out = Command::new(b3sum).args(&files).current_dir(&root).output()?;
             anyhow::ensure!(out.status.success(), "b3sum failed to write its manifest");
@@ -105,4 +109,8 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         "see the per-tree ratios above",
     );
     Ok(())
+}
+
+fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
