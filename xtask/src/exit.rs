@@ -6,5 +6,4 @@ pub(crate) const FAILED: u8 = 1;
 /// Usage or fatal error before any work.
 pub(crate) const USAGE: u8 = 2;
 /// Interrupted by a signal: temps cleaned up, partial report printed.
-#[allow(dead_code)] // used by the verbs that handle Ctrl-C as they land
 pub(crate) const INTERRUPTED: u8 = 130;

@@ -1,8 +1,127 @@
 //! # folder-copier
 //!
-//! Verified tree copy, one rayon task per source directory: every destination file is absent, the
-//! previous version, or the complete new version whose size and xxh3 hash match the source.
+//! Verified tree copy, one rayon task per source directory: copies the contents of SRC into DST
+//! (like `rsync -a SRC/ DST/`) so that every destination file is, at every instant and after a
+//! crash, absent, the previous version, or the complete new version whose size and XXH3-128 hash
+//! match the bytes read from the source.
 //!
-//! **Status: not implemented yet** — issue #5 fills this crate. Nothing here works today, and
-//! nothing pretends to: the crate exports no items until its guarantee is backed by tests.
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! use folder_copier::{copy, CopyOptions};
+//!
+//! std::fs::create_dir_all(root.join("roms/nes"))?;
+//! std::fs::write(root.join("roms/nes/Game.nes"), vec![0x4e; 40_000])?;
+//! std::os::unix::fs::symlink("nes/Game.nes", root.join("roms/latest"))?;
+//!
+//! let report = copy(root.join("roms"), root.join("backup"), &CopyOptions::default(), &())?;
+//! assert_eq!((report.copied, report.links, report.failed.len()), (1, 1, 0));
+//! assert_eq!(std::fs::read_link(root.join("backup/latest"))?, std::path::Path::new("nes/Game.nes"));
+//!
+//! let again = copy(root.join("roms"), root.join("backup"), &CopyOptions::default(), &())?;
+//! assert_eq!((again.copied, again.skipped), (0, 2)); // same size and mtime: skipped
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## How it works
+//!
+//! 1. [`plan`] walks SRC (walkdir, symlinks never followed), groups the files by directory, and
+//!    refuses before anything is written: DST equal to or inside SRC (by resolved path, and by
+//!    device and inode of DST's ancestors, which catches bind mounts), destination collisions
+//!    (names differing only by case when asked or when DST's file system is case-insensitive, which
+//!    is probed; a source file that is its own destination), and too little free space on DST.
+//! 2. [`execute`] sweeps leftover temp files of an earlier, killed copy out of DST, creates the
+//!    directories, then runs one task per source directory on a rayon pool of
+//!    [`CopyOptions::jobs`] threads. A task copies its directory's files in name order: each file
+//!    is read once with a 256 KiB buffer, each buffer hashed (XXH3-128) and appended to an
+//!    atomic-io temp file beside its destination; the temp gets the source's mode and mtime. Per
+//!    batch of files, each temp is synced (durability full) and verified, then all are renamed into
+//!    place; the directory is synced once at the end of the task. Directory modes and mtimes are
+//!    applied last, deepest first.
+//!
+//! The bytes go through user space on purpose: `copy_file_range` would spare a copy, but then
+//! nothing would hash what was read from the source (and it can return 0 on a non-empty file on
+//! some file systems, pitfall 16). Batching lets the kernel write back a whole batch while the
+//! first `fsync` waits, instead of one file at a time.
+//!
+//! ## What is guaranteed
+//!
+//! - **No partial or 0-byte destination file**, whenever the copy is killed: a file appears only
+//!   by the rename of a complete temp file (atomic-io). A 0-byte result from a non-empty source is
+//!   impossible by construction (the byte count must equal the source's size) and checked anyway.
+//! - **Verified** means: the temp file's size equals the number of bytes read, and (unless
+//!   [`CopyOptions::verify`] is off) the temp, read back after it was written and synced, hashes
+//!   to the XXH3-128 of the bytes read from the source. The read-back mostly comes from the page
+//!   cache, so it proves that the bytes handed to the kernel are the bytes read, not that the disk
+//!   stored them; `fsync` (durability full) is what asks the disk to.
+//! - **A source that changes while it is copied** (its size or mtime differs before and after, or
+//!   fewer or more bytes are read than its size) is never recorded as copied: the attempt is
+//!   discarded and retried, then reported.
+//! - **Durability full** (the default): once [`execute`] returns, every copied file and the names
+//!   in every destination directory survive power loss on a file system that honours `fsync`. Each
+//!   file is `fsync`ed before its rename; each directory once after its renames.
+//! - **No two tasks write one destination path**; collisions are reported before copying.
+//! - **Nothing is written through a symlink planted in DST**: a symlink (or FIFO) where a file or
+//!   symlink goes is removed and the new file renamed in its place; one where a directory goes is
+//!   replaced by a directory. The destination path of a file is never opened for writing (only
+//!   [`CopyOptions::checksum`] reads it, to compare).
+//! - **FIFOs, sockets and devices in SRC are never opened**: skipped with a [`Warning`]. Source
+//!   files are opened `O_NOFOLLOW | O_NONBLOCK` and checked with `fstat` before a byte is read.
+//! - **One failed file never stops the others**; each failure is reported with its path and cause.
+//!   Transient errors (`EIO`, `EAGAIN`, `EINTR`, `ETIMEDOUT`) are retried with exponential backoff
+//!   ([`RetryPolicy`]); `ENOENT`, `EACCES`, `ENOSPC` and the rest are not.
+//! - **Cancellation** ([`CopyOptions::cancel`]) is checked between files and between buffers: no
+//!   new file starts, temps are removed, and the partial report comes back.
+//! - **Names are bytes**: a name that is not UTF-8 is never dropped. Directories and symlinks with
+//!   such names are copied; a regular file whose destination path is not UTF-8 is reported as
+//!   failed by path ([`Error::NotUtf8`]), because atomic-io takes UTF-8 paths.
+//!
+//! ## What is not guaranteed
+//!
+//! - A SIGKILL or crash leaves temp files (named `.<name>.atomic-<10 characters>.tmp`) beside
+//!   their destinations; the next copy into the same DST removes them, as does `sweep`.
+//! - Owners, ACLs, extended attributes, access times and hard links are not kept (each hard link
+//!   is copied as its own file).
+//! - Skipping compares size and mtime to the nanosecond (or contents with
+//!   [`CopyOptions::checksum`]); a file system that stores coarser times (FAT, exFAT) makes every
+//!   file look changed and be copied again.
+//! - Case folding is Unicode lower case per path component; Unicode normalisation (macOS) is not
+//!   considered.
+//! - Directory modes and mtimes are set last and are not synced on their own.
+//! - The free-space check is an estimate (sizes rounded up to 4 KiB, on the file system holding
+//!   DST) taken before the copy; other writers can use the space meanwhile.
+//! - Paths above DST that change during the copy (a directory replaced by a symlink) are not
+//!   guarded against.
+//! - One task per directory means a directory of large files is copied by one thread, whatever
+//!   [`CopyOptions::jobs`] says (the layout users asked for: locality, one directory sync).
+//!
+//! ## Why these dependencies
+//!
+//! - `atomic-io`: every file is written through its temp-file-and-rename writer, batched with
+//!   `Staged` and `sync_dir`; its sweep removes leftover temps.
+//! - `checksum`: the streaming XXH3-128 hasher, `FileKind`, and file hashing for `checksum` mode.
+//! - `walkdir`: the walk of SRC, sorted, never following symlinks, with errors per entry.
+//! - `rayon`: the pool of directory tasks, built per copy and sized by the caller.
+//! - `fs4`: the free space of DST's file system.
+//! - `rustix`: `O_NOFOLLOW | O_NONBLOCK` opens, `utimensat` on symlinks, `posix_fadvise`, without
+//!   `unsafe`.
+//! - `camino`: UTF-8 paths in the API for paths users type.
+//! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
+#![cfg(unix)]
+
+mod error;
+mod execute;
+mod options;
+mod plan;
+mod progress;
+mod report;
+mod sys;
+mod task;
+
+pub use error::{Collision, Error, Result};
+pub use execute::{copy, execute};
+pub use options::{CopyOptions, Durability, RetryPolicy};
+pub use plan::{Action, CopyPlan, PlanTotals, PlannedEntry, plan};
+pub use progress::{CopyProgress, DirStats, FileOutcome};
+pub use report::{CopyReport, Failure, Warning};

@@ -1,22 +1,57 @@
-//! `cargo xtask copy`: see docs/CLI.md.
+//! `cargo xtask copy [--jobs N] [--no-verify] [--durability none|full] [--checksum]
+//! [--case-insensitive] [--dry-run] [--json] SRC DST`
+//!
+//! Copies the contents of SRC into DST (like `rsync -a SRC/ DST/`) with `folder_copier`: one task
+//! per source directory, each file written to a temp beside its destination, verified (size, and
+//! XXH3-128 of the temp read back unless `--no-verify`) and renamed into place; modes, mtimes,
+//! symlinks (as links) and empty directories kept; files of the same size and mtime skipped
+//! (`--checksum`: of the same content); FIFOs, sockets and devices skipped with a warning.
+//!
+//! Before anything is written it refuses DST inside SRC, destination collisions (names differing
+//! only by case when DST's file system is case-insensitive or with `--case-insensitive`; a source
+//! file that is its own destination) and too little free space on DST.
+//!
+//! Output: warnings, retries and each failure (`copy: failed PATH: cause`) on stderr; a summary
+//! line on stdout (`--json`: one JSON object instead). A progress bar with bytes, rate and ETA on
+//! stderr when it is a terminal. `--dry-run` prints `copy REL` / `skip REL` / `compare REL` per
+//! entry and writes nothing (but the case probe's temp file, created and removed in DST).
+//!
+//! Exit codes: 0 everything copied or skipped; 1 some entry failed (the others were copied); 2
+//! refused before any work (DST inside SRC, collision, no space, bad arguments); 130 interrupted by
+//! Ctrl-C or SIGTERM (temps removed, partial report printed; a second Ctrl-C exits at once, leaving
+//! temps for the next copy or `sweep` to remove).
 
+use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use camino::Utf8PathBuf;
+use folder_copier::{
+    Action, CopyOptions, CopyPlan, CopyProgress, CopyReport, Durability, Error, FileOutcome,
+    PlanTotals, Warning,
+};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::exit;
 
 /// Flags of `cargo xtask copy`.
 #[derive(clap::Args)]
-#[allow(dead_code)] // the flags are read once the verb lands
 pub(crate) struct Args {
     /// Number of source directories copied at once (default: number of cores).
-    #[arg(long, short = 'j')]
-    jobs: Option<usize>,
-    /// Skip re-reading each written temp file before it is renamed into place.
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
+    /// Skip re-reading each written temp file before it is renamed into place (its size is still
+    /// checked).
     #[arg(long)]
     no_verify: bool,
-    /// `full`: fsync files and directories; `none`: leave it to the OS.
-    #[arg(long, default_value = "full")]
-    durability: String,
+    /// `full`: fsync each file before its rename and each directory after; `none`: leave it to
+    /// the OS (still atomic against crashes of this process).
+    #[arg(long, value_enum, default_value = "full")]
+    durability: DurabilityArg,
     /// Compare content instead of size and mtime to decide what to skip.
     #[arg(long)]
     checksum: bool,
@@ -31,10 +66,326 @@ pub(crate) struct Args {
     json: bool,
     /// Source directory; its contents are copied.
     src: Utf8PathBuf,
-    /// Destination directory.
+    /// Destination directory (created if missing).
     dst: Utf8PathBuf,
 }
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("copy", 5))
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DurabilityArg {
+    Full,
+    None,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let cancel = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The first signal sets the flag (the copy stops cleanly); a second one, with the flag
+        // already set, exits at once.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, cancel.clone())?;
+        signal_hook::flag::register(signal, cancel.clone())?;
+    }
+    let opts = CopyOptions {
+        jobs: args.jobs.map(usize::from),
+        verify: !args.no_verify,
+        durability: match args.durability {
+            DurabilityArg::Full => Durability::Full,
+            DurabilityArg::None => Durability::None,
+        },
+        checksum: args.checksum,
+        case_insensitive: args.case_insensitive,
+        cancel: Some(cancel.clone()),
+        ..CopyOptions::default()
+    };
+
+    let plan = match folder_copier::plan(&args.src, &args.dst, &opts) {
+        Ok(plan) => plan,
+        Err(err) => {
+            refused(&args, &err)?;
+            return Ok(exit::USAGE.into());
+        }
+    };
+    if args.dry_run {
+        return dry_run(&args, &plan);
+    }
+    if cancel.load(Ordering::SeqCst) {
+        eprintln!("copy: interrupted before anything was copied");
+        return Ok(exit::INTERRUPTED.into());
+    }
+
+    let progress = Progress::new(plan.totals(), !args.json);
+    let result = folder_copier::execute(plan, &opts, &progress);
+    progress.finish();
+    let mut report = match result {
+        Ok(report) => report,
+        Err(err) => {
+            refused(&args, &err)?;
+            return Ok(exit::USAGE.into());
+        }
+    };
+    report.elapsed = started.elapsed();
+
+    for failure in &report.failed {
+        eprintln!("copy: failed {failure}");
+    }
+    if args.json {
+        print_json(&report_json(&args, &report))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", summary(&report))?;
+        out.flush()?;
+    }
+    Ok(if report.interrupted {
+        exit::INTERRUPTED.into()
+    } else if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        exit::FAILED.into()
+    })
+}
+
+/// The copy was refused before any work: why, on stderr (every collision listed), or as JSON.
+fn refused(args: &Args, err: &Error) -> anyhow::Result<()> {
+    let collisions: Vec<String> = match err {
+        Error::Collisions { collisions, .. } => {
+            collisions.iter().map(ToString::to_string).collect()
+        }
+        _ => Vec::new(),
+    };
+    if args.json {
+        return print_json(&json!({
+            "src": args.src.as_str(),
+            "dst": args.dst.as_str(),
+            "ok": false,
+            "refused": err.to_string(),
+            "collisions": collisions,
+        }));
+    }
+    eprintln!("copy: {err}");
+    for collision in &collisions {
+        eprintln!("  collision: {collision}");
+    }
+    Ok(())
+}
+
+fn dry_run(args: &Args, plan: &CopyPlan) -> anyhow::Result<ExitCode> {
+    for warning in plan.warnings() {
+        eprintln!("copy: {warning}");
+    }
+    for problem in plan.problems() {
+        eprintln!("copy: would fail {problem}");
+    }
+    let totals = plan.totals();
+    if args.json {
+        let entries: Vec<Value> = plan
+            .entries()
+            .map(|entry| {
+                let mut value = json!({
+                    "action": action_name(entry.action),
+                    "kind": if entry.symlink { "symlink" } else { "file" },
+                    "len": entry.len,
+                });
+                put_path(&mut value, "path", &entry.rel);
+                value
+            })
+            .collect();
+        print_json(&json!({
+            "src": args.src.as_str(),
+            "dst": args.dst.as_str(),
+            "dry_run": true,
+            "ok": plan.problems().is_empty(),
+            "case_insensitive": plan.case_insensitive(),
+            "totals": totals_json(totals),
+            "entries": entries,
+            "warnings": plan.warnings().iter().map(warning_json).collect::<Vec<_>>(),
+            "problems": plan.problems().iter().map(|p| failure_json(&p.path, &p.error)).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        for entry in plan.entries() {
+            writeln!(out, "{} {}", action_name(entry.action), entry.rel.display())?;
+        }
+        writeln!(
+            out,
+            "dry run: would copy {} ({}, needing {} of {} free), skip {}; nothing written",
+            totals.to_copy,
+            HumanBytes(totals.to_copy_bytes),
+            HumanBytes(totals.needed),
+            totals.available.map_or_else(|| "?".to_owned(), |a| HumanBytes(a).to_string()),
+            totals.to_skip,
+        )?;
+        out.flush()?;
+    }
+    Ok(if plan.problems().is_empty() { ExitCode::SUCCESS } else { exit::FAILED.into() })
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Copy => "copy",
+        Action::Skip => "skip",
+        Action::Compare => "compare",
+    }
+}
+
+fn summary(report: &CopyReport) -> String {
+    let mut line = format!(
+        "{}: copied {} files ({}), {} symlinks, {} new directories; skipped {} up to date; \
+         {} failed; {} warnings; {} retries; {:.2}s, {}/s{}",
+        if report.interrupted { "copy interrupted" } else { "copy" },
+        report.copied,
+        HumanBytes(report.copied_bytes),
+        report.links,
+        report.dirs_created,
+        report.skipped,
+        report.failed.len(),
+        report.warnings.len(),
+        report.retries,
+        report.elapsed.as_secs_f64(),
+        HumanBytes(report.throughput() as u64),
+        if report.verified { ", verified" } else { ", size-checked only (--no-verify)" },
+    );
+    if report.interrupted {
+        line.push_str(&format!("; {} not attempted", report.not_attempted));
+    }
+    line
+}
+
+fn report_json(args: &Args, report: &CopyReport) -> Value {
+    json!({
+        "src": args.src.as_str(),
+        "dst": args.dst.as_str(),
+        "dry_run": false,
+        "ok": report.is_success(),
+        "copied": report.copied,
+        "copied_bytes": report.copied_bytes,
+        "links": report.links,
+        "dirs_created": report.dirs_created,
+        "skipped": report.skipped,
+        "skipped_bytes": report.skipped_bytes,
+        "failed": report.failed.iter().map(|f| failure_json(&f.path, &f.error)).collect::<Vec<_>>(),
+        "warnings": report.warnings.iter().map(warning_json).collect::<Vec<_>>(),
+        "retries": report.retries,
+        "verified": report.verified,
+        "interrupted": report.interrupted,
+        "not_attempted": report.not_attempted,
+        "elapsed_secs": report.elapsed.as_secs_f64(),
+        "throughput_bytes_per_sec": report.throughput(),
+    })
+}
+
+fn totals_json(t: &PlanTotals) -> Value {
+    json!({
+        "dirs": t.dirs, "files": t.files, "bytes": t.bytes, "links": t.links,
+        "to_copy": t.to_copy, "to_copy_bytes": t.to_copy_bytes, "to_skip": t.to_skip,
+        "needed": t.needed, "available": t.available,
+    })
+}
+
+fn failure_json(path: &Path, error: &Error) -> Value {
+    let mut value = json!({ "error": error.to_string() });
+    put_path(&mut value, "path", path);
+    value
+}
+
+fn warning_json(warning: &Warning) -> Value {
+    let (kind, path) = match warning {
+        Warning::SkippedSpecial { path, .. } => ("skipped_special", path),
+        Warning::SkippedTemp { path } => ("skipped_temp", path),
+        Warning::RemovedTemp { path } => ("removed_temp", path),
+        Warning::BusyTemp { path } => ("busy_temp", path),
+        _ => ("other", &std::path::PathBuf::new()),
+    };
+    let mut value = json!({ "kind": kind, "message": warning.to_string() });
+    put_path(&mut value, "path", path);
+    value
+}
+
+/// `key`: the path as a string when it is UTF-8; otherwise its lossy form, and `<key>_bytes` with
+/// the exact bytes, so a name is never silently altered.
+fn put_path(value: &mut Value, key: &str, path: &Path) {
+    match path.to_str() {
+        Some(s) => value[key] = json!(s),
+        None => {
+            value[key] = json!(path.to_string_lossy());
+            value[format!("{key}_bytes")] = json!(path.as_os_str().as_encoded_bytes());
+        }
+    }
+}
+
+fn print_json(value: &Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Progress on stderr: a bar with bytes, rate and ETA when stderr is a terminal; otherwise only
+/// warnings and retries, one line each.
+struct Progress {
+    bar: Option<ProgressBar>,
+    files: u64,
+    done: AtomicU64,
+    say_warnings: bool,
+}
+
+impl Progress {
+    fn new(totals: &PlanTotals, say_warnings: bool) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let style = ProgressStyle::with_template(
+                "{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar = ProgressBar::new(totals.bytes).with_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress { bar, files: totals.files + totals.links, done: AtomicU64::new(0), say_warnings }
+    }
+
+    fn say(&self, line: String) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl CopyProgress for Progress {
+    fn bytes_copied(&self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn file_done(&self, _rel: &Path, len: u64, outcome: FileOutcome) {
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar {
+            if outcome == FileOutcome::Skipped {
+                bar.inc(len);
+            }
+            bar.set_message(format!("{done}/{} files", self.files));
+        }
+    }
+
+    fn warning(&self, warning: &Warning) {
+        if self.say_warnings {
+            self.say(format!("copy: {warning}"));
+        }
+    }
+
+    fn retry(&self, rel: &Path, error: &Error, next_attempt: u32, delay: Duration) {
+        self.say(format!(
+            "copy: retrying {} (attempt {next_attempt}) in {} ms: {error}",
+            rel.display(),
+            delay.as_millis()
+        ));
+    }
 }

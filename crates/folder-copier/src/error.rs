@@ -1,0 +1,402 @@
+//! The crate's one error type, and which of its values are worth another try.
+
+use std::io;
+use std::path::PathBuf;
+
+use camino::Utf8PathBuf;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong, naming the path it is about and, where there is one, carrying the
+/// `io::Error` that caused it.
+///
+/// The first group refuses a copy before anything is written ([`plan`](crate::plan) and the start
+/// of [`execute`](crate::execute)); the others are about one file and end up in
+/// [`CopyReport::failed`](crate::CopyReport::failed) while the other files are copied.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use folder_copier::{plan, CopyOptions, Error};
+///
+/// std::fs::create_dir(root.join("src"))?;
+/// let err = plan(root.join("src"), root.join("src/backup"), &CopyOptions::default()).unwrap_err();
+/// assert!(matches!(err, Error::DestinationInsideSource { .. }));
+/// assert!(err.to_string().contains("inside the source"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ---- refusals before any work ----
+    /// SRC or DST could not be examined.
+    #[error("failed to inspect {path}: {source}")]
+    Inspect {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// SRC is not a directory.
+    #[error("source {path} is not a directory")]
+    SourceNotDirectory {
+        /// SRC.
+        path: Utf8PathBuf,
+    },
+    /// DST exists and is not a directory.
+    #[error("destination {path} exists and is not a directory")]
+    DestinationNotDirectory {
+        /// DST.
+        path: Utf8PathBuf,
+    },
+    /// DST is SRC, or inside it (by path after resolving symlinks, or by device and inode of one of
+    /// DST's ancestors, which also catches bind mounts).
+    #[error(
+        "refusing to copy {src} into {dst}: the destination is the source or inside the source"
+    )]
+    DestinationInsideSource {
+        /// SRC.
+        src: Utf8PathBuf,
+        /// DST.
+        dst: Utf8PathBuf,
+    },
+    /// SRC is inside DST and some file would be written into SRC itself.
+    #[error(
+        "refusing to copy {src} into {dst}: {} would be written inside the source",
+        inside.display()
+    )]
+    DestinationOverlapsSource {
+        /// SRC.
+        src: Utf8PathBuf,
+        /// DST.
+        dst: Utf8PathBuf,
+        /// The first destination path that lies inside SRC.
+        inside: PathBuf,
+    },
+    /// Two source entries would be written to one destination path, or a source file and its
+    /// destination are the same file. Nothing was written.
+    #[error(
+        "{} destination collision(s) in {dst}, nothing copied{}",
+        collisions.len(),
+        collisions.first().map(|c| format!("; first: {c}")).unwrap_or_default()
+    )]
+    Collisions {
+        /// DST.
+        dst: Utf8PathBuf,
+        /// Every collision found (at least one).
+        collisions: Vec<Collision>,
+    },
+    /// DST's file system has less free space than the copy needs. Nothing was written.
+    #[error(
+        "not enough free space on {dst}: {needed} bytes needed, {available} bytes available; \
+         nothing copied"
+    )]
+    NoSpace {
+        /// DST (or the existing directory it will be created in).
+        dst: Utf8PathBuf,
+        /// Bytes the copy needs (file sizes rounded up to 4 KiB blocks).
+        needed: u64,
+        /// Bytes the file system reports available to this user.
+        available: u64,
+    },
+    /// Asking the file system for its free space failed.
+    #[error("failed to read the free space of {path}: {source}")]
+    FreeSpace {
+        /// The directory asked about.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The thread pool could not be built.
+    #[error("failed to start {jobs} copy threads: {source}")]
+    ThreadPool {
+        /// Threads asked for (0: one per core).
+        jobs: usize,
+        /// The cause.
+        source: rayon::ThreadPoolBuildError,
+    },
+    /// Removing leftover temp files in DST failed before the copy started.
+    #[error("failed to sweep leftover temp files in {dst}: {source}")]
+    Sweep {
+        /// DST.
+        dst: Utf8PathBuf,
+        /// The cause.
+        source: atomic_io::Error,
+    },
+
+    // ---- per-file (or per-directory) failures ----
+    /// Walking the source tree failed at a path (e.g. an unreadable directory).
+    #[error("failed to read {}: {source}", path.display())]
+    Walk {
+        /// Where the walk failed.
+        path: PathBuf,
+        /// The cause.
+        source: walkdir::Error,
+    },
+    /// The destination path of a regular file is not UTF-8; atomic-io, which every file is written
+    /// through, takes UTF-8 paths only.
+    #[error("cannot copy {}: its destination path is not UTF-8 (atomic writes take UTF-8 paths)", path.display())]
+    NotUtf8 {
+        /// The source file.
+        path: PathBuf,
+    },
+    /// Opening a source file failed.
+    #[error("failed to open {}: {source}", path.display())]
+    Open {
+        /// The source file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Reading a source file failed.
+    #[error("failed to read {}: {source}", path.display())]
+    Read {
+        /// The source file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A source entry is no longer what the plan saw (e.g. a file replaced by a FIFO); not opened.
+    #[error("{} is now a {kind}, not a regular file; not copied", path.display())]
+    NotRegular {
+        /// The source path.
+        path: PathBuf,
+        /// What it is now.
+        kind: checksum::FileKind,
+    },
+    /// The source file changed while it was copied: its size or mtime differs before and after,
+    /// or fewer or more bytes were read than its size. The copy was discarded, never recorded as
+    /// verified.
+    #[error(
+        "{} changed while it was copied (size {before_len} -> {after_len}, {read} bytes read, \
+         mtime changed: {mtime_changed}); copy discarded",
+        path.display()
+    )]
+    SourceChanged {
+        /// The source file.
+        path: PathBuf,
+        /// Its size when opened.
+        before_len: u64,
+        /// Its size after the last read.
+        after_len: u64,
+        /// Bytes read.
+        read: u64,
+        /// Whether its mtime differs before and after.
+        mtime_changed: bool,
+    },
+    /// Nothing was read from a source file whose size is not 0. Impossible by construction (the
+    /// size check catches it first); checked anyway.
+    #[error("read 0 bytes from {} whose size is {len}; copy discarded", path.display())]
+    EmptyCopy {
+        /// The source file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+    },
+    /// The written temp file's size is not the number of bytes read.
+    #[error("{temp} holds {actual} bytes after writing {expected} from {}; copy discarded", src.display())]
+    SizeMismatch {
+        /// The source file.
+        src: PathBuf,
+        /// The temp file.
+        temp: Utf8PathBuf,
+        /// Bytes read from the source.
+        expected: u64,
+        /// Size of the temp file.
+        actual: u64,
+    },
+    /// The written temp file, read back, does not hash to what was read from the source.
+    #[error(
+        "{temp} read back hashes to {actual}, but {} hashed to {expected} while it was read; copy \
+         discarded",
+        src.display()
+    )]
+    HashMismatch {
+        /// The source file.
+        src: PathBuf,
+        /// The temp file.
+        temp: Utf8PathBuf,
+        /// XXH3-128 of the bytes read from the source.
+        expected: checksum::Digest,
+        /// XXH3-128 of the temp file read back.
+        actual: checksum::Digest,
+    },
+    /// Reading the written temp file back for verification failed.
+    #[error("failed to read back {temp} to verify it: {source}")]
+    ReadBack {
+        /// The temp file.
+        temp: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Writing, syncing or renaming through atomic-io failed (its message names the temp and the
+    /// target).
+    #[error(transparent)]
+    Atomic(#[from] atomic_io::Error),
+    /// Hashing a source or destination file to compare contents (`checksum` mode) failed.
+    #[error(transparent)]
+    Checksum(#[from] checksum::Error),
+    /// A symlink appeared at the destination between the check and the creation of the temp file;
+    /// nothing was written through it.
+    #[error("{path} became a symlink while it was being replaced; not written through")]
+    DestinationRaced {
+        /// The destination.
+        path: Utf8PathBuf,
+    },
+    /// Something in the destination is in the way and is not replaced (a directory where a file or
+    /// symlink goes, or a non-directory where a directory goes).
+    #[error("{} is a {kind} in the destination; not replaced", path.display())]
+    InTheWay {
+        /// The destination path.
+        path: PathBuf,
+        /// What is there.
+        kind: checksum::FileKind,
+    },
+    /// A source file and its destination are the same file (hard link, bind mount), seen only at
+    /// copy time.
+    #[error("{} and {} are the same file; not copied", src.display(), dst.display())]
+    SameFile {
+        /// The source file.
+        src: PathBuf,
+        /// The destination.
+        dst: PathBuf,
+    },
+    /// A file-system operation in the destination failed (creating a directory or symlink,
+    /// removing a planted symlink, setting modes and times, syncing a directory).
+    #[error("failed to {action} {}: {source}", path.display())]
+    Destination {
+        /// What was being done.
+        action: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A directory's entries cannot be written because the directory itself could not be created.
+    #[error("{} not copied: its destination directory {} could not be created", path.display(), dir.display())]
+    ParentFailed {
+        /// The source entry.
+        path: PathBuf,
+        /// The destination directory that failed.
+        dir: PathBuf,
+    },
+}
+
+/// Two source entries that would land on one destination path, or a source file that is its own
+/// destination. See [`Error::Collisions`].
+///
+/// ```
+/// use folder_copier::Collision;
+/// let c = Collision::CaseFold { first: "Game.rom".into(), second: "game.rom".into() };
+/// assert_eq!(c.to_string(), "Game.rom and game.rom differ only by case");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Collision {
+    /// Two relative paths that name one file on a case-insensitive destination.
+    CaseFold {
+        /// The first (in walk order), relative to SRC.
+        first: PathBuf,
+        /// The second, relative to SRC.
+        second: PathBuf,
+    },
+    /// A source file and its destination are the same file (same device and inode).
+    SameFile {
+        /// The source file.
+        src: PathBuf,
+        /// Its destination.
+        dst: PathBuf,
+    },
+}
+
+impl std::fmt::Display for Collision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Collision::CaseFold { first, second } => {
+                write!(f, "{} and {} differ only by case", first.display(), second.display())
+            }
+            Collision::SameFile { src, dst } => {
+                write!(f, "{} and {} are the same file", src.display(), dst.display())
+            }
+        }
+    }
+}
+
+/// `errno` values worth another try: the device or the network may answer next time.
+const TRANSIENT: [rustix::io::Errno; 4] = [
+    rustix::io::Errno::IO,
+    rustix::io::Errno::AGAIN,
+    rustix::io::Errno::INTR,
+    rustix::io::Errno::TIMEDOUT,
+];
+
+impl Error {
+    /// Whether another try may succeed: an `EIO`, `EAGAIN`, `EINTR` or `ETIMEDOUT` anywhere in the
+    /// error's chain, or a source that changed (or read back differently) while it was copied.
+    /// `ENOENT`, `EACCES`, `ENOSPC` and every other error are final.
+    ///
+    /// ```
+    /// use folder_copier::Error;
+    /// let eio = Error::Read { path: "f".into(), source: std::io::Error::from_raw_os_error(5) };
+    /// let enoent = Error::Open { path: "f".into(), source: std::io::ErrorKind::NotFound.into() };
+    /// assert!(eio.is_transient());
+    /// assert!(!enoent.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::SourceChanged { .. }
+            | Error::EmptyCopy { .. }
+            | Error::SizeMismatch { .. }
+            | Error::HashMismatch { .. } => true,
+            _ => {
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+                while let Some(err) = cause {
+                    if let Some(io) = err.downcast_ref::<io::Error>() {
+                        return io.kind() == io::ErrorKind::Interrupted
+                            || io.raw_os_error().is_some_and(|code| {
+                                TRANSIENT.iter().any(|t| t.raw_os_error() == code)
+                            });
+                    }
+                    cause = err.source();
+                }
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_err(code: i32) -> Error {
+        Error::Read { path: "f".into(), source: io::Error::from_raw_os_error(code) }
+    }
+
+    #[test]
+    fn only_transient_errnos_are_retried() {
+        for code in [5, 11, 4, 110] {
+            assert!(read_err(code).is_transient(), "errno {code}");
+        }
+        for code in [2, 13, 28, 1, 21] {
+            assert!(!read_err(code).is_transient(), "errno {code}");
+        }
+    }
+
+    #[test]
+    fn transient_errors_inside_atomic_io_errors_are_found() {
+        let err = Error::Atomic(atomic_io::Error::Write {
+            temp: "t".into(),
+            target: "f".into(),
+            source: io::Error::from_raw_os_error(5),
+        });
+        assert!(err.is_transient());
+        let err = Error::Atomic(atomic_io::Error::Write {
+            temp: "t".into(),
+            target: "f".into(),
+            source: io::Error::from_raw_os_error(28),
+        });
+        assert!(!err.is_transient(), "ENOSPC is final");
+    }
+}

@@ -1,0 +1,130 @@
+//! How to copy: [`CopyOptions`] and its [`RetryPolicy`].
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use atomic_io::Durability;
+
+/// How to copy. `Default` is: one task per core, verification on, [`Durability::Full`], skip by
+/// size and mtime, case sensitivity probed on DST, 3 tries from 100 ms for transient errors, no
+/// cancel flag, free space read with `fs4`.
+///
+/// ```
+/// use std::sync::{Arc, atomic::AtomicBool};
+/// use folder_copier::{CopyOptions, Durability};
+///
+/// let cancel = Arc::new(AtomicBool::new(false));
+/// let opts = CopyOptions {
+///     jobs: Some(4),
+///     durability: Durability::None,
+///     cancel: Some(cancel.clone()),
+///     ..CopyOptions::default()
+/// };
+/// assert!(opts.verify);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Source directories copied at once (threads in the pool built for this copy); `None` is one
+    /// per core.
+    pub jobs: Option<usize>,
+    /// Re-read each written temp file and compare its XXH3-128 hash with the hash of the bytes read
+    /// from the source before renaming it into place. Its size is compared either way. See the
+    /// crate docs for what "verified" does and does not prove.
+    pub verify: bool,
+    /// [`Durability::Full`]: every file is `fsync`ed before its rename and each destination
+    /// directory once after its renames. [`Durability::None`]: no `fsync` at all.
+    pub durability: Durability,
+    /// Decide what to skip by content (XXH3-128 of source and destination, when their sizes match)
+    /// instead of by size and mtime.
+    pub checksum: bool,
+    /// Treat names that differ only by case as colliding, whatever DST's file system does. When
+    /// false, DST's file system is probed and a case-insensitive one turns this on.
+    pub case_insensitive: bool,
+    /// Retries of transient errors.
+    pub retry: RetryPolicy,
+    /// Set it (from a signal handler, another thread) to stop: no new file is started, temps are
+    /// removed, and [`execute`](crate::execute) returns the partial report with
+    /// [`interrupted`](crate::CopyReport::interrupted) set.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Bytes available to this user on the file system holding a directory: `fs4`'s
+    /// `available_space` unless replaced (tests inject a small figure here).
+    pub available_space: fn(&Path) -> io::Result<u64>,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            jobs: None,
+            verify: true,
+            durability: Durability::Full,
+            checksum: false,
+            case_insensitive: false,
+            retry: RetryPolicy::default(),
+            cancel: None,
+            available_space: fs4_available_space,
+        }
+    }
+}
+
+impl CopyOptions {
+    /// Whether the cancel flag is set.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
+    }
+}
+
+fn fs4_available_space(path: &Path) -> io::Result<u64> {
+    fs4::available_space(path)
+}
+
+/// How transient errors (see [`Error::is_transient`](crate::Error::is_transient)) are retried:
+/// `tries` attempts in all, waiting `first_delay` before the second and doubling each time.
+///
+/// ```
+/// use std::time::Duration;
+/// use folder_copier::RetryPolicy;
+///
+/// let policy = RetryPolicy::default();
+/// assert_eq!(policy.tries, 3);
+/// assert_eq!(policy.delay_before(2), Duration::from_millis(100));
+/// assert_eq!(policy.delay_before(3), Duration::from_millis(200));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per file, the first included; 1 means no retry (0 is taken as 1).
+    pub tries: u32,
+    /// Wait before the second attempt; each later wait doubles.
+    pub first_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { tries: 3, first_delay: Duration::from_millis(100) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt number `attempt` (1-based; no wait before the first).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let policy = folder_copier::RetryPolicy { tries: 5, first_delay: Duration::from_millis(10) };
+    /// assert_eq!(policy.delay_before(1), Duration::ZERO);
+    /// assert_eq!(policy.delay_before(4), Duration::from_millis(40));
+    /// ```
+    pub fn delay_before(&self, attempt: u32) -> Duration {
+        match attempt {
+            0 | 1 => Duration::ZERO,
+            n => self.first_delay.saturating_mul(1u32 << (n - 2).min(20)),
+        }
+    }
+
+    /// Attempts in all (at least 1).
+    pub(crate) fn max_tries(&self) -> u32 {
+        self.tries.max(1)
+    }
+}

@@ -1,0 +1,723 @@
+//! The plan: walk SRC, group by directory, and refuse what must not start (DST inside SRC,
+//! collisions, too little space) before anything is written.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::{FileType, Metadata};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use atomic_io::{AtomicFile, Durability, WriteOptions, is_temp_name};
+use camino::{Utf8Path, Utf8PathBuf};
+use checksum::FileKind;
+
+use crate::sys::{self, Mtime};
+use crate::{Collision, CopyOptions, Error, Failure, Result, Warning};
+
+/// Space a file takes is counted in blocks of this size (a common file-system block), so that
+/// thousands of tiny files are not estimated at a few bytes each.
+const BLOCK: u64 = 4096;
+
+/// What the plan expects to do with one file or symlink. The decision is taken again, on the
+/// destination as it is then, when the entry is copied.
+///
+/// ```
+/// assert_ne!(folder_copier::Action::Copy, folder_copier::Action::Skip);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// The destination is missing or differs.
+    Copy,
+    /// The destination has the same size and mtime (symlinks: the same target).
+    Skip,
+    /// `checksum` mode and the sizes match: the contents are compared when the file comes up.
+    Compare,
+}
+
+/// Counts of a [`CopyPlan`].
+///
+/// ```
+/// let totals = folder_copier::PlanTotals::default();
+/// assert_eq!(totals.files, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanTotals {
+    /// Source directories (SRC itself included).
+    pub dirs: u64,
+    /// Regular files.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Symlinks.
+    pub links: u64,
+    /// Files and symlinks expected to be copied ([`Action::Copy`] and [`Action::Compare`]).
+    pub to_copy: u64,
+    /// Bytes of the files expected to be copied.
+    pub to_copy_bytes: u64,
+    /// Files and symlinks expected to be skipped.
+    pub to_skip: u64,
+    /// Bytes the destination needs free: the files to copy, each rounded up to 4 KiB.
+    pub needed: u64,
+    /// Bytes available on DST's file system, when it was asked (only when something is to copy).
+    pub available: Option<u64>,
+}
+
+/// One file or symlink of a plan, as listed by [`CopyPlan::entries`].
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # std::fs::create_dir(root.join("src"))?;
+/// std::fs::write(root.join("src/a"), b"abc")?;
+/// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+/// let entry = plan.entries().next().unwrap();
+/// assert_eq!((entry.rel.as_path(), entry.len, entry.action), (std::path::Path::new("a"), 3, folder_copier::Action::Copy));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedEntry {
+    /// Path relative to SRC (and to DST).
+    pub rel: PathBuf,
+    /// Whether it is a symlink (else a regular file).
+    pub symlink: bool,
+    /// Size in bytes (0 for a symlink).
+    pub len: u64,
+    /// What the plan expects.
+    pub action: Action,
+}
+
+/// What a copy will do, found before anything is written: the files of SRC grouped by directory,
+/// each with its expected [`Action`], what is skipped with a warning, what cannot be copied, and
+/// the totals. [`execute`](crate::execute) carries it out; on its own it is a dry run.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// std::fs::create_dir_all(root.join("src/roms/nes"))?;
+/// std::fs::write(root.join("src/roms/nes/a.nes"), vec![7; 10_000])?;
+/// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+/// assert_eq!(plan.totals().dirs, 3);
+/// assert_eq!(plan.totals().to_copy_bytes, 10_000);
+/// assert_eq!(plan.totals().needed, 12_288);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct CopyPlan {
+    pub(crate) src: Utf8PathBuf,
+    pub(crate) dst: Utf8PathBuf,
+    /// Parents before children (walk order).
+    pub(crate) dirs: Vec<DirPlan>,
+    pub(crate) problems: Vec<Failure>,
+    pub(crate) warnings: Vec<Warning>,
+    pub(crate) totals: PlanTotals,
+    pub(crate) case_insensitive: bool,
+}
+
+/// One source directory and its files and symlinks, in name order.
+#[derive(Debug)]
+pub(crate) struct DirPlan {
+    /// Relative to SRC; empty for SRC itself.
+    pub(crate) rel: PathBuf,
+    pub(crate) mode: u32,
+    pub(crate) mtime: Mtime,
+    pub(crate) entries: Vec<EntryPlan>,
+    /// Temp-named symlinks a killed copy left in the destination directory.
+    pub(crate) stale_links: Vec<OsString>,
+    /// Bytes to copy, to start the largest directories first.
+    pub(crate) bytes: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct EntryPlan {
+    pub(crate) name: OsString,
+    pub(crate) kind: EntryKind,
+    pub(crate) action: Action,
+}
+
+#[derive(Debug)]
+pub(crate) enum EntryKind {
+    File { len: u64 },
+    Symlink { target: PathBuf, mtime: Mtime },
+}
+
+impl CopyPlan {
+    /// SRC as given.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src/sub"))?;
+    /// # std::fs::write(root.join("src/sub/a"), b"a")?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert_eq!(plan.src(), root.join("src"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn src(&self) -> &Utf8Path {
+        &self.src
+    }
+
+    /// DST as given.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src/sub"))?;
+    /// # std::fs::write(root.join("src/sub/a"), b"a")?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert_eq!(plan.dst(), root.join("dst"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dst(&self) -> &Utf8Path {
+        &self.dst
+    }
+
+    /// The counts.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src/sub"))?;
+    /// # std::fs::write(root.join("src/sub/a"), b"a")?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert_eq!((plan.totals().files, plan.totals().bytes), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn totals(&self) -> &PlanTotals {
+        &self.totals
+    }
+
+    /// What will be skipped with a warning (FIFOs, sockets, devices, files named like temps).
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src/sub"))?;
+    /// # std::fs::write(root.join("src/sub/a"), b"a")?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert!(plan.warnings().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// Entries that cannot be copied, known already (unreadable directories, non-UTF-8 file names);
+    /// [`execute`](crate::execute) reports them as failed.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src/sub"))?;
+    /// # std::fs::write(root.join("src/sub/a"), b"a")?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert!(plan.problems().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn problems(&self) -> &[Failure] {
+        &self.problems
+    }
+
+    /// Whether names were compared case-insensitively (asked for, or DST's file system is).
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src/sub"))?;
+    /// # std::fs::write(root.join("src/sub/a"), b"a")?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert!(!plan.case_insensitive()); // asked for no, and the temp dir is case-sensitive
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn case_insensitive(&self) -> bool {
+        self.case_insensitive
+    }
+
+    /// Every file and symlink, directory by directory in walk order, names in order.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src/sub"))?;
+    /// # std::fs::write(root.join("src/sub/a"), b"a")?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert_eq!(plan.entries().map(|e| e.rel).collect::<Vec<_>>(), [std::path::Path::new("sub/a")]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn entries(&self) -> impl Iterator<Item = PlannedEntry> + '_ {
+        self.dirs.iter().flat_map(|dir| {
+            dir.entries.iter().map(move |entry| PlannedEntry {
+                rel: dir.rel.join(&entry.name),
+                symlink: matches!(entry.kind, EntryKind::Symlink { .. }),
+                len: match entry.kind {
+                    EntryKind::File { len } => len,
+                    EntryKind::Symlink { .. } => 0,
+                },
+                action: entry.action,
+            })
+        })
+    }
+
+    /// Relative paths of the directories, parents first.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src/sub"))?;
+    /// # std::fs::write(root.join("src/sub/a"), b"a")?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert_eq!(plan.dirs().collect::<Vec<_>>(), [std::path::Path::new(""), std::path::Path::new("sub")]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dirs(&self) -> impl Iterator<Item = &Path> + '_ {
+        self.dirs.iter().map(|dir| dir.rel.as_path())
+    }
+}
+
+/// Plans copying the contents of `src` into `dst` (like `rsync -a src/ dst/`), writing nothing.
+///
+/// Walks `src` without following symlinks (`src` itself may be one), groups files by directory,
+/// looks at what `dst` already holds, and refuses with an [`Error`] when:
+/// - `src` is not a directory, or `dst` exists and is not one;
+/// - `dst` is `src` or inside it ([`Error::DestinationInsideSource`]): compared after resolving
+///   symlinks, and by device and inode of `dst` and each of its ancestors, so a bind mount of `src`
+///   is caught too; or `src` is inside `dst` and a file would land inside `src`;
+/// - two entries would land on one destination path: names that differ only by case, when
+///   [`CopyOptions::case_insensitive`] is set or `dst`'s file system is case-insensitive (probed by
+///   creating an atomic-io temp file in `dst`, or in its nearest existing ancestor, and looking up
+///   its case-flipped name; the temp is removed at once); or a source file whose destination is the
+///   same file ([`Error::Collisions`]);
+/// - `dst`'s file system has less space available than the files to copy need
+///   ([`Error::NoSpace`]; see [`PlanTotals::needed`]).
+///
+/// FIFOs, sockets and devices are listed as warnings, never opened. Unreadable directories and files
+/// whose destination path is not UTF-8 are listed as [`problems`](CopyPlan::problems), by path.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use folder_copier::{plan, CopyOptions, Error};
+///
+/// std::fs::create_dir(root.join("src"))?;
+/// std::fs::write(root.join("src/Game.rom"), b"1")?;
+/// std::fs::write(root.join("src/game.rom"), b"2")?;
+/// let opts = CopyOptions { case_insensitive: true, ..CopyOptions::default() };
+/// let err = plan(root.join("src"), root.join("dst"), &opts).unwrap_err();
+/// assert!(matches!(err, Error::Collisions { .. }));
+/// assert!(!root.join("dst").exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn plan(
+    src: impl AsRef<Utf8Path>,
+    dst: impl AsRef<Utf8Path>,
+    opts: &CopyOptions,
+) -> Result<CopyPlan> {
+    let (src, dst) = (src.as_ref(), dst.as_ref());
+    fn inspect(path: &Utf8Path) -> impl FnOnce(io::Error) -> Error + '_ {
+        move |source| Error::Inspect { path: path.as_std_path().to_owned(), source }
+    }
+    let src_meta = std::fs::metadata(src).map_err(inspect(src))?;
+    if !src_meta.is_dir() {
+        return Err(Error::SourceNotDirectory { path: src.to_owned() });
+    }
+    let dst_exists = match std::fs::metadata(dst) {
+        Ok(meta) if meta.is_dir() => true,
+        Ok(_) => return Err(Error::DestinationNotDirectory { path: dst.to_owned() }),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => false,
+        Err(err) => return Err(inspect(dst)(err)),
+    };
+    let src_canon = std::fs::canonicalize(src).map_err(inspect(src))?;
+    let (dst_abs, existing) = resolve_dst(dst)?;
+    refuse_inside(src, dst, &src_canon, &src_meta, &dst_abs, &existing)?;
+
+    let mut plan = CopyPlan {
+        src: src.to_owned(),
+        dst: dst.to_owned(),
+        dirs: Vec::new(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        totals: PlanTotals::default(),
+        case_insensitive: opts.case_insensitive,
+    };
+    walk(&mut plan)?;
+
+    // SRC inside DST: copying SRC/x to DST/x is fine, unless DST/x lies inside SRC.
+    if let Ok(inner) = src_canon.strip_prefix(&dst_abs)
+        && let Some(inside) = (plan.dirs().map(Path::to_path_buf))
+            .chain(plan.entries().map(|e| e.rel))
+            .find(|rel| rel.starts_with(inner))
+    {
+        return Err(Error::DestinationOverlapsSource {
+            src: src.to_owned(),
+            dst: dst.to_owned(),
+            inside: dst.as_std_path().join(inside),
+        });
+    }
+
+    let mut collisions = Vec::new();
+    if dst_exists {
+        look_at_destination(&mut plan, opts, &mut collisions);
+    }
+    if !plan.case_insensitive {
+        plan.case_insensitive = probe_case_insensitive(&existing).unwrap_or(false);
+    }
+    if plan.case_insensitive {
+        find_case_collisions(&plan, &mut collisions);
+    }
+    if !collisions.is_empty() {
+        return Err(Error::Collisions { dst: dst.to_owned(), collisions });
+    }
+
+    count(&mut plan);
+    if plan.totals.needed > 0 {
+        let available = (opts.available_space)(&existing)
+            .map_err(|source| Error::FreeSpace { path: existing.clone(), source })?;
+        plan.totals.available = Some(available);
+        if plan.totals.needed > available {
+            return Err(Error::NoSpace {
+                dst: dst.to_owned(),
+                needed: plan.totals.needed,
+                available,
+            });
+        }
+    }
+    Ok(plan)
+}
+
+/// DST as an absolute path with symlinks resolved as far as it exists, and its nearest existing
+/// directory (DST itself when it exists).
+fn resolve_dst(dst: &Utf8Path) -> Result<(PathBuf, PathBuf)> {
+    let absolute = std::path::absolute(dst)
+        .map_err(|source| Error::Inspect { path: dst.as_std_path().to_owned(), source })?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match std::fs::canonicalize(existing) {
+            Ok(canon) => {
+                let mut resolved = canon.clone();
+                // The missing part holds no symlinks, so it resolves lexically.
+                for part in rest.iter().rev() {
+                    match part {
+                        Component::ParentDir => {
+                            resolved.pop();
+                        }
+                        Component::Normal(name) => resolved.push(name),
+                        _ => {}
+                    }
+                }
+                return Ok((resolved, canon));
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                let (Some(parent), Some(last)) =
+                    (existing.parent(), existing.components().next_back())
+                else {
+                    return Err(Error::Inspect { path: existing.to_owned(), source: err });
+                };
+                rest.push(last);
+                existing = parent;
+            }
+            Err(source) => return Err(Error::Inspect { path: existing.to_owned(), source }),
+        }
+    }
+}
+
+/// Refuses DST equal to or inside SRC: by resolved path, and by device and inode of every existing
+/// ancestor of DST (a bind mount of SRC has another path but the same inode).
+fn refuse_inside(
+    src: &Utf8Path,
+    dst: &Utf8Path,
+    src_canon: &Path,
+    src_meta: &Metadata,
+    dst_abs: &Path,
+    existing: &Path,
+) -> Result<()> {
+    let refuse = || Error::DestinationInsideSource { src: src.to_owned(), dst: dst.to_owned() };
+    if dst_abs.starts_with(src_canon) {
+        return Err(refuse());
+    }
+    let src_id = sys::dev_ino(src_meta);
+    for ancestor in existing.ancestors() {
+        if let Ok(meta) = std::fs::metadata(ancestor)
+            && sys::dev_ino(&meta) == src_id
+        {
+            return Err(refuse());
+        }
+    }
+    Ok(())
+}
+
+/// Walks SRC in name order, without following symlinks, into `plan.dirs`.
+fn walk(plan: &mut CopyPlan) -> Result<()> {
+    let root = plan.src.as_std_path().to_owned();
+    let mut index: HashMap<PathBuf, usize> = HashMap::new();
+    let walker = walkdir::WalkDir::new(&root).follow_links(false).sort_by_file_name();
+    for item in walker {
+        let entry = match item {
+            Ok(entry) => entry,
+            Err(err) if err.depth() == 0 => {
+                return Err(Error::Walk { path: root.clone(), source: err });
+            }
+            Err(err) => {
+                let path = err.path().map_or_else(|| root.clone(), Path::to_path_buf);
+                plan.problems
+                    .push(Failure { path: path.clone(), error: Error::Walk { path, source: err } });
+                continue;
+            }
+        };
+        let path = entry.path();
+        let rel = path.strip_prefix(&root).unwrap_or(path).to_path_buf();
+        // walkdir follows a symlinked root only; everything below comes from lstat.
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            Err(err) => {
+                let path = path.to_path_buf();
+                plan.problems
+                    .push(Failure { path: path.clone(), error: Error::Walk { path, source: err } });
+                continue;
+            }
+        };
+        if entry.depth() == 0 {
+            index.insert(PathBuf::new(), 0);
+            plan.dirs.push(dir_plan(PathBuf::new(), &meta));
+            continue;
+        }
+        let Some(&parent) = rel.parent().and_then(|parent| index.get(parent)) else {
+            // Walk order lists a directory before its contents, so the parent is known; an entry
+            // without one is reported, not dropped.
+            let source = io::Error::other("its directory was not listed by the walk");
+            plan.problems.push(Failure {
+                path: path.to_path_buf(),
+                error: Error::Inspect { path: path.to_path_buf(), source },
+            });
+            continue;
+        };
+        let name = entry.file_name().to_owned();
+        let file_type = meta.file_type();
+        if file_type.is_dir() {
+            index.insert(rel.clone(), plan.dirs.len());
+            plan.dirs.push(dir_plan(rel, &meta));
+        } else if is_temp_name(&name) && (file_type.is_file() || file_type.is_symlink()) {
+            plan.warnings.push(Warning::SkippedTemp { path: path.to_path_buf() });
+        } else if file_type.is_file() {
+            if plan.dst.as_std_path().join(&rel).to_str().is_none() {
+                let path = path.to_path_buf();
+                plan.problems.push(Failure { path: path.clone(), error: Error::NotUtf8 { path } });
+                continue;
+            }
+            plan.dirs[parent].entries.push(EntryPlan {
+                name,
+                kind: EntryKind::File { len: meta.len() },
+                action: Action::Copy,
+            });
+        } else if file_type.is_symlink() {
+            let target = match std::fs::read_link(path) {
+                Ok(target) => target,
+                Err(source) => {
+                    let path = path.to_path_buf();
+                    plan.problems.push(Failure {
+                        path: path.clone(),
+                        error: Error::Inspect { path, source },
+                    });
+                    continue;
+                }
+            };
+            plan.dirs[parent].entries.push(EntryPlan {
+                name,
+                kind: EntryKind::Symlink { target, mtime: Mtime::of(&meta) },
+                action: Action::Copy,
+            });
+        } else {
+            let kind = FileKind::of(&meta).unwrap_or(FileKind::Other);
+            plan.warnings.push(Warning::SkippedSpecial { path: path.to_path_buf(), kind });
+        }
+    }
+    Ok(())
+}
+
+fn dir_plan(rel: PathBuf, meta: &Metadata) -> DirPlan {
+    DirPlan {
+        rel,
+        mode: meta.mode() & 0o7777,
+        mtime: Mtime::of(meta),
+        entries: Vec::new(),
+        stale_links: Vec::new(),
+        bytes: 0,
+    }
+}
+
+/// Compares each entry with what DST holds: sets the expected [`Action`], finds source files that
+/// are their own destination, and notes temp symlinks a killed copy left.
+fn look_at_destination(plan: &mut CopyPlan, opts: &CopyOptions, collisions: &mut Vec<Collision>) {
+    let src_root = plan.src.as_std_path().to_owned();
+    let dst_root = plan.dst.as_std_path().to_owned();
+    // Directories whose destination is missing: their subdirectories are missing too.
+    let mut missing: Vec<bool> = Vec::with_capacity(plan.dirs.len());
+    let mut index: HashMap<PathBuf, usize> = HashMap::new();
+    for (i, dir) in plan.dirs.iter_mut().enumerate() {
+        index.insert(dir.rel.clone(), i);
+        let parent_missing =
+            dir.rel.parent().and_then(|parent| index.get(parent)).is_some_and(|&p| missing[p]);
+        let dst_dir = dst_root.join(&dir.rel);
+        let listing = if parent_missing { None } else { list_dir(&dst_dir) };
+        missing.push(listing.is_none());
+        let Some(listing) = listing else { continue };
+        for (name, file_type) in &listing {
+            if file_type.is_symlink() && is_temp_name(name) {
+                dir.stale_links.push(name.clone());
+            }
+        }
+        for entry in &mut dir.entries {
+            let Some(file_type) = listing.get(&entry.name) else { continue };
+            let dst_path = dst_dir.join(&entry.name);
+            match &entry.kind {
+                EntryKind::File { len } if file_type.is_file() => {
+                    let Ok(dst_meta) = std::fs::symlink_metadata(&dst_path) else { continue };
+                    let src_path = src_root.join(&dir.rel).join(&entry.name);
+                    let Ok(src_meta) = std::fs::symlink_metadata(&src_path) else { continue };
+                    if sys::dev_ino(&dst_meta) == sys::dev_ino(&src_meta) {
+                        collisions.push(Collision::SameFile { src: src_path, dst: dst_path });
+                    } else if dst_meta.len() == *len {
+                        entry.action = if opts.checksum {
+                            Action::Compare
+                        } else if Mtime::of(&dst_meta) == Mtime::of(&src_meta) {
+                            Action::Skip
+                        } else {
+                            Action::Copy
+                        };
+                    }
+                }
+                EntryKind::Symlink { target, .. }
+                    if file_type.is_symlink()
+                        && std::fs::read_link(&dst_path).is_ok_and(|t| &t == target) =>
+                {
+                    entry.action = Action::Skip;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The names in a destination directory and their types, or `None` when it cannot be listed (it
+/// is missing, or not a directory: the copy deals with that).
+fn list_dir(dir: &Path) -> Option<HashMap<OsString, FileType>> {
+    let meta = std::fs::symlink_metadata(dir).ok()?;
+    if !meta.is_dir() {
+        return None;
+    }
+    let mut names = HashMap::new();
+    for entry in std::fs::read_dir(dir).ok()? {
+        let Ok(entry) = entry else { continue };
+        let Ok(file_type) = entry.file_type() else { continue };
+        names.insert(entry.file_name(), file_type);
+    }
+    Some(names)
+}
+
+/// Whether the file system holding `dir` treats names that differ only by case as one: creates an
+/// atomic-io temp file there (removed at once) and looks its case-flipped name up.
+fn probe_case_insensitive(dir: &Path) -> Option<bool> {
+    let dir = Utf8Path::from_path(dir)?;
+    let opts = WriteOptions { durability: Durability::None, ..WriteOptions::default() };
+    let probe = AtomicFile::create(dir.join(".folder-copier-case-probe"), &opts).ok()?;
+    let name = probe.temp_path().file_name()?;
+    let flipped = dir.join(sys::flip_case(name));
+    let ours = probe.as_file().metadata().ok()?;
+    let answer = match std::fs::symlink_metadata(&flipped) {
+        Ok(meta) => Some(sys::dev_ino(&meta) == sys::dev_ino(&ours)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Some(false),
+        Err(_) => None,
+    };
+    let _ = probe.discard();
+    answer
+}
+
+/// A case-folded key for a relative path: Unicode lower case for UTF-8 components, ASCII lower case
+/// of the bytes otherwise.
+fn fold(rel: &Path) -> Vec<u8> {
+    let mut key = Vec::with_capacity(rel.as_os_str().len());
+    for component in rel.components() {
+        let part: &OsStr = component.as_os_str();
+        match part.to_str() {
+            Some(s) => key.extend_from_slice(s.to_lowercase().as_bytes()),
+            None => key.extend(part.as_bytes().iter().map(u8::to_ascii_lowercase)),
+        }
+        key.push(b'/');
+    }
+    key
+}
+
+/// Two entries (directories, files or symlinks) whose relative paths fold to one key.
+fn find_case_collisions(plan: &CopyPlan, collisions: &mut Vec<Collision>) {
+    let mut seen: HashMap<Vec<u8>, PathBuf> = HashMap::new();
+    let dirs = plan.dirs.iter().skip(1).map(|dir| dir.rel.clone());
+    let entries = plan.entries().map(|entry| entry.rel);
+    for rel in dirs.chain(entries) {
+        // A path under an already colliding directory collides too; naming the directory is enough.
+        if collisions.iter().any(|c| match c {
+            Collision::CaseFold { second, .. } => rel.starts_with(second),
+            Collision::SameFile { .. } => false,
+        }) {
+            continue;
+        }
+        match seen.entry(fold(&rel)) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                collisions.push(Collision::CaseFold { first: first.get().clone(), second: rel });
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(rel);
+            }
+        }
+    }
+}
+
+fn count(plan: &mut CopyPlan) {
+    let mut totals = PlanTotals { dirs: plan.dirs.len() as u64, ..PlanTotals::default() };
+    for dir in &mut plan.dirs {
+        for entry in &dir.entries {
+            let len = match entry.kind {
+                EntryKind::File { len } => {
+                    totals.files += 1;
+                    totals.bytes += len;
+                    len
+                }
+                EntryKind::Symlink { .. } => {
+                    totals.links += 1;
+                    0
+                }
+            };
+            if entry.action == Action::Skip {
+                totals.to_skip += 1;
+            } else {
+                totals.to_copy += 1;
+                totals.to_copy_bytes += len;
+                totals.needed += len.div_ceil(BLOCK) * BLOCK;
+                dir.bytes += len;
+            }
+        }
+    }
+    plan.totals = totals;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_lowercases_each_component() {
+        assert_eq!(fold(Path::new("A/Game.ROM")), b"a/game.rom/");
+        assert_eq!(fold(Path::new("ÄB")), "äb/".as_bytes());
+        assert_eq!(fold(Path::new(OsStr::from_bytes(b"X\xff"))), b"x\xff/");
+    }
+
+    #[test]
+    fn resolve_dst_handles_missing_parts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = Utf8Path::from_path(tmp.path()).unwrap();
+        let canon = std::fs::canonicalize(base).unwrap();
+        let (abs, existing) = resolve_dst(&base.join("a/b/../c")).unwrap();
+        assert_eq!(abs, canon.join("a/c"));
+        assert_eq!(existing, canon);
+    }
+}

@@ -1,0 +1,171 @@
+//! What a copy did: [`CopyReport`], [`Failure`], [`Warning`].
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Error;
+
+/// A source entry that was not copied, and why.
+///
+/// ```
+/// use folder_copier::{Error, Failure};
+/// let f = Failure { path: "src/a".into(), error: Error::NotUtf8 { path: "src/a".into() } };
+/// assert!(f.to_string().starts_with("src/a: "));
+/// ```
+#[derive(Debug)]
+pub struct Failure {
+    /// The source path (SRC joined with the entry's relative path).
+    pub path: PathBuf,
+    /// The cause, after the last try.
+    pub error: Error,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.error)
+    }
+}
+
+/// Something skipped or cleaned up; not a failure.
+///
+/// ```
+/// use folder_copier::Warning;
+/// use checksum::FileKind;
+/// let w = Warning::SkippedSpecial { path: "src/pipe".into(), kind: FileKind::Fifo };
+/// assert_eq!(w.to_string(), "skipped FIFO src/pipe (not a regular file, never opened)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A FIFO, socket or device in SRC: skipped, never opened.
+    SkippedSpecial {
+        /// The source path.
+        path: PathBuf,
+        /// What it is.
+        kind: checksum::FileKind,
+    },
+    /// A file in SRC named like an atomic-io temp file (another writer's work in progress, or an
+    /// orphan): not copied, since a destination with that name would look like an orphan to
+    /// `sweep`.
+    SkippedTemp {
+        /// The source path.
+        path: PathBuf,
+    },
+    /// A temp file an earlier, killed copy left in DST, removed.
+    RemovedTemp {
+        /// The temp file.
+        path: PathBuf,
+    },
+    /// A temp file in DST that a live writer holds; left alone.
+    BusyTemp {
+        /// The temp file.
+        path: PathBuf,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::SkippedSpecial { path, kind } => {
+                write!(f, "skipped {kind} {} (not a regular file, never opened)", path.display())
+            }
+            Warning::SkippedTemp { path } => {
+                write!(f, "skipped {} (named like an atomic-io temp file)", path.display())
+            }
+            Warning::RemovedTemp { path } => {
+                write!(f, "removed leftover temp file {}", path.display())
+            }
+            Warning::BusyTemp { path } => {
+                write!(f, "left temp file {} alone (a live writer holds it)", path.display())
+            }
+        }
+    }
+}
+
+/// What [`execute`](crate::execute) (or [`copy`](crate::copy)) did.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # std::fs::create_dir(root.join("src"))?;
+/// std::fs::write(root.join("src/a"), b"abc")?;
+/// let opts = Default::default();
+/// let first = folder_copier::copy(root.join("src"), root.join("dst"), &opts, &())?;
+/// assert_eq!((first.copied, first.copied_bytes, first.skipped), (1, 3, 0));
+/// let again = folder_copier::copy(root.join("src"), root.join("dst"), &opts, &())?;
+/// assert_eq!((again.copied, again.skipped), (0, 1));
+/// assert!(again.is_success());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct CopyReport {
+    /// Regular files written, checked and renamed into place.
+    pub copied: u64,
+    /// Their bytes.
+    pub copied_bytes: u64,
+    /// Symlinks created or replaced.
+    pub links: u64,
+    /// Directories created.
+    pub dirs_created: u64,
+    /// Files and symlinks whose destination was already up to date.
+    pub skipped: u64,
+    /// Bytes of the skipped files.
+    pub skipped_bytes: u64,
+    /// Entries not copied, with the cause. One failure never stops the others.
+    pub failed: Vec<Failure>,
+    /// Things skipped or cleaned up.
+    pub warnings: Vec<Warning>,
+    /// Transient errors that were retried (whether or not a later try succeeded).
+    pub retries: u64,
+    /// Whether every copied file was read back and compared by hash (see
+    /// [`CopyOptions::verify`](crate::CopyOptions::verify)).
+    pub verified: bool,
+    /// Whether the cancel flag stopped the copy early.
+    pub interrupted: bool,
+    /// Files and symlinks neither copied, skipped nor failed, because the copy was cancelled.
+    pub not_attempted: u64,
+    /// Wall-clock time of [`execute`](crate::execute) ([`copy`](crate::copy): planning included).
+    pub elapsed: Duration,
+}
+
+impl CopyReport {
+    /// Bytes copied per second of [`elapsed`](CopyReport::elapsed) (0 when nothing was timed).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let r = folder_copier::CopyReport {
+    ///     copied_bytes: 2_000,
+    ///     elapsed: Duration::from_secs(2),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(r.throughput(), 1_000.0);
+    /// ```
+    pub fn throughput(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 { self.copied_bytes as f64 / secs } else { 0.0 }
+    }
+
+    /// Whether everything was copied or skipped: nothing failed and nothing was left undone.
+    ///
+    /// ```
+    /// assert!(folder_copier::CopyReport::default().is_success());
+    /// ```
+    pub fn is_success(&self) -> bool {
+        self.failed.is_empty() && !self.interrupted
+    }
+
+    pub(crate) fn absorb(&mut self, other: CopyReport) {
+        self.copied += other.copied;
+        self.copied_bytes += other.copied_bytes;
+        self.links += other.links;
+        self.dirs_created += other.dirs_created;
+        self.skipped += other.skipped;
+        self.skipped_bytes += other.skipped_bytes;
+        self.failed.extend(other.failed);
+        self.warnings.extend(other.warnings);
+        self.retries += other.retries;
+        self.interrupted |= other.interrupted;
+        self.not_attempted += other.not_attempted;
+    }
+}

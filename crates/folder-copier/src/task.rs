@@ -1,0 +1,610 @@
+//! One source directory's task: its files copied in name order, in batches that are written, then
+//! synced and verified, then renamed, then the directory is synced once.
+
+use std::fs::{FileTimes, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use atomic_io::{AtomicFile, Durability, Overwrite, Staged, WriteOptions};
+use camino::{Utf8Path, Utf8PathBuf};
+use checksum::{Algo, Digest, FileKind, Hasher};
+
+use crate::plan::{DirPlan, EntryKind, EntryPlan};
+use crate::sys::{self, Mtime};
+use crate::{
+    CopyOptions, CopyProgress, CopyReport, DirStats, Error, Failure, FileOutcome, Result, Warning,
+};
+
+/// Bytes per `read`/`write`: large enough that syscalls cost little, small enough to stay in L2
+/// cache while the same bytes are hashed and written (checksum's measured buffer size).
+pub(crate) const BUF_SIZE: usize = checksum::BUF_SIZE;
+/// A batch is renamed once its files hold this many bytes, bounding the data waiting to be synced.
+const BATCH_BYTES: u64 = 64 * 1024 * 1024;
+/// Open descriptors a whole copy may hold for batched temps (each temp holds two: itself and its
+/// directory), shared among the threads; well under the common soft limit of 1024.
+const FD_BUDGET: usize = 400;
+/// Sleep slice while backing off, so a cancel is seen quickly.
+const CANCEL_POLL: Duration = Duration::from_millis(20);
+
+/// What every task shares.
+pub(crate) struct Shared<'a> {
+    pub(crate) opts: &'a CopyOptions,
+    pub(crate) progress: &'a dyn CopyProgress,
+    pub(crate) src: &'a Path,
+    pub(crate) dst: &'a Utf8Path,
+    /// Files per batch.
+    pub(crate) batch_files: usize,
+}
+
+impl Shared<'_> {
+    pub(crate) fn batch_files_for(jobs: usize) -> usize {
+        (FD_BUDGET / (2 * jobs.max(1))).clamp(1, 32)
+    }
+}
+
+/// One file to copy.
+struct Job<'p> {
+    rel: PathBuf,
+    src: PathBuf,
+    dst: Utf8PathBuf,
+    entry: &'p EntryPlan,
+}
+
+/// A temp file written and hashed, not yet synced, verified or renamed.
+struct Written {
+    temp: AtomicFile,
+    digest: Digest,
+    len: u64,
+    /// The attempt (1-based) that wrote it.
+    attempt: u32,
+}
+
+/// The result of one directory's task.
+pub(crate) struct DirResult {
+    pub(crate) report: CopyReport,
+    /// Whether the task ran to its end (not cut short by a cancel).
+    pub(crate) completed: bool,
+}
+
+pub(crate) struct DirTask<'s, 'p> {
+    shared: &'s Shared<'s>,
+    dir: &'p DirPlan,
+    dst_dir: PathBuf,
+    /// Whether new names appeared in the destination directory (to sync it once at the end).
+    changed: bool,
+    report: CopyReport,
+    stats: DirStats,
+    buf: Vec<u8>,
+}
+
+impl<'s, 'p> DirTask<'s, 'p> {
+    pub(crate) fn new(shared: &'s Shared<'s>, dir: &'p DirPlan, subdirs_created: bool) -> Self {
+        DirTask {
+            shared,
+            dir,
+            dst_dir: shared.dst.as_std_path().join(&dir.rel),
+            changed: subdirs_created,
+            report: CopyReport::default(),
+            stats: DirStats::default(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn opts(&self) -> &CopyOptions {
+        self.shared.opts
+    }
+
+    fn cancelled(&self) -> bool {
+        self.shared.opts.cancelled()
+    }
+
+    /// Every entry of a directory whose destination could not be made: failed, by path.
+    pub(crate) fn fail_all(mut self, dst_dir: &Path) -> DirResult {
+        for entry in &self.dir.entries {
+            let rel = self.dir.rel.join(&entry.name);
+            let path = self.shared.src.join(&rel);
+            let error = Error::ParentFailed { path: path.clone(), dir: dst_dir.to_owned() };
+            self.fail(&rel, path, error, entry_len(entry));
+        }
+        self.done(true)
+    }
+
+    /// A directory not even created because the copy was cancelled: nothing attempted.
+    pub(crate) fn skip_all(mut self) -> DirResult {
+        self.report.not_attempted += self.dir.entries.len() as u64;
+        self.done(false)
+    }
+
+    pub(crate) fn run(mut self) -> DirResult {
+        self.remove_stale_links();
+        let mut batch: Vec<(Job<'p>, Written)> = Vec::new();
+        let mut batch_bytes = 0u64;
+        let mut cut_short = false;
+        for (i, entry) in self.dir.entries.iter().enumerate() {
+            if self.cancelled() {
+                self.report.not_attempted += (self.dir.entries.len() - i) as u64;
+                cut_short = true;
+                break;
+            }
+            let rel = self.dir.rel.join(&entry.name);
+            let src = self.shared.src.join(&rel);
+            match &entry.kind {
+                EntryKind::Symlink { target, mtime } => {
+                    let dst = self.dst_dir.join(&entry.name);
+                    match self.copy_link(&dst, &entry.name, target, *mtime) {
+                        Ok(true) => {
+                            self.report.links += 1;
+                            self.stats.copied += 1;
+                            self.changed = true;
+                            self.shared.progress.file_done(&rel, 0, FileOutcome::Copied);
+                        }
+                        Ok(false) => self.skipped(&rel, 0),
+                        Err(err) => self.fail(&rel, src, err, 0),
+                    }
+                }
+                EntryKind::File { .. } => {
+                    // The plan refused non-UTF-8 destination paths already.
+                    let Some(dst) = Utf8Path::from_path(&self.dst_dir.join(&entry.name))
+                        .map(Utf8Path::to_owned)
+                    else {
+                        let err = Error::NotUtf8 { path: src.clone() };
+                        self.fail(&rel, src, err, entry_len(entry));
+                        continue;
+                    };
+                    let job = Job { rel, src, dst, entry };
+                    match self.prepare(&job) {
+                        Ok(None) => {
+                            cut_short = true;
+                            self.report.not_attempted += (self.dir.entries.len() - i) as u64;
+                            break;
+                        }
+                        Ok(Some(Prepared::Skip(len))) => self.skipped(&job.rel, len),
+                        Ok(Some(Prepared::Written(written))) => {
+                            batch_bytes += written.len;
+                            batch.push((job, written));
+                            if batch.len() >= self.shared.batch_files || batch_bytes >= BATCH_BYTES
+                            {
+                                batch_bytes = 0;
+                                if !self.flush(std::mem::take(&mut batch)) {
+                                    cut_short = true;
+                                    self.report.not_attempted +=
+                                        (self.dir.entries.len() - i - 1) as u64;
+                                    break;
+                                }
+                            }
+                        }
+                        Err(err) => {
+                            let len = entry_len(job.entry);
+                            self.fail(&job.rel, job.src, err, len);
+                        }
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() && !self.flush(batch) {
+            cut_short = true;
+        }
+        if self.changed && self.opts().durability == Durability::Full {
+            // Makes this directory's renames (and the names of subdirectories created in it)
+            // durable: one directory fsync for all of them instead of one per file.
+            if let Err(source) = sync_dir(&self.dst_dir) {
+                let path = self.dst_dir.clone();
+                self.report.failed.push(Failure {
+                    path: self.shared.src.join(&self.dir.rel),
+                    error: Error::Destination { action: "fsync directory", path, source },
+                });
+            }
+        }
+        self.done(!cut_short)
+    }
+
+    fn done(self, completed: bool) -> DirResult {
+        self.shared.progress.dir_done(&self.dir.rel, &self.stats);
+        DirResult { report: self.report, completed }
+    }
+
+    fn skipped(&mut self, rel: &Path, len: u64) {
+        self.report.skipped += 1;
+        self.report.skipped_bytes += len;
+        self.stats.skipped += 1;
+        self.shared.progress.file_done(rel, len, FileOutcome::Skipped);
+    }
+
+    fn fail(&mut self, rel: &Path, path: PathBuf, error: Error, len: u64) {
+        self.report.failed.push(Failure { path, error });
+        self.stats.failed += 1;
+        self.shared.progress.file_done(rel, len, FileOutcome::Failed);
+    }
+
+    /// Removes temp symlinks a killed copy left in this destination directory.
+    fn remove_stale_links(&mut self) {
+        for name in &self.dir.stale_links {
+            let path = self.dst_dir.join(name);
+            let still_a_link =
+                std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+            if still_a_link && std::fs::remove_file(&path).is_ok() {
+                let warning = Warning::RemovedTemp { path };
+                self.shared.progress.warning(&warning);
+                self.report.warnings.push(warning);
+                self.changed = true;
+            }
+        }
+    }
+
+    /// Decides whether the file is skipped, and if not writes its temp (with retries).
+    /// `Ok(None)`: cancelled.
+    fn prepare(&mut self, job: &Job<'_>) -> Result<Option<Prepared>> {
+        let src_meta = std::fs::symlink_metadata(&job.src)
+            .map_err(|source| Error::Open { path: job.src.clone(), source })?;
+        if let Some(kind) = FileKind::of(&src_meta) {
+            return Err(Error::NotRegular { path: job.src.clone(), kind });
+        }
+        if self.up_to_date(job, &src_meta)? {
+            return Ok(Some(Prepared::Skip(src_meta.len())));
+        }
+        Ok(self.write_with_retries(job, 1)?.map(Prepared::Written))
+    }
+
+    /// Whether the destination already holds this file (same size and mtime, or with `checksum`
+    /// the same content). Anything in the way that is not a regular file or a directory (a planted
+    /// symlink, a FIFO) is removed, never opened or written through.
+    fn up_to_date(&mut self, job: &Job<'_>, src_meta: &Metadata) -> Result<bool> {
+        let dst = job.dst.as_std_path();
+        let dst_meta = match std::fs::symlink_metadata(dst) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(Error::Destination { action: "inspect", path: dst.to_owned(), source });
+            }
+        };
+        if dst_meta.is_dir() {
+            return Err(Error::InTheWay { path: dst.to_owned(), kind: FileKind::Directory });
+        }
+        if !dst_meta.is_file() {
+            // unlink(2) removes the link (or FIFO) itself; nothing at its other end is touched.
+            std::fs::remove_file(dst).map_err(|source| Error::Destination {
+                action: "remove",
+                path: dst.to_owned(),
+                source,
+            })?;
+            self.changed = true;
+            return Ok(false);
+        }
+        if sys::dev_ino(&dst_meta) == sys::dev_ino(src_meta) {
+            return Err(Error::SameFile { src: job.src.clone(), dst: dst.to_owned() });
+        }
+        if dst_meta.len() != src_meta.len() {
+            return Ok(false);
+        }
+        let same = if self.opts().checksum {
+            let ours = checksum::hash_file(Algo::Xxh128, &job.src)?;
+            let theirs = checksum::hash_file(Algo::Xxh128, dst)?;
+            ours == theirs
+        } else {
+            Mtime::of(&dst_meta) == Mtime::of(src_meta)
+        };
+        if !same {
+            return Ok(false);
+        }
+        let mode = src_meta.mode() & 0o7777;
+        if dst_meta.mode() & 0o7777 != mode {
+            // Same content, new mode (a chmod in SRC): fixed in place. The path was just seen to
+            // be a regular file, not a symlink.
+            std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode)).map_err(
+                |source| Error::Destination {
+                    action: "set the mode of",
+                    path: dst.to_owned(),
+                    source,
+                },
+            )?;
+        }
+        Ok(true)
+    }
+
+    /// Writes the temp file, retrying transient errors from attempt `attempt` on. `Ok(None)`:
+    /// cancelled (any temp removed).
+    fn write_with_retries(&mut self, job: &Job<'_>, mut attempt: u32) -> Result<Option<Written>> {
+        loop {
+            if self.cancelled() {
+                return Ok(None);
+            }
+            self.shared.progress.file_started(&job.rel, entry_len(job.entry));
+            match self.write_temp(job, attempt) {
+                Ok(written) => return Ok(written),
+                Err(err) => attempt = self.back_off(job, err, attempt)?,
+            }
+        }
+    }
+
+    /// Writes, syncs and verifies one file with retries, for a file whose batched try failed.
+    fn copy_fully(&mut self, job: &Job<'_>, mut attempt: u32) -> Result<Option<Staged>> {
+        loop {
+            let Some(written) = self.write_with_retries(job, attempt)? else { return Ok(None) };
+            attempt = written.attempt;
+            match self.finish(job, written) {
+                Ok(staged) => return Ok(Some(staged)),
+                Err(err) => attempt = self.back_off(job, err, attempt)?,
+            }
+        }
+    }
+
+    /// After a failed attempt: the error back when it is final or the tries are used up, else the
+    /// next attempt's number after waiting (cut short by a cancel).
+    fn back_off(&mut self, job: &Job<'_>, err: Error, attempt: u32) -> Result<u32> {
+        if !err.is_transient() || attempt >= self.opts().retry.max_tries() {
+            return Err(err);
+        }
+        let next = attempt + 1;
+        let delay = self.opts().retry.delay_before(next);
+        self.report.retries += 1;
+        self.shared.progress.retry(&job.rel, &err, next, delay);
+        let until = Instant::now() + delay;
+        while !self.cancelled() {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            std::thread::sleep((until - now).min(CANCEL_POLL));
+        }
+        Ok(next)
+    }
+
+    /// One attempt: the source read once, each buffer hashed and appended to a new temp file
+    /// beside the destination; then the source checked unchanged and the temp given its mtime.
+    fn write_temp(&mut self, job: &Job<'_>, attempt: u32) -> Result<Option<Written>> {
+        let read_err = |source| Error::Read { path: job.src.clone(), source };
+        let src = sys::open_source(&job.src)
+            .map_err(|source| Error::Open { path: job.src.clone(), source })?;
+        let before = src.metadata().map_err(read_err)?;
+        if let Some(kind) = FileKind::of(&before) {
+            return Err(Error::NotRegular { path: job.src.clone(), kind });
+        }
+        sys::advise_sequential(&src);
+        let opts = WriteOptions {
+            durability: self.opts().durability,
+            overwrite: Overwrite::Replace,
+            mode: Some(before.mode() & 0o7777),
+        };
+        let mut temp = AtomicFile::create(&job.dst, &opts)?;
+        if temp.target() != job.dst {
+            // A symlink was planted after `up_to_date` removed what was there; dropping `temp`
+            // removes the temp file, and nothing was written through the link.
+            return Err(Error::DestinationRaced { path: job.dst.clone() });
+        }
+        if self.buf.len() != BUF_SIZE {
+            self.buf = vec![0; BUF_SIZE];
+        }
+        let mut hasher = Hasher::new(Algo::Xxh128);
+        let mut read = 0u64;
+        let mut reader = &src;
+        loop {
+            if self.cancelled() {
+                return Ok(None);
+            }
+            let n = match reader.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(read_err(err)),
+            };
+            let chunk = &self.buf[..n];
+            hasher.update(chunk);
+            temp.append(chunk)?;
+            read += n as u64;
+            self.shared.progress.bytes_copied(n as u64);
+            if read > before.len() {
+                // Growing while read (a log being appended to): reading on could never end.
+                break;
+            }
+        }
+        let after = src.metadata().map_err(read_err)?;
+        let mtime = Mtime::of(&before);
+        let mtime_changed = Mtime::of(&after) != mtime;
+        if after.len() != before.len() || mtime_changed || read != before.len() {
+            return Err(Error::SourceChanged {
+                path: job.src.clone(),
+                before_len: before.len(),
+                after_len: after.len(),
+                read,
+                mtime_changed,
+            });
+        }
+        if read == 0 && before.len() != 0 {
+            // Unreachable after the check above (read == before.len()); kept so that a 0-byte copy
+            // of a non-empty file can never be renamed into place, whatever changes above.
+            return Err(Error::EmptyCopy { path: job.src.clone(), len: before.len() });
+        }
+        // After the last write (a write would update it), before the fsync that makes it durable.
+        let times = FileTimes::new().set_modified(mtime.to_system_time());
+        temp.as_file().set_times(times).map_err(|source| Error::Destination {
+            action: "set the mtime of",
+            path: temp.temp_path().as_std_path().to_owned(),
+            source,
+        })?;
+        Ok(Some(Written { temp, digest: hasher.finish(), len: read, attempt }))
+    }
+
+    /// Syncs the temp (durability full) and checks it: its size, and unless `verify` is off the
+    /// hash of its bytes read back.
+    fn finish(&mut self, job: &Job<'_>, written: Written) -> Result<Staged> {
+        let staged = written.temp.stage()?;
+        let temp = staged.temp_path().to_owned();
+        let read_back = |source| Error::ReadBack { temp: temp.clone(), source };
+        let actual = staged.as_file().metadata().map_err(read_back)?.len();
+        if actual != written.len {
+            return Err(Error::SizeMismatch {
+                src: job.src.clone(),
+                temp: temp.clone(),
+                expected: written.len,
+                actual,
+            });
+        }
+        if self.opts().verify {
+            if self.buf.len() != BUF_SIZE {
+                self.buf = vec![0; BUF_SIZE];
+            }
+            let mut hasher = Hasher::new(Algo::Xxh128);
+            let mut offset = 0u64;
+            while offset < written.len {
+                let n = match staged.as_file().read_at(&mut self.buf, offset) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(err) => return Err(read_back(err)),
+                };
+                hasher.update(&self.buf[..n]);
+                offset += n as u64;
+            }
+            let actual = hasher.finish();
+            if actual != written.digest || offset != written.len {
+                return Err(Error::HashMismatch {
+                    src: job.src.clone(),
+                    temp,
+                    expected: written.digest,
+                    actual,
+                });
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Syncs and verifies a batch of written temps, then renames them. `false` when cancelled
+    /// (the batch's temps are removed, none renamed).
+    fn flush(&mut self, batch: Vec<(Job<'p>, Written)>) -> bool {
+        let mut staged: Vec<(Job<'p>, Staged)> = Vec::with_capacity(batch.len());
+        let mut cancelled = false;
+        for (job, written) in batch {
+            if cancelled || self.cancelled() {
+                cancelled = true;
+                self.report.not_attempted += 1;
+                continue; // dropping `written` removes its temp
+            }
+            let attempt = written.attempt;
+            let outcome = match self.finish(&job, written) {
+                Ok(s) => Ok(Some(s)),
+                Err(err) => match self.back_off(&job, err, attempt) {
+                    Ok(next) => self.copy_fully(&job, next),
+                    Err(err) => Err(err),
+                },
+            };
+            match outcome {
+                Ok(Some(s)) => staged.push((job, s)),
+                Ok(None) => {
+                    cancelled = true;
+                    self.report.not_attempted += 1;
+                }
+                Err(err) => {
+                    let len = entry_len(job.entry);
+                    self.fail(&job.rel, job.src, err, len);
+                }
+            }
+        }
+        if cancelled {
+            self.report.not_attempted += staged.len() as u64;
+            return false; // dropping `staged` removes the temps
+        }
+        for (job, s) in staged {
+            let len = s.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+            match s.rename() {
+                Ok(()) => {
+                    self.changed = true;
+                    self.report.copied += 1;
+                    self.report.copied_bytes += len;
+                    self.stats.copied += 1;
+                    self.stats.bytes += len;
+                    self.shared.progress.file_done(&job.rel, len, FileOutcome::Copied);
+                }
+                Err(err) => self.fail(&job.rel, job.src, err.into(), len),
+            }
+        }
+        true
+    }
+
+    /// Copies a symlink as a link. `Ok(false)`: the destination already is that link.
+    fn copy_link(
+        &mut self,
+        dst: &Path,
+        name: &std::ffi::OsStr,
+        target: &Path,
+        mtime: Mtime,
+    ) -> Result<bool> {
+        let dest_err = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Destination { action, path, source }
+        };
+        match std::fs::symlink_metadata(dst) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                if std::fs::read_link(dst).is_ok_and(|t| t == target) {
+                    return Ok(false);
+                }
+            }
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::InTheWay { path: dst.to_owned(), kind: FileKind::Directory });
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                // Nothing there: creating the link is itself atomic (it appears whole).
+                match std::os::unix::fs::symlink(target, dst) {
+                    Ok(()) => {
+                        sys::set_mtime_nofollow(dst, mtime)
+                            .map_err(dest_err("set the mtime of", dst))?;
+                        return Ok(true);
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(source) => return Err(dest_err("create symlink", dst)(source)),
+                }
+            }
+            Err(source) => return Err(dest_err("inspect", dst)(source)),
+        }
+        // Something else is there: a temp link beside it, renamed over it (rename replaces the
+        // entry itself, whatever it is, and never follows a symlink).
+        for _ in 0..16 {
+            let temp = self.dst_dir.join(sys::temp_link_name(name));
+            match std::os::unix::fs::symlink(target, &temp) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(source) => return Err(dest_err("create symlink", &temp)(source)),
+            }
+            let placed = sys::set_mtime_nofollow(&temp, mtime)
+                .map_err(dest_err("set the mtime of", &temp))
+                .and_then(|()| std::fs::rename(&temp, dst).map_err(dest_err("rename onto", dst)));
+            if placed.is_err() {
+                let _ = std::fs::remove_file(&temp);
+            }
+            return placed.map(|()| true);
+        }
+        Err(dest_err("create a temp symlink for", dst)(io::ErrorKind::AlreadyExists.into()))
+    }
+}
+
+enum Prepared {
+    /// Up to date; its size.
+    Skip(u64),
+    Written(Written),
+}
+
+fn entry_len(entry: &EntryPlan) -> u64 {
+    match entry.kind {
+        EntryKind::File { len } => len,
+        EntryKind::Symlink { .. } => 0,
+    }
+}
+
+/// `fsync`s a destination directory: through atomic-io when its path is UTF-8, else directly.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    match Utf8Path::from_path(dir) {
+        Some(dir) => atomic_io::sync_dir(dir).map_err(|err| match err {
+            atomic_io::Error::OpenDir { source, .. } | atomic_io::Error::SyncDir { source, .. } => {
+                source
+            }
+            other => io::Error::other(other.to_string()),
+        }),
+        None => {
+            // Makes the entries of a directory whose name is not UTF-8 durable (atomic-io takes
+            // UTF-8 paths only); same as atomic_io::sync_dir.
+            std::fs::File::open(dir)?.sync_all()
+        }
+    }
+}

@@ -1,0 +1,677 @@
+//! Behaviour of `folder_copier` on real trees in temp directories: what is copied and kept, what is
+//! skipped, what is refused before anything is written, and how failures stay contained.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use folder_copier::{
+    Action, Collision, CopyOptions, CopyProgress, CopyReport, DirStats, Durability, Error,
+    FileOutcome, PlanTotals, RetryPolicy, Warning, copy, execute, plan,
+};
+
+struct Scratch {
+    _dir: tempfile::TempDir,
+    root: Utf8PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap().to_owned();
+        fs::create_dir(root.join("src")).unwrap();
+        Scratch { _dir: dir, root }
+    }
+    fn src(&self) -> Utf8PathBuf {
+        self.root.join("src")
+    }
+    fn dst(&self) -> Utf8PathBuf {
+        self.root.join("dst")
+    }
+}
+
+/// Deterministic content of `len` bytes that differs per `seed`.
+fn content(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn write(path: &Path, bytes: &[u8], mode: u32, mtime_sec: i64) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    let t = std::time::UNIX_EPOCH + Duration::new(mtime_sec as u64, 123_456_789);
+    fs::File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+}
+
+/// Everything about a tree that the copy must keep: per relative path, the kind, the bytes or the
+/// link target, the mode, and the mtime (files and directories; symlinks' too).
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(root).unwrap().to_owned();
+        let meta = entry.path().symlink_metadata().unwrap();
+        let what = if meta.file_type().is_symlink() {
+            format!("link {:?} mtime {}", fs::read_link(entry.path()).unwrap(), meta.mtime())
+        } else if meta.is_dir() {
+            format!(
+                "dir mode {:o} mtime {}.{}",
+                meta.mode() & 0o7777,
+                meta.mtime(),
+                meta.mtime_nsec()
+            )
+        } else {
+            // Bytes compared directly, independently of the crate's hashing.
+            let bytes = fs::read(entry.path()).unwrap();
+            format!(
+                "file {} bytes sum {} mode {:o} mtime {}.{}",
+                bytes.len(),
+                bytes.iter().enumerate().fold(0u64, |h, (i, b)| h
+                    .wrapping_mul(31)
+                    .wrapping_add(u64::from(*b) ^ i as u64)),
+                meta.mode() & 0o7777,
+                meta.mtime(),
+                meta.mtime_nsec()
+            )
+        };
+        out.insert(rel, what);
+    }
+    out
+}
+
+/// Asserts DST holds exactly SRC, byte for byte, with modes and mtimes (the roots' too).
+fn assert_same_tree(src: &Utf8Path, dst: &Utf8Path) {
+    let (a, b) = (snapshot(src.as_std_path()), snapshot(dst.as_std_path()));
+    for (rel, what) in &a {
+        assert_eq!(b.get(rel), Some(what), "{} differs", rel.display());
+    }
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "extra entries in {dst}: {:?}",
+        b.keys().filter(|k| !a.contains_key(*k)).collect::<Vec<_>>()
+    );
+    let (sm, dm) = (fs::metadata(src).unwrap(), fs::metadata(dst).unwrap());
+    assert_eq!(sm.mode() & 0o7777, dm.mode() & 0o7777, "root mode");
+    assert_eq!((sm.mtime(), sm.mtime_nsec()), (dm.mtime(), dm.mtime_nsec()), "root mtime");
+}
+
+fn temps_in(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| atomic_io::is_temp_name(e.file_name()))
+        .map(|e| e.path().to_owned())
+        .collect()
+}
+
+fn ok(report: &CopyReport) {
+    assert!(report.failed.is_empty(), "failures: {:#?}", report.failed);
+    assert!(!report.interrupted);
+}
+
+/// 30 folders of varied files (empty, tiny, several buffers long), modes, symlinks, empty dirs.
+fn many_folders(s: &Scratch) -> u64 {
+    let src = s.src();
+    let mut files = 0;
+    for d in 0..30u64 {
+        let dir = src.join(format!("platform-{d:02}/sub"));
+        for f in 0..(d % 5 + 1) {
+            let len = match (d + f) % 6 {
+                0 => 0,
+                1 => 1,
+                2 => 4095,
+                3 => 256 * 1024 + 17,
+                4 => 3 * 256 * 1024,
+                _ => 70_000,
+            };
+            let mode = if f % 2 == 0 { 0o644 } else { 0o755 };
+            write(
+                &dir.join(format!("game-{f}.rom")).into_std_path_buf(),
+                &content(d * 100 + f, len),
+                mode,
+                1_500_000_000 + (d * 7 + f) as i64,
+            );
+            files += 1;
+        }
+        symlink("sub/game-0.rom", src.join(format!("platform-{d:02}/first"))).unwrap();
+    }
+    symlink("/nonexistent/target", src.join("dangling")).unwrap();
+    fs::create_dir_all(src.join("empty/nested-empty")).unwrap();
+    fs::set_permissions(src.join("empty"), fs::Permissions::from_mode(0o750)).unwrap();
+    write(&src.join("top.txt").into_std_path_buf(), b"top\n", 0o600, 1_600_000_000);
+    write(&src.join("locked/read-only").into_std_path_buf(), b"ro", 0o444, 1_600_000_000);
+    write(&src.join("locked/setuid").into_std_path_buf(), b"su", 0o4755, 1_600_000_000);
+    fs::set_permissions(src.join("locked"), fs::Permissions::from_mode(0o555)).unwrap();
+    files + 3
+}
+
+#[test]
+fn many_folders_copy_identically_and_a_second_run_skips_everything() {
+    let s = Scratch::new();
+    let files = many_folders(&s);
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert_eq!(report.copied, files);
+    assert_eq!(report.links, 31);
+    assert!(report.verified);
+    assert_same_tree(&s.src(), &s.dst());
+    assert!(temps_in(s.dst().as_std_path()).is_empty());
+
+    let again = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&again);
+    assert_eq!((again.copied, again.links, again.skipped), (0, 0, files + 31));
+    assert_same_tree(&s.src(), &s.dst());
+
+    // A chmod alone (same size and mtime) is applied without copying; a touched file is copied
+    // into its read-only directory.
+    fs::set_permissions(s.src().join("top.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    write(&s.src().join("locked/read-only").into_std_path_buf(), b"RO", 0o444, 1_700_000_000);
+    fs::set_permissions(s.src().join("locked"), fs::Permissions::from_mode(0o555)).unwrap();
+    let third = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&third);
+    assert_eq!(third.copied, 1);
+    assert_same_tree(&s.src(), &s.dst());
+}
+
+#[test]
+fn one_large_folder_copies_identically_with_any_number_of_jobs() {
+    for jobs in [1, 3] {
+        let s = Scratch::new();
+        for f in 0..600u64 {
+            let len = (f as usize * 977) % 40_000;
+            write(
+                &s.src().join(format!("f{f:04}")).into_std_path_buf(),
+                &content(f, len),
+                0o640,
+                1_400_000_000 + f as i64,
+            );
+        }
+        let opts = CopyOptions { jobs: Some(jobs), ..CopyOptions::default() };
+        let report = copy(s.src(), s.dst(), &opts, &()).unwrap();
+        ok(&report);
+        assert_eq!(report.copied, 600);
+        assert_same_tree(&s.src(), &s.dst());
+    }
+}
+
+#[test]
+fn durability_none_and_no_verify_still_copy_identically() {
+    let s = Scratch::new();
+    many_folders(&s);
+    let opts =
+        CopyOptions { durability: Durability::None, verify: false, ..CopyOptions::default() };
+    let report = copy(s.src(), s.dst(), &opts, &()).unwrap();
+    ok(&report);
+    assert!(!report.verified);
+    assert_same_tree(&s.src(), &s.dst());
+}
+
+#[test]
+fn changed_files_are_copied_again_and_checksum_mode_compares_content() {
+    let s = Scratch::new();
+    let a = s.src().join("a");
+    write(a.as_std_path(), b"version 1", 0o644, 1_500_000_000);
+    ok(&copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap());
+
+    // Same size and mtime, other content: skipped by default, copied with `checksum`.
+    write(a.as_std_path(), b"version 2", 0o644, 1_500_000_000);
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    assert_eq!((report.copied, report.skipped), (0, 1));
+    let opts = CopyOptions { checksum: true, ..CopyOptions::default() };
+    let planned = plan(s.src(), s.dst(), &opts).unwrap();
+    assert_eq!(planned.entries().next().unwrap().action, Action::Compare);
+    let report = copy(s.src(), s.dst(), &opts, &()).unwrap();
+    assert_eq!((report.copied, report.skipped), (1, 0));
+    assert_eq!(fs::read(s.dst().join("a")).unwrap(), b"version 2");
+
+    // Same content, other mtime: copied by default (mtime differs), skipped with `checksum`.
+    write(a.as_std_path(), b"version 2", 0o644, 1_600_000_000);
+    assert_eq!(copy(s.src(), s.dst(), &opts, &()).unwrap().skipped, 1);
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    assert_eq!(report.copied, 1);
+    assert_same_tree(&s.src(), &s.dst());
+}
+
+#[test]
+fn fifos_are_skipped_with_a_warning_and_never_opened() {
+    let s = Scratch::new();
+    let fifo = s.src().join("pipe");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    fs::write(s.src().join("a"), b"a").unwrap();
+    // Opening the FIFO for reading would block this test forever: no writer ever comes.
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert_eq!(report.copied, 1);
+    assert!(report.warnings.contains(&Warning::SkippedSpecial {
+        path: fifo.into_std_path_buf(),
+        kind: checksum::FileKind::Fifo
+    }));
+    assert!(!s.dst().join("pipe").exists());
+}
+
+#[test]
+fn destination_inside_source_is_refused() {
+    let s = Scratch::new();
+    fs::write(s.src().join("a"), b"a").unwrap();
+    fs::create_dir(s.src().join("sub")).unwrap();
+    symlink(s.src().join("sub"), s.root.join("alias")).unwrap();
+    for dst in [
+        s.src(),
+        s.src().join("sub"),
+        s.src().join("new/deeper"),
+        s.root.join("alias/x"),
+        s.src().join("sub/../sub"),
+    ] {
+        let err = plan(s.src(), &dst, &CopyOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::DestinationInsideSource { .. }), "{dst}: {err}");
+    }
+    assert!(!s.src().join("new").exists() && !s.src().join("sub/x").exists());
+    // A sibling whose name starts like SRC is not inside it.
+    plan(s.src(), s.root.join("src2"), &CopyOptions::default()).unwrap();
+}
+
+#[test]
+fn source_inside_destination_is_refused_only_when_a_file_would_land_in_the_source() {
+    let s = Scratch::new();
+    let inner = s.src().join("inner");
+    fs::create_dir_all(inner.join("inner")).unwrap();
+    fs::write(inner.join("inner/x"), b"x").unwrap();
+    // SRC = src/inner, DST = src: inner/x lands on src/inner/x, inside SRC.
+    let err = plan(&inner, s.src(), &CopyOptions::default()).unwrap_err();
+    assert!(matches!(err, Error::DestinationOverlapsSource { .. }), "{err}");
+    // Without the colliding name it is a plain copy up one level.
+    fs::rename(inner.join("inner"), inner.join("other")).unwrap();
+    let report = copy(&inner, s.src(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert_eq!(fs::read(s.src().join("other/x")).unwrap(), b"x");
+}
+
+#[test]
+fn case_collisions_are_reported_before_anything_is_written() {
+    let s = Scratch::new();
+    fs::write(s.src().join("Game.rom"), b"1").unwrap();
+    fs::write(s.src().join("game.rom"), b"2").unwrap();
+    fs::create_dir_all(s.src().join("Dir/x")).unwrap();
+    fs::create_dir_all(s.src().join("dir/x")).unwrap();
+    fs::write(s.src().join("aaa"), b"a").unwrap();
+    let opts = CopyOptions { case_insensitive: true, ..CopyOptions::default() };
+    let err = copy(s.src(), s.dst(), &opts, &()).unwrap_err();
+    let Error::Collisions { collisions, .. } = &err else { panic!("{err}") };
+    assert!(
+        collisions
+            .contains(&Collision::CaseFold { first: "Game.rom".into(), second: "game.rom".into() }),
+        "{collisions:?}"
+    );
+    assert!(
+        collisions.contains(&Collision::CaseFold { first: "Dir".into(), second: "dir".into() }),
+        "{collisions:?}"
+    );
+    assert_eq!(
+        collisions.len(),
+        2,
+        "paths under a colliding directory are not repeated: {collisions:?}"
+    );
+    assert!(!s.dst().exists(), "nothing may be written");
+    // This file system is case-sensitive: without the flag the probe says so and all is copied.
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert_eq!(report.copied, 3);
+}
+
+#[test]
+fn a_source_file_that_is_its_destination_is_a_collision() {
+    let s = Scratch::new();
+    fs::write(s.src().join("a"), b"a").unwrap();
+    fs::write(s.src().join("b"), b"b").unwrap();
+    fs::create_dir(s.dst()).unwrap();
+    fs::hard_link(s.src().join("a"), s.dst().join("a")).unwrap();
+    let err = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Collisions { collisions, .. } if matches!(collisions[0], Collision::SameFile { .. })),
+        "{err}"
+    );
+    assert!(!s.dst().join("b").exists(), "nothing may be written");
+}
+
+#[test]
+fn too_little_space_is_reported_before_anything_is_written() {
+    let s = Scratch::new();
+    fs::write(s.src().join("a"), vec![1; 10_000]).unwrap();
+    fs::write(s.src().join("b"), vec![2; 10]).unwrap();
+    // 10,000 bytes take 3 blocks of 4 KiB, 10 bytes one: 16 KiB needed.
+    let opts = CopyOptions { available_space: |_| Ok(16 * 1024 - 1), ..CopyOptions::default() };
+    let err = copy(s.src(), s.dst(), &opts, &()).unwrap_err();
+    let Error::NoSpace { needed, available, .. } = err else { panic!("{err}") };
+    assert_eq!((needed, available), (16 * 1024, 16 * 1024 - 1));
+    assert!(!s.dst().exists(), "nothing may be written");
+    let failing = CopyOptions {
+        available_space: |_| Err(std::io::Error::other("statvfs broke")),
+        ..CopyOptions::default()
+    };
+    assert!(matches!(copy(s.src(), s.dst(), &failing, &()), Err(Error::FreeSpace { .. })));
+    assert!(!s.dst().exists(), "nothing may be written");
+    let enough = CopyOptions { available_space: |_| Ok(16 * 1024), ..CopyOptions::default() };
+    ok(&copy(s.src(), s.dst(), &enough, &()).unwrap());
+}
+
+#[test]
+fn symlinks_planted_in_the_destination_are_replaced_never_written_through() {
+    let s = Scratch::new();
+    fs::create_dir_all(s.src().join("d")).unwrap();
+    fs::write(s.src().join("file"), b"new content").unwrap();
+    fs::write(s.src().join("d/inner"), b"inner").unwrap();
+    symlink("real-target", s.src().join("link")).unwrap();
+    let outside = s.root.join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("victim"), b"precious").unwrap();
+    fs::create_dir(s.dst()).unwrap();
+    symlink(outside.join("victim"), s.dst().join("file")).unwrap();
+    symlink(&outside, s.dst().join("d")).unwrap();
+    fs::write(s.dst().join("link"), b"a file where a link goes").unwrap();
+
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert_eq!(fs::read(outside.join("victim")).unwrap(), b"precious");
+    assert!(!outside.join("inner").exists(), "written through a planted directory symlink");
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
+    assert!(fs::symlink_metadata(s.dst().join("file")).unwrap().is_file());
+    assert!(fs::symlink_metadata(s.dst().join("d")).unwrap().is_dir());
+    assert_same_tree(&s.src(), &s.dst());
+}
+
+#[test]
+fn names_that_are_not_utf8_are_copied_or_reported_by_path() {
+    let s = Scratch::new();
+    let src = s.src().into_std_path_buf();
+    let bad_file = src.join(OsStr::from_bytes(b"caf\xe9.txt"));
+    let bad_dir = src.join(OsStr::from_bytes(b"dir-\xff"));
+    let bad_link = src.join(OsStr::from_bytes(b"link-\xfe"));
+    fs::write(&bad_file, b"x").unwrap();
+    fs::create_dir(&bad_dir).unwrap();
+    symlink("somewhere", &bad_link).unwrap();
+    fs::write(src.join("fine"), b"fine").unwrap();
+
+    let planned = plan(s.src(), s.dst(), &CopyOptions::default()).unwrap();
+    assert_eq!(planned.problems().len(), 1);
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    assert_eq!(report.failed.len(), 1, "{:#?}", report.failed);
+    assert_eq!(report.failed[0].path, bad_file);
+    assert!(matches!(report.failed[0].error, Error::NotUtf8 { .. }));
+    let dst = s.dst().into_std_path_buf();
+    assert!(dst.join(OsStr::from_bytes(b"dir-\xff")).is_dir());
+    assert_eq!(
+        fs::read_link(dst.join(OsStr::from_bytes(b"link-\xfe"))).unwrap(),
+        Path::new("somewhere")
+    );
+    assert_eq!(fs::read(dst.join("fine")).unwrap(), b"fine");
+}
+
+#[test]
+fn one_failed_file_does_not_stop_the_others_and_is_not_retried_when_final() {
+    let s = Scratch::new();
+    for name in ["a", "b", "c"] {
+        fs::write(s.src().join(name), name).unwrap();
+    }
+    fs::create_dir_all(s.dst().join("b/occupied")).unwrap(); // a directory where a file goes
+    let opts = CopyOptions::default();
+    let planned = plan(s.src(), s.dst(), &opts).unwrap();
+    fs::remove_file(s.src().join("c")).unwrap(); // gone between plan and copy: ENOENT, final
+    let report = execute(planned, &opts, &()).unwrap();
+    assert_eq!(report.copied, 1);
+    assert_eq!(report.retries, 0, "ENOENT and a directory in the way are not retried");
+    let failed: Vec<_> =
+        report.failed.iter().map(|f| f.path.file_name().unwrap().to_owned()).collect();
+    assert_eq!(failed, ["b", "c"]);
+    assert!(matches!(report.failed[0].error, Error::InTheWay { .. }));
+    assert!(
+        matches!(&report.failed[1].error, Error::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    );
+    assert_eq!(fs::read(s.dst().join("a")).unwrap(), b"a");
+}
+
+/// Appends to a source file while it is being copied, on the first `times` attempts.
+struct Meddler {
+    path: PathBuf,
+    times: AtomicU64,
+    retries: Mutex<Vec<String>>,
+}
+
+impl CopyProgress for Meddler {
+    fn bytes_copied(&self, _bytes: u64) {
+        if self.times.load(Ordering::SeqCst) > 0 {
+            self.times.fetch_sub(1, Ordering::SeqCst);
+            let mut f = fs::File::options().append(true).open(&self.path).unwrap();
+            std::io::Write::write_all(&mut f, b"more").unwrap();
+        }
+    }
+    fn retry(&self, rel: &Path, error: &Error, next_attempt: u32, _delay: Duration) {
+        self.retries.lock().unwrap().push(format!("{} #{next_attempt}: {error}", rel.display()));
+    }
+}
+
+#[test]
+fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() {
+    let fast = RetryPolicy { tries: 3, first_delay: Duration::from_millis(1) };
+    let opts = CopyOptions { retry: fast, ..CopyOptions::default() };
+
+    // Changes once: the second attempt copies the file as it is now.
+    let s = Scratch::new();
+    let big = s.src().join("big").into_std_path_buf();
+    fs::write(&big, content(1, 600_000)).unwrap();
+    let meddler =
+        Meddler { path: big.clone(), times: AtomicU64::new(1), retries: Mutex::default() };
+    let report = copy(s.src(), s.dst(), &opts, &meddler).unwrap();
+    ok(&report);
+    assert_eq!(report.retries, 1);
+    assert!(meddler.retries.lock().unwrap()[0].contains("changed while it was copied"));
+    assert_eq!(fs::read(s.dst().join("big")).unwrap(), fs::read(&big).unwrap());
+
+    // Changes on every attempt: reported, and the destination never gets a copy.
+    let s = Scratch::new();
+    let big = s.src().join("big").into_std_path_buf();
+    fs::write(&big, content(2, 600_000)).unwrap();
+    fs::write(s.src().join("other"), b"other").unwrap();
+    let meddler =
+        Meddler { path: big.clone(), times: AtomicU64::new(u64::MAX), retries: Mutex::default() };
+    let report = copy(s.src(), s.dst(), &opts, &meddler).unwrap();
+    assert_eq!(report.retries, 2);
+    assert_eq!(report.failed.len(), 1);
+    assert!(matches!(report.failed[0].error, Error::SourceChanged { .. }), "{}", report.failed[0]);
+    assert!(!s.dst().join("big").exists());
+    assert_eq!(fs::read(s.dst().join("other")).unwrap(), b"other");
+    assert!(temps_in(s.dst().as_std_path()).is_empty());
+}
+
+/// Sets the cancel flag once `after` files are done.
+struct CancelAfter {
+    flag: Arc<AtomicBool>,
+    after: u64,
+    done: AtomicU64,
+}
+
+impl CopyProgress for CancelAfter {
+    fn file_done(&self, _rel: &Path, _len: u64, _outcome: FileOutcome) {
+        if self.done.fetch_add(1, Ordering::SeqCst) + 1 == self.after {
+            self.flag.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn cancelling_stops_new_work_removes_temps_and_returns_a_partial_report() {
+    let s = Scratch::new();
+    for f in 0..200u64 {
+        write(
+            &s.src().join(format!("d{}/f{f:03}", f % 4)).into_std_path_buf(),
+            &content(f, 5000),
+            0o644,
+            1_500_000_000,
+        );
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    let opts = CopyOptions { cancel: Some(flag.clone()), jobs: Some(2), ..CopyOptions::default() };
+    let progress = CancelAfter { flag: flag.clone(), after: 10, done: AtomicU64::new(0) };
+    let report = copy(s.src(), s.dst(), &opts, &progress).unwrap();
+    assert!(report.interrupted);
+    assert!(!report.is_success());
+    assert!(report.failed.is_empty(), "{:#?}", report.failed);
+    assert!(report.copied >= 10 && report.copied < 200, "copied {}", report.copied);
+    assert_eq!(report.copied + report.not_attempted, 200);
+    assert!(
+        temps_in(s.dst().as_std_path()).is_empty(),
+        "temps left: {:?}",
+        temps_in(s.dst().as_std_path())
+    );
+    // Every destination file present is complete.
+    for entry in walkdir::WalkDir::new(s.dst())
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+    {
+        let rel = entry.path().strip_prefix(s.dst()).unwrap();
+        assert_eq!(
+            fs::read(entry.path()).unwrap(),
+            fs::read(s.src().as_std_path().join(rel)).unwrap()
+        );
+    }
+
+    flag.store(false, Ordering::SeqCst);
+    let rest = copy(s.src(), s.dst(), &opts, &()).unwrap();
+    ok(&rest);
+    assert_eq!(rest.copied + rest.skipped, 200);
+    assert_eq!(rest.skipped, report.copied);
+    assert_same_tree(&s.src(), &s.dst());
+}
+
+#[test]
+fn leftover_temps_of_a_killed_copy_are_removed_by_the_next_copy() {
+    let s = Scratch::new();
+    fs::create_dir_all(s.src().join("d")).unwrap();
+    fs::write(s.src().join("d/a"), b"a").unwrap();
+    fs::create_dir_all(s.dst().join("d")).unwrap();
+    let orphan = s.dst().join("d/.a.atomic-Ab3dE6gH9j.tmp");
+    fs::write(&orphan, b"half of a").unwrap();
+    let orphan_link = s.dst().join("d/.l.atomic-Zz3dE6gH9j.tmp");
+    symlink("t", &orphan_link).unwrap();
+    let unrelated = s.dst().join("d/notes.tmp");
+    fs::write(&unrelated, b"mine").unwrap();
+
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert!(!orphan.exists() && fs::symlink_metadata(&orphan_link).is_err());
+    assert!(unrelated.exists());
+    assert!(report.warnings.contains(&Warning::RemovedTemp { path: orphan.into_std_path_buf() }));
+    assert!(
+        report.warnings.contains(&Warning::RemovedTemp { path: orphan_link.into_std_path_buf() })
+    );
+}
+
+#[test]
+fn files_named_like_temps_in_the_source_are_skipped_with_a_warning() {
+    let s = Scratch::new();
+    let temp = s.src().join(".x.atomic-Ab3dE6gH9j.tmp");
+    fs::write(&temp, b"someone's work in progress").unwrap();
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert_eq!(report.copied, 0);
+    assert_eq!(report.warnings, [Warning::SkippedTemp { path: temp.into_std_path_buf() }]);
+}
+
+#[derive(Default)]
+struct Recorder {
+    planned: Mutex<Option<PlanTotals>>,
+    done: Mutex<Vec<(PathBuf, u64, FileOutcome)>>,
+    dirs: Mutex<Vec<(PathBuf, DirStats)>>,
+    bytes: AtomicU64,
+}
+
+impl CopyProgress for Recorder {
+    fn planned(&self, totals: &PlanTotals) {
+        *self.planned.lock().unwrap() = Some(*totals);
+    }
+    fn bytes_copied(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    fn file_done(&self, rel: &Path, len: u64, outcome: FileOutcome) {
+        self.done.lock().unwrap().push((rel.to_owned(), len, outcome));
+    }
+    fn dir_done(&self, rel: &Path, stats: &DirStats) {
+        self.dirs.lock().unwrap().push((rel.to_owned(), *stats));
+    }
+}
+
+#[test]
+fn progress_reports_totals_files_bytes_and_directories() {
+    let s = Scratch::new();
+    fs::create_dir_all(s.src().join("x/y")).unwrap();
+    fs::write(s.src().join("x/a"), vec![0; 300_000]).unwrap();
+    fs::write(s.src().join("x/y/b"), b"bb").unwrap();
+    symlink("a", s.src().join("x/l")).unwrap();
+    let recorder = Recorder::default();
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &recorder).unwrap();
+    ok(&report);
+    let totals = recorder.planned.lock().unwrap().unwrap();
+    assert_eq!((totals.dirs, totals.files, totals.links, totals.bytes), (3, 2, 1, 300_002));
+    assert_eq!(recorder.bytes.load(Ordering::Relaxed), 300_002);
+    let mut done = recorder.done.lock().unwrap().clone();
+    done.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        done,
+        [
+            (PathBuf::from("x/a"), 300_000, FileOutcome::Copied),
+            (PathBuf::from("x/l"), 0, FileOutcome::Copied),
+            (PathBuf::from("x/y/b"), 2, FileOutcome::Copied),
+        ]
+    );
+    let mut dirs = recorder.dirs.lock().unwrap().clone();
+    dirs.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(dirs.len(), 3);
+    assert_eq!(
+        dirs[1],
+        (PathBuf::from("x"), DirStats { copied: 2, skipped: 0, failed: 0, bytes: 300_000 })
+    );
+}
+
+#[test]
+fn a_destination_given_as_a_symlink_to_a_directory_is_followed() {
+    let s = Scratch::new();
+    fs::write(s.src().join("a"), b"a").unwrap();
+    fs::create_dir(s.root.join("real")).unwrap();
+    symlink(s.root.join("real"), s.dst()).unwrap();
+    ok(&copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap());
+    assert_eq!(fs::read(s.root.join("real/a")).unwrap(), b"a");
+    assert!(fs::symlink_metadata(s.dst()).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn bad_roots_are_refused() {
+    let s = Scratch::new();
+    fs::write(s.root.join("file"), b"").unwrap();
+    let opts = CopyOptions::default();
+    assert!(matches!(plan(s.root.join("missing"), s.dst(), &opts), Err(Error::Inspect { .. })));
+    assert!(matches!(
+        plan(s.root.join("file"), s.dst(), &opts),
+        Err(Error::SourceNotDirectory { .. })
+    ));
+    assert!(matches!(
+        plan(s.src(), s.root.join("file"), &opts),
+        Err(Error::DestinationNotDirectory { .. })
+    ));
+}
