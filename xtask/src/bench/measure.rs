@@ -9,6 +9,8 @@ use serde::Serialize;
 pub(crate) struct Contender<'a> {
     pub(crate) name: String,
     pub(crate) run: Box<dyn FnMut() -> anyhow::Result<()> + 'a>,
+    /// Run before every run, untimed (e.g. remove the previous run's output).
+    pub(crate) reset: Option<Box<dyn FnMut() -> anyhow::Result<()> + 'a>>,
 }
 
 impl<'a> Contender<'a> {
@@ -18,6 +20,7 @@ impl<'a> Contender<'a> {
         let shown = name.clone();
         Contender {
             name,
+            reset: None,
             run: Box::new(move || {
                 let out = make().stdout(Stdio::null()).stderr(Stdio::piped()).output()?;
                 anyhow::ensure!(
@@ -35,6 +38,7 @@ impl<'a> Contender<'a> {
     pub(crate) fn parallel(name: impl Into<String>, make: impl Fn() -> Vec<Command> + 'a) -> Self {
         Contender {
             name: name.into(),
+            reset: None,
             run: Box::new(move || {
                 let children: Vec<_> = make()
                     .into_iter()
@@ -54,7 +58,13 @@ impl<'a> Contender<'a> {
         name: impl Into<String>,
         f: impl FnMut() -> anyhow::Result<()> + 'a,
     ) -> Self {
-        Contender { name: name.into(), run: Box::new(f) }
+        Contender { name: name.into(), run: Box::new(f), reset: None }
+    }
+
+    /// The same contender with `reset` run, untimed, before each of its runs.
+    pub(crate) fn with_reset(mut self, reset: impl FnMut() -> anyhow::Result<()> + 'a) -> Self {
+        self.reset = Some(Box::new(reset));
+        self
     }
 }
 
@@ -79,6 +89,12 @@ pub(crate) fn measure(contenders: &mut [Contender<'_>], runs: usize) -> Vec<Stat
     for round in 0..=runs {
         for (contender, stat) in contenders.iter_mut().zip(&mut stats) {
             if stat.error.is_some() {
+                continue;
+            }
+            if let Some(reset) = &mut contender.reset
+                && let Err(err) = reset()
+            {
+                stat.error = Some(format!("reset failed: {err:#}"));
                 continue;
             }
             let start = Instant::now();

@@ -14,6 +14,7 @@
 //! that builds `Contender`s, calls `measure` and prints with `print_table`/`print_goal`; then a line
 //! in `GROUPS` below.
 
+mod copy;
 mod hash;
 mod measure;
 mod trees;
@@ -32,7 +33,7 @@ pub(crate) use trees::{TreeSpec, ensure_tree};
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named group (hash, write, verify).
+    /// Run only the named group (hash, write, verify, copy).
     #[arg(long)]
     only: Option<String>,
     /// Smaller trees and fewer runs: a smoke test of the harness, not a measurement.
@@ -90,7 +91,8 @@ impl Ctx {
 type Group = (&'static str, fn(&Ctx) -> anyhow::Result<()>);
 
 /// Every group, in the order a full run takes them.
-const GROUPS: [Group; 3] = [("hash", hash::run), ("write", write::run), ("verify", verify::run)];
+const GROUPS: [Group; 4] =
+    [("hash", hash::run), ("write", write::run), ("verify", verify::run), ("copy", copy::run)];
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(only) = &args.only {

@@ -1,0 +1,130 @@
+//! `copy`: ours (durability none and full, verification on) against `cp -a`, `cp -a` then `sync`,
+//! `rsync -a` and `xcp -r`, each into a fresh destination (removed, untimed, before every run).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::{Contender, Ctx, TreeSpec, ensure_tree, median_of, print_goal};
+
+pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
+    let cp = ctx.tool("cp");
+    let rsync = ctx.tool("rsync");
+    let xcp = ctx.tool("xcp");
+    let sync = ctx.tool("sync");
+    let mut specs = TreeSpec::standard(ctx.quick);
+    // (c) one folder of 5,000 files: the case one task per folder serves worst.
+    specs.insert(
+        2,
+        TreeSpec {
+            name: "flat",
+            dirs: 1,
+            files_per_dir: if ctx.quick { 250 } else { 5000 },
+            min_size: 1 << 10,
+            max_size: 64 << 10,
+            seed: 4,
+        },
+    );
+    let mut verdicts = (Some(true), Some(true), Some(true));
+    for spec in specs {
+        let src = ensure_tree(&ctx.data_dir, &spec)?;
+        let dst = ctx.data_dir.join(format!("copy-dst-{}", spec.name));
+        let bytes = spec.bytes();
+        let (src, dst) = (&src, &dst);
+        let fresh = move || -> anyhow::Result<()> {
+            if dst.exists() {
+                std::fs::remove_dir_all(dst)?;
+            }
+            Ok(())
+        };
+        let ours = |durability: &'static str| {
+            move || {
+                let mut cmd = Command::new(&ctx.exe);
+                cmd.args(["copy", "--durability", durability]).arg(src).arg(dst);
+                cmd
+            }
+        };
+        let mut contenders = vec![
+            Contender::command("ours: copy --durability none", ours("none")).with_reset(fresh),
+            Contender::command("ours: copy (durability full)", ours("full")).with_reset(fresh),
+        ];
+        if let Some(cp) = &cp {
+            let cp_cmd = move || {
+                let mut cmd = Command::new(cp);
+                cmd.arg("-a").arg(dot(src)).arg(dst);
+                cmd
+            };
+            contenders.push(Contender::command("cp -a", cp_cmd).with_reset(fresh));
+            if let Some(sync) = &sync {
+                contenders.push(
+                    Contender::func("cp -a, then sync", move || {
+                        anyhow::ensure!(cp_cmd().status()?.success(), "cp -a failed");
+                        anyhow::ensure!(Command::new(sync).status()?.success(), "sync failed");
+                        Ok(())
+                    })
+                    .with_reset(fresh),
+                );
+            }
+        }
+        if let Some(rsync) = &rsync {
+            contenders.push(
+                Contender::command("rsync -a", move || {
+                    let mut cmd = Command::new(rsync);
+                    cmd.arg("-a").arg(format!("{}/", src.display())).arg(dst);
+                    cmd
+                })
+                .with_reset(fresh),
+            );
+        }
+        if let Some(xcp) = &xcp {
+            contenders.push(
+                Contender::command("xcp -r", move || {
+                    let mut cmd = Command::new(xcp);
+                    cmd.arg("-r").arg(src).arg(dst);
+                    cmd
+                })
+                .with_reset(fresh),
+            );
+        }
+        let title = format!(
+            "copy: tree `{}` ({} files in {} folders, {} MiB)",
+            spec.name,
+            spec.dirs * spec.files_per_dir,
+            spec.dirs,
+            bytes >> 20
+        );
+        let stats = ctx.table(&title, Some(bytes), &mut contenders);
+        fresh()?;
+        let none = median_of(&stats, "ours: copy --durability none");
+        let full = median_of(&stats, "ours: copy (durability full)");
+        let better =
+            |ours: Option<f64>, peer: Option<f64>, so_far: Option<bool>| match (ours, peer, so_far)
+            {
+                (Some(o), Some(p), Some(s)) => Some(s && o < p),
+                _ => None,
+            };
+        verdicts.0 = better(none, median_of(&stats, "cp -a"), verdicts.0);
+        verdicts.1 = better(full, median_of(&stats, "cp -a, then sync"), verdicts.1);
+        verdicts.2 = better(none, median_of(&stats, "xcp -r"), verdicts.2);
+    }
+    print_goal(
+        "verified, durability none, faster than cp -a on every tree",
+        verdicts.0,
+        "see the ratios above",
+    );
+    print_goal(
+        "durability full faster than cp -a then sync on every tree",
+        verdicts.1,
+        "see the ratios above",
+    );
+    print_goal(
+        "faster than xcp on every tree",
+        verdicts.2,
+        "see the ratios above (not measured without xcp)",
+    );
+    Ok(())
+}
+
+/// `SRC/.`: `cp -a SRC/. DST` copies the contents of SRC into DST, as ours and `rsync SRC/` do.
+fn dot(src: &Path) -> PathBuf {
+    src.join(".")
+}
