@@ -1,8 +1,76 @@
 //! # dir-lock
 //!
-//! Advisory locks (fs4) that the kernel frees when the holder dies and that a timeout never steals;
+//! Advisory file locks that the kernel frees when the holder dies and that a timeout never steals;
 //! who holds a lock; a single-instance guard for daemons; produce an artifact exactly once.
 //!
-//! **Status: not implemented yet** — issue #4 fills this crate. Nothing here works today, and
-//! nothing pretends to: the crate exports no items until its guarantee is backed by tests.
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! use std::time::Duration;
+//! use dir_lock::{Error, LockFile, LockOptions, Wait};
+//!
+//! let path = dir.join("train.lock");
+//! let lock = LockFile::acquire(&path, &LockOptions::default(), &())?;
+//! // Another process asking with a timeout would get, after 5 s, without disturbing us:
+//! //   gave up waiting for the lock on .../train.lock after 5.0 s; it is held by pid N (cmd) since T
+//! # let _ = Wait::Timeout(Duration::from_secs(5));
+//! assert_eq!(dir_lock::holders(&path)?.len(), usize::from(cfg!(target_os = "linux")));
+//! drop(lock);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## What is guaranteed
+//!
+//! - **No stolen locks.** A [`LockFile`] is held until it is dropped or its process dies (the
+//!   kernel then frees it at once). [`Wait::Timeout`] makes the *waiter* give up with
+//!   [`Error::Timeout`], naming the holder; nothing ever breaks or deletes a lock. Timed waits poll
+//!   with `try_lock` and a backoff (1 ms doubling to 50 ms), so no blocked thread is left behind;
+//!   blocking waits use a blocking `flock` (EINTR retried), so the hand-off is immediate.
+//! - **Lock files** are created with mode `0o644` (less the umask), opened without truncation, and
+//!   never deleted. An exclusive holder writes its pid, host, start time and command line into the
+//!   file only after it holds the lock.
+//! - **Who holds it.** [`holders`] reads `/proc/locks` on Linux, matching the file's device and
+//!   inode, so holders that are `flock(1)` or any other program are named too, with their command
+//!   line; the toolkit's own written information adds host and start time. A [`WaitObserver`] is
+//!   told after about 200 ms of waiting and every 10 s after that.
+//! - **Same file twice in one process** fails with [`Error::AlreadyHeldByThisProcess`] instead of
+//!   deadlocking (see [`LockFile`]).
+//! - **Unsupported file systems** (ENOLCK, EOPNOTSUPP, ENOSYS from `flock`, as on some NFS mounts)
+//!   give [`Error::Unsupported`] naming the path and the file system; never a silent run unlocked.
+//! - **Single instance.** [`InstanceGuard`] refuses a second daemon with
+//!   "already running: pid N (command)"; a killed daemon never blocks the next one.
+//! - **Produce once.** [`produce_once`]: one producer among many processes, the others reuse the
+//!   verified result; see its docs for the steps and for why correctness does not rest on the lock.
+//!
+//! ## What is not guaranteed
+//!
+//! - Locks are advisory: a program that does not take them is not stopped.
+//! - PIDs, commands and times in messages are for people: a pid may have been reused, and on
+//!   file systems where `/proc/locks` does not name the holder the written information may be
+//!   stale. The lock alone decides who runs.
+//! - A file system that fakes `flock` (some NFS, Lustre, GPFS setups) gives no mutual exclusion;
+//!   nothing in user space can detect that. [`produce_once`] stays correct there (each producer
+//!   verifies and renames its own temp), at the cost of duplicate work.
+//! - Waiters are not served in order of arrival (the kernel's `flock` is not fair, and timed
+//!   waiters poll).
+//!
+//! ## Dependencies
+//!
+//! - `fs4`: portable `flock`/`LockFileEx` on a `File`, the same advisory lock `flock(1)` uses.
+//! - `rustix`: `fstatfs` for naming the file system, `uname` for the host, without `unsafe`.
+//! - `atomic-io`: the temp-verify-rename that makes [`produce_once`] crash-safe.
+//! - `camino`: UTF-8 paths in the API; `thiserror`: the error enum.
 #![forbid(unsafe_code)]
+
+mod error;
+mod holder;
+mod instance;
+mod lock;
+mod once;
+mod sys;
+
+pub use error::{Error, Result};
+pub use holder::{Holder, Holders, holders};
+pub use instance::InstanceGuard;
+pub use lock::{GRACE, LockFile, LockKind, LockOptions, REPEAT, Wait, WaitObserver};
+pub use once::{OnceOptions, OnceOutcome, produce_once, sidecar_lock_path};

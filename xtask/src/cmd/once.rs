@@ -1,12 +1,32 @@
-//! `cargo xtask once`: see docs/CLI.md.
+//! `cargo xtask once [--xxh128 HEX] [--timeout SECS] TARGET -- CMD...`
+//!
+//! Produce TARGET exactly once among all processes asking for it (`dir_lock::produce_once`):
+//! if TARGET exists and verifies it is reused at once; otherwise the sidecar lock `TARGET.lock` is
+//! taken (waiting for another producer, saying who), TARGET is checked again, and CMD runs with
+//! every `{}` in its arguments replaced by a temp path beside TARGET. CMD writes that path; the
+//! result is verified (non-empty, and its XXH128 if `--xxh128` is given) and only then renamed onto
+//! TARGET. A TARGET that exists but fails verification is rebuilt once.
+//!
+//! CMD must write the temp path in place (e.g. `> {}` or `curl -o {}`); a CMD that replaces the
+//! path with another file by renaming still works, but the sync before the rename covers only the
+//! file this process created.
+//!
+//! Exit codes: 0 TARGET is there and verified (produced, reused or rebuilt); 1 CMD failed, the
+//! result failed verification, or `--timeout` ran out (TARGET untouched; the message names the
+//! holder); 2 usage or an error before any work.
 
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
-use camino::Utf8PathBuf;
+use anyhow::Context;
+use camino::{Utf8Path, Utf8PathBuf};
+use checksum::{Algo, Digest};
+use dir_lock::{Error, Holders, OnceOptions, OnceOutcome, Wait, produce_once};
+
+use crate::cmd::lock::SayWaiting;
+use crate::exit;
 
 /// Flags of `cargo xtask once`.
 #[derive(clap::Args)]
-#[allow(dead_code)] // the flags are read once the verb lands
 pub(crate) struct Args {
     /// Expected XXH128 of the artifact, as 32 hex digits.
     #[arg(long, value_name = "HEX")]
@@ -16,11 +36,83 @@ pub(crate) struct Args {
     timeout: Option<f64>,
     /// The artifact to produce.
     target: Utf8PathBuf,
-    /// The producer; each `{}` argument is replaced by a temp path beside TARGET.
+    /// The producer; each `{}` in its arguments is replaced by a temp path beside TARGET.
     #[arg(last = true, required = true)]
     command: Vec<String>,
 }
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    Err(super::not_yet("once", 4))
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let expected = match &args.xxh128 {
+        Some(hex) => Some(
+            Digest::from_hex(Algo::Xxh128, hex)
+                .with_context(|| format!("invalid --xxh128 {hex}"))?,
+        ),
+        None => None,
+    };
+    anyhow::ensure!(
+        args.command.iter().any(|a| a.contains("{}")),
+        "CMD must contain `{{}}` (the temp path it writes)"
+    );
+    let timeout = match super::lock::wait_mode(false, args.timeout)? {
+        Wait::Timeout(limit) => Some(limit),
+        _ => None,
+    };
+    let observer = SayWaiting::default();
+    let opts = OnceOptions { timeout, on_wait: &observer, ..OnceOptions::default() };
+    let target = &args.target;
+    let verify = |path: &Utf8Path| verify(path, expected);
+    let produce = |file: &mut atomic_io::AtomicFile| -> Result<(), String> {
+        let temp = file.temp_path().as_str();
+        let argv: Vec<String> = args.command.iter().map(|a| a.replace("{}", temp)).collect();
+        let status = Command::new(&argv[0])
+            .args(&argv[1..])
+            .status()
+            .map_err(|e| format!("failed to run {}: {e}", argv[0]))?;
+        if status.success() { Ok(()) } else { Err(format!("{} exited with {status}", argv[0])) }
+    };
+    match produce_once(target, &opts, verify, produce) {
+        Ok(outcome) => {
+            match outcome {
+                OnceOutcome::Reused => eprintln!("once: reused {target}"),
+                OnceOutcome::ReusedAfterWait { waited_for } => {
+                    eprintln!(
+                        "once: waited for the producer{}; reused {target}",
+                        Holders(waited_for)
+                    )
+                }
+                OnceOutcome::Produced { waited_for: None } => eprintln!("once: produced {target}"),
+                OnceOutcome::Produced { waited_for: Some(w) } => {
+                    eprintln!(
+                        "once: waited for the lock held{}; it left no valid result; produced {target}",
+                        Holders(w)
+                    )
+                }
+                OnceOutcome::Rebuilt { reason } => {
+                    eprintln!("once: {target} failed verification ({reason}); rebuilt it")
+                }
+                _ => eprintln!("once: {target} is ready"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err @ (Error::Timeout { .. } | Error::Produce { .. } | Error::Verify { .. })) => {
+            eprintln!("once: {err}; {target} not touched");
+            Ok(exit::FAILED.into())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Non-empty, and the expected XXH128 if given.
+fn verify(path: &Utf8Path, expected: Option<Digest>) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot stat {path}: {e}"))?;
+    if meta.len() == 0 {
+        return Err("it is empty".to_owned());
+    }
+    if let Some(expected) = expected {
+        let got = checksum::hash_file(Algo::Xxh128, path).map_err(|e| e.to_string())?;
+        if got.digest != expected {
+            return Err(format!("xxh128 is {}, expected {expected}", got.digest));
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,128 @@
+//! The crate's one error type.
+
+use std::io;
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+
+use crate::holder::{Holder, Holders};
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate. Every variant names the path it is about; the
+/// "lock not taken" variants also say who holds it, as far as that is known.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use dir_lock::{Error, LockFile, LockOptions};
+///
+/// let path = dir.join("job.lock");
+/// let _held = LockFile::acquire(&path, &LockOptions::default(), &())?;
+/// let again = LockFile::acquire(&path, &LockOptions::default(), &()).unwrap_err();
+/// assert!(matches!(again, Error::AlreadyHeldByThisProcess { .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Opening or creating the lock file failed.
+    #[error("failed to open lock file {path}: {source}")]
+    Open {
+        /// The lock file.
+        path: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// `flock` itself failed (other than "would block" or "not supported").
+    #[error("failed to lock {path}: {source}")]
+    Lock {
+        /// The lock file.
+        path: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The file system does not support `flock` (ENOLCK, EOPNOTSUPP, ENOSYS; some NFS and FUSE
+    /// mounts). Nothing ran without the lock.
+    #[error("cannot lock {path}: the file system ({fs_type}) does not support flock: {source}")]
+    Unsupported {
+        /// The lock file.
+        path: Utf8PathBuf,
+        /// The file system type, e.g. `nfs` or `0x1234abcd`.
+        fs_type: String,
+        /// The error `flock` returned.
+        source: io::Error,
+    },
+    /// This process already holds a [`LockFile`](crate::LockFile) on the same file (same device
+    /// and inode). `flock` locks belong to the open file description, so a second lock would wait
+    /// for the first forever; this error is returned instead.
+    #[error("{path} is already locked by this process; a second lock on it would deadlock")]
+    AlreadyHeldByThisProcess {
+        /// The lock file.
+        path: Utf8PathBuf,
+    },
+    /// [`Wait::NonBlock`](crate::Wait::NonBlock) and the lock is held.
+    #[error("lock on {path} is held{holders}")]
+    WouldBlock {
+        /// The lock file.
+        path: Utf8PathBuf,
+        /// Who holds it, as far as known (possibly empty).
+        holders: Holders,
+    },
+    /// [`Wait::Timeout`](crate::Wait::Timeout) ran out. The holder was not disturbed.
+    #[error("gave up waiting for the lock on {path} after {:.1} s; it is held{holders}", waited.as_secs_f64())]
+    Timeout {
+        /// The lock file.
+        path: Utf8PathBuf,
+        /// How long the waiter waited.
+        waited: Duration,
+        /// Who holds it, as far as known (possibly empty).
+        holders: Holders,
+    },
+    /// [`InstanceGuard`](crate::InstanceGuard): another instance holds the pid file.
+    #[error("already running: {}", Holder::describe_pid_command(*pid, command.as_deref()))]
+    AlreadyRunning {
+        /// The pid file.
+        path: Utf8PathBuf,
+        /// The running instance's pid, if known.
+        pid: Option<u32>,
+        /// Its command line, if known.
+        command: Option<String>,
+    },
+    /// Writing the holder information into a lock file failed (the lock was released).
+    #[error("failed to write holder information to {path}: {source}")]
+    WriteHolder {
+        /// The lock file.
+        path: Utf8PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// [`produce_once`](crate::produce_once): the target has no file name to put a lock beside.
+    #[error("cannot produce {path}: it does not name a file")]
+    InvalidTarget {
+        /// The target.
+        path: Utf8PathBuf,
+    },
+    /// [`produce_once`](crate::produce_once): the producer failed. The target is untouched and
+    /// its temp removed.
+    #[error("failed to produce {target}: {source}")]
+    Produce {
+        /// The target.
+        target: Utf8PathBuf,
+        /// What the producer returned.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// [`produce_once`](crate::produce_once): the freshly produced file failed verification. The
+    /// target is untouched and the temp removed.
+    #[error("produced {target}, but it failed verification: {reason}")]
+    Verify {
+        /// The target.
+        target: Utf8PathBuf,
+        /// What the verifier said.
+        reason: String,
+    },
+    /// Writing, syncing or renaming the produced file failed (atomic-io's error names the paths).
+    #[error(transparent)]
+    Atomic(#[from] atomic_io::Error),
+}

@@ -1,0 +1,417 @@
+//! [`LockFile`]: an advisory `flock` on a file that is never deleted, with blocking, non-blocking
+//! and timed waits that never break the lock.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use fs4::TryLockError;
+
+use crate::error::{Error, Result};
+use crate::holder::{self, Holder, Holders};
+use crate::sys;
+
+/// Shared (many readers) or exclusive (one writer), as `flock -s` / `flock -x`.
+///
+/// ```
+/// assert_eq!(dir_lock::LockKind::default(), dir_lock::LockKind::Exclusive);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LockKind {
+    /// Any number of shared holders, no exclusive one.
+    Shared,
+    /// One holder only.
+    #[default]
+    Exclusive,
+}
+
+/// How to wait when the lock is held by someone else.
+///
+/// ```
+/// use std::time::Duration;
+/// let w = dir_lock::Wait::Timeout(Duration::from_secs(30));
+/// assert_ne!(w, dir_lock::Wait::default()); // the default blocks
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait as long as it takes (blocking `flock`, EINTR retried).
+    #[default]
+    Block,
+    /// Fail at once with [`Error::WouldBlock`].
+    NonBlock,
+    /// Wait at most this long, then fail with [`Error::Timeout`]. The holder is never disturbed.
+    Timeout(Duration),
+}
+
+/// How to take a lock.
+///
+/// ```
+/// use dir_lock::{LockKind, LockOptions, Wait};
+/// let opts = LockOptions { kind: LockKind::Shared, wait: Wait::NonBlock };
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockOptions {
+    /// Shared or exclusive.
+    pub kind: LockKind,
+    /// Blocking, non-blocking or timed.
+    pub wait: Wait,
+}
+
+/// Told while a lock is being waited for: once after [`GRACE`] and then every [`REPEAT`], with the
+/// holders known at that moment. Implemented by `()` as a no-op. May be called from a helper
+/// thread (hence `Send + Sync`).
+///
+/// ```
+/// use std::time::Duration;
+/// use camino::Utf8Path;
+/// use dir_lock::{Holder, WaitObserver};
+///
+/// struct Say;
+/// impl WaitObserver for Say {
+///     fn waiting(&self, path: &Utf8Path, holders: &[Holder], waited: Duration) {
+///         let _ = (path, holders, waited); // the CLI prints "waiting for lock on PATH, held by ..."
+///     }
+/// }
+/// ```
+pub trait WaitObserver: Send + Sync {
+    /// The lock on `path` has been waited for `waited` so far; `holders` may be empty.
+    fn waiting(&self, _path: &Utf8Path, _holders: &[Holder], _waited: Duration) {}
+}
+
+impl WaitObserver for () {}
+
+/// How long a waiter waits before its [`WaitObserver`] is first told.
+pub const GRACE: Duration = Duration::from_millis(200);
+/// How often the [`WaitObserver`] is told again after that.
+pub const REPEAT: Duration = Duration::from_secs(10);
+/// Polling backoff for [`Wait::Timeout`]: from 1 ms, doubling, up to this.
+const MAX_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The (device, inode) pairs this process holds a [`LockFile`] on, and the thread that took each.
+static HELD: Mutex<Option<HashMap<(u64, u64), ThreadId>>> = Mutex::new(None);
+/// Signalled whenever an entry leaves [`HELD`].
+static RELEASED: Condvar = Condvar::new();
+
+/// A held advisory lock (`flock`) on a file. Dropping it releases the lock; the file stays.
+///
+/// - The file is created if missing (mode `0o644`), opened without truncation, and never deleted:
+///   deleting a lock file while another process waits on it would give two holders.
+/// - An exclusive holder writes its pid, host, start time and command line into the file after it
+///   has the lock, for [`holders`](crate::holders) to report; shared holders write nothing.
+/// - The kernel releases the lock when the holder exits or is killed, so a lock is never stale.
+/// - Locking the same file (same device and inode, under any name) twice in one thread fails with
+///   [`Error::AlreadyHeldByThisProcess`] instead of deadlocking (a `flock` belongs to the open file
+///   description, so the second would wait for the first forever). Not re-entrant, by choice:
+///   counting would hide which code path really holds the lock. Another *thread* of the same
+///   process asking for a file this process holds waits for it as [`Wait`] says (without
+///   [`WaitObserver`] calls), so threads exclude each other like processes do. Caveat: a
+///   `LockFile` moved to another thread is still recorded under the thread that took it; that
+///   other thread locking the same file again would wait for itself.
+/// - A file system without `flock` support fails with [`Error::Unsupported`]; nothing runs unlocked.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use std::time::Duration;
+/// use dir_lock::{LockFile, LockOptions, Wait};
+///
+/// let path = dir.join("job.lock");
+/// let lock = LockFile::acquire(&path, &LockOptions::default(), &())?;
+/// // ... the exclusive work ...
+/// drop(lock);
+/// let opts = LockOptions { wait: Wait::Timeout(Duration::from_secs(5)), ..LockOptions::default() };
+/// let _again = LockFile::acquire(&path, &opts, &())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct LockFile {
+    file: File,
+    path: Utf8PathBuf,
+    key: (u64, u64),
+    kind: LockKind,
+    waited_for: Option<Vec<Holder>>,
+}
+
+impl LockFile {
+    /// Takes the lock on `path` as `opts` says, telling `on_wait` while it waits.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// use dir_lock::{Error, LockFile, LockKind, LockOptions, Wait};
+    /// let path = dir.join("cache.lock");
+    /// let shared = LockOptions { kind: LockKind::Shared, wait: Wait::NonBlock };
+    /// let _reader = LockFile::acquire(&path, &shared, &())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire(
+        path: impl AsRef<Utf8Path>,
+        opts: &LockOptions,
+        on_wait: &dyn WaitObserver,
+    ) -> Result<LockFile> {
+        let path = path.as_ref();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false) // never before the lock is held (pitfall 2)
+            .mode(0o644)
+            .open(path)
+            .map_err(|source| Error::Open { path: path.to_owned(), source })?;
+        let meta =
+            file.metadata().map_err(|source| Error::Open { path: path.to_owned(), source })?;
+        let key = (meta.dev(), meta.ino());
+        let start = Instant::now();
+        let waited_in_process = register(key, path, opts.wait, start)?;
+        // From here on, `guard` unregisters on every early return.
+        let mut guard = Registered { key: Some(key) };
+        let waited_for =
+            lock(&file, path, opts, on_wait, start)?.or_else(|| waited_in_process.then(Vec::new));
+        let mut lock = LockFile { file, path: path.to_owned(), key, kind: opts.kind, waited_for };
+        guard.key = None;
+        if opts.kind == LockKind::Exclusive {
+            holder::write_holder_info(&mut lock.file)
+                .map_err(|source| Error::WriteHolder { path: path.to_owned(), source })?;
+        }
+        Ok(lock)
+    }
+
+    /// The lock file's path.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
+    /// assert!(lock.path().ends_with("a.lock"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn path(&self) -> &Utf8Path {
+        &self.path
+    }
+
+    /// Shared or exclusive.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
+    /// assert_eq!(lock.kind(), dir_lock::LockKind::Exclusive);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kind(&self) -> LockKind {
+        self.kind
+    }
+
+    /// `Some(holders)` if the lock was busy when asked for (the holders known then, possibly
+    /// none); `None` if it was taken at once.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
+    /// assert!(lock.waited_for().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn waited_for(&self) -> Option<&[Holder]> {
+        self.waited_for.as_deref()
+    }
+
+    /// Releases the lock now (dropping does the same, ignoring errors).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
+    /// lock.release()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release(self) -> Result<()> {
+        fs4::FileExt::unlock(&self.file)
+            .map_err(|source| Error::Lock { path: self.path.clone(), source })
+        // Drop closes the file and unregisters.
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        // Closing the descriptor releases the flock; unregister so the path may be locked again.
+        unregister(self.key);
+    }
+}
+
+/// Unregisters a key on early return from `acquire`.
+struct Registered {
+    key: Option<(u64, u64)>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            unregister(key);
+        }
+    }
+}
+
+/// Claims `key` for the calling thread. Another thread of this process holding it is waited for
+/// as `wait` says (the kernel would not make us wait: both descriptors are ours); the same thread
+/// holding it is [`Error::AlreadyHeldByThisProcess`].
+fn register(key: (u64, u64), path: &Utf8Path, wait: Wait, start: Instant) -> Result<bool> {
+    let mut waited = false;
+    let me = std::thread::current().id();
+    // A poisoned registry is still a valid map (insert/remove cannot half-happen).
+    let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let map = held.get_or_insert_with(HashMap::new);
+        match map.get(&key) {
+            None => {
+                map.insert(key, me);
+                return Ok(waited);
+            }
+            Some(&owner) if owner == me => {
+                return Err(Error::AlreadyHeldByThisProcess { path: path.to_owned() });
+            }
+            Some(_) => {}
+        }
+        waited = true;
+        let busy = || Holders(holder::holders(path).unwrap_or_default());
+        held = match wait {
+            Wait::NonBlock => {
+                return Err(Error::WouldBlock { path: path.to_owned(), holders: busy() });
+            }
+            Wait::Block => RELEASED.wait(held).unwrap_or_else(PoisonError::into_inner),
+            Wait::Timeout(limit) => {
+                let waited = start.elapsed();
+                if waited >= limit {
+                    drop(held);
+                    return Err(Error::Timeout { path: path.to_owned(), waited, holders: busy() });
+                }
+                RELEASED
+                    .wait_timeout(held, limit - waited)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
+    }
+}
+
+fn unregister(key: (u64, u64)) {
+    let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(map) = held.as_mut() {
+        map.remove(&key);
+    }
+    RELEASED.notify_all();
+}
+
+/// Takes the flock; returns the holders seen if it had to wait.
+fn lock(
+    file: &File,
+    path: &Utf8Path,
+    opts: &LockOptions,
+    on_wait: &dyn WaitObserver,
+    start: Instant,
+) -> Result<Option<Vec<Holder>>> {
+    if try_lock(file, path, opts.kind)? {
+        return Ok(None);
+    }
+    let seen = holder::holders(path).unwrap_or_default();
+    match opts.wait {
+        Wait::NonBlock => Err(Error::WouldBlock { path: path.to_owned(), holders: Holders(seen) }),
+        Wait::Timeout(limit) => {
+            poll(file, path, opts.kind, limit, on_wait, start).map(|()| Some(seen))
+        }
+        Wait::Block => block(file, path, opts.kind, on_wait).map(|()| Some(seen)),
+    }
+}
+
+/// One non-blocking attempt: `Ok(true)` taken, `Ok(false)` held by someone else.
+fn try_lock(file: &File, path: &Utf8Path, kind: LockKind) -> Result<bool> {
+    // Through fs4's trait explicitly: std's `File` has inherent lock methods of the same names.
+    let res = match kind {
+        LockKind::Shared => fs4::FileExt::try_lock_shared(file),
+        LockKind::Exclusive => fs4::FileExt::try_lock(file),
+    };
+    match res {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(TryLockError::Error(source)) => Err(lock_error(file, path, source)),
+    }
+}
+
+/// Polls with backoff until taken or `limit` has passed: no thread is ever left blocked.
+fn poll(
+    file: &File,
+    path: &Utf8Path,
+    kind: LockKind,
+    limit: Duration,
+    on_wait: &dyn WaitObserver,
+    start: Instant,
+) -> Result<()> {
+    let mut backoff = Duration::from_millis(1);
+    let mut next_report = GRACE;
+    loop {
+        let waited = start.elapsed();
+        if waited >= limit {
+            let holders = Holders(holder::holders(path).unwrap_or_default());
+            return Err(Error::Timeout { path: path.to_owned(), waited, holders });
+        }
+        if waited >= next_report {
+            on_wait.waiting(path, &holder::holders(path).unwrap_or_default(), waited);
+            next_report = waited + REPEAT;
+        }
+        std::thread::sleep(
+            backoff
+                .min(limit - waited)
+                .min(next_report.saturating_sub(waited))
+                .max(Duration::from_millis(1)),
+        );
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        if try_lock(file, path, kind)? {
+            return Ok(());
+        }
+    }
+}
+
+/// A blocking `flock` (EINTR retried), so the hand-off is immediate; a helper thread tells the
+/// observer meanwhile and ends as soon as the lock is taken (or failed).
+fn block(file: &File, path: &Utf8Path, kind: LockKind, on_wait: &dyn WaitObserver) -> Result<()> {
+    let (done, stop) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let start = Instant::now();
+            let mut wait = GRACE;
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
+                on_wait.waiting(path, &holder::holders(path).unwrap_or_default(), start.elapsed());
+                wait = REPEAT;
+            }
+        });
+        let res = loop {
+            let res = match kind {
+                LockKind::Shared => fs4::FileExt::lock_shared(file),
+                LockKind::Exclusive => fs4::FileExt::lock(file),
+            };
+            match res {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => break Err(lock_error(file, path, source)),
+                Ok(()) => break Ok(()),
+            }
+        };
+        drop(done); // ends the observer thread; the scope joins it
+        res
+    })
+}
+
+fn lock_error(file: &File, path: &Utf8Path, source: io::Error) -> Error {
+    if sys::is_unsupported(&source) {
+        Error::Unsupported { path: path.to_owned(), fs_type: sys::fs_type_name(file), source }
+    } else {
+        Error::Lock { path: path.to_owned(), source }
+    }
+}

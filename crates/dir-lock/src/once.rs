@@ -1,0 +1,180 @@
+//! [`produce_once`]: many processes ask for one artifact; one produces it, the others reuse it.
+
+use std::time::Duration;
+
+use atomic_io::{AtomicFile, WriteOptions};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::error::{Error, Result};
+use crate::holder::Holder;
+use crate::lock::{LockFile, LockKind, LockOptions, Wait, WaitObserver};
+
+/// How [`produce_once`] waits and writes.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = dir_lock::OnceOptions { timeout: Some(Duration::from_secs(60)), ..Default::default() };
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Copy)]
+pub struct OnceOptions<'a> {
+    /// Give up waiting for another producer after this long ([`Error::Timeout`]); `None` waits.
+    pub timeout: Option<Duration>,
+    /// Told while waiting for another producer.
+    pub on_wait: &'a dyn WaitObserver,
+    /// How the artifact is written (durability, mode).
+    pub write: WriteOptions,
+}
+
+impl Default for OnceOptions<'_> {
+    fn default() -> Self {
+        OnceOptions { timeout: None, on_wait: &(), write: WriteOptions::default() }
+    }
+}
+
+/// What [`produce_once`] did.
+///
+/// ```
+/// let o = dir_lock::OnceOutcome::Reused;
+/// assert!(!o.produced());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OnceOutcome {
+    /// The target existed and verified; no lock was needed.
+    Reused,
+    /// Another process was producing it; after waiting, its result verified and was reused.
+    ReusedAfterWait {
+        /// Who held the lock when this process started waiting.
+        waited_for: Vec<Holder>,
+    },
+    /// This process produced it.
+    Produced {
+        /// `Some` if another holder had to be waited for first (it ended without a valid result).
+        waited_for: Option<Vec<Holder>>,
+    },
+    /// The target existed but failed verification; this process produced it anew.
+    Rebuilt {
+        /// Why the old one was rejected.
+        reason: String,
+    },
+}
+
+impl OnceOutcome {
+    /// Whether this call produced the artifact.
+    ///
+    /// ```
+    /// assert!(dir_lock::OnceOutcome::Produced { waited_for: None }.produced());
+    /// ```
+    pub fn produced(&self) -> bool {
+        matches!(self, OnceOutcome::Produced { .. } | OnceOutcome::Rebuilt { .. })
+    }
+}
+
+/// Makes sure `target` exists and passes `verify`, producing it with `produce` at most once among
+/// all processes that ask at the same time.
+///
+/// 1. Fast path: if `target` exists and verifies, [`OnceOutcome::Reused`], without any lock.
+/// 2. Otherwise take the exclusive sidecar lock `TARGET.lock` (waiting, or up to
+///    `opts.timeout`), and check again: another producer may have finished meanwhile.
+/// 3. Still missing or invalid: `produce` writes into an [`AtomicFile`] beside the target; the temp
+///    is synced and `verify` is run on it by path; only then is it renamed onto the target.
+///
+/// A target that fails verification is rebuilt once ([`OnceOutcome::Rebuilt`]); a freshly produced
+/// file that fails is [`Error::Verify`], never retried. A failing or killed producer leaves the
+/// target untouched and no visible partial file; the next waiter takes over. Correctness does not
+/// rest on the lock: each producer verifies its own temp before renaming it, so a file system
+/// that fakes `flock` costs duplicate work, never a corrupt target. The sidecar lock file is never
+/// deleted.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use std::io::Write;
+/// use dir_lock::{produce_once, OnceOptions, OnceOutcome};
+///
+/// let target = dir.join("model.bin");
+/// let non_empty = |p: &camino::Utf8Path| match std::fs::metadata(p) {
+///     Ok(m) if m.len() > 0 => Ok(()),
+///     Ok(_) => Err("empty".to_owned()),
+///     Err(e) => Err(e.to_string()),
+/// };
+/// let made = produce_once(&target, &OnceOptions::default(), non_empty, |f| f.write_all(b"weights"))?;
+/// assert!(matches!(made, OnceOutcome::Produced { .. }));
+/// let again = produce_once(&target, &OnceOptions::default(), non_empty, |_| -> std::io::Result<()> {
+///     unreachable!("not produced twice")
+/// })?;
+/// assert_eq!(again, OnceOutcome::Reused);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn produce_once<V, P, E>(
+    target: impl AsRef<Utf8Path>,
+    opts: &OnceOptions<'_>,
+    verify: V,
+    produce: P,
+) -> Result<OnceOutcome>
+where
+    V: Fn(&Utf8Path) -> std::result::Result<(), String>,
+    P: FnOnce(&mut AtomicFile) -> std::result::Result<(), E>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let target = target.as_ref();
+    if target.is_file() && verify(target).is_ok() {
+        return Ok(OnceOutcome::Reused);
+    }
+    let lock_path = sidecar(target)?;
+    let wait = match opts.timeout {
+        Some(limit) => Wait::Timeout(limit),
+        None => Wait::Block,
+    };
+    let lock = LockFile::acquire(
+        &lock_path,
+        &LockOptions { kind: LockKind::Exclusive, wait },
+        opts.on_wait,
+    )?;
+    let waited_for = lock.waited_for().map(<[Holder]>::to_vec);
+
+    let mut stale = None;
+    if target.is_file() {
+        match verify(target) {
+            Ok(()) => {
+                return Ok(match waited_for {
+                    Some(waited_for) => OnceOutcome::ReusedAfterWait { waited_for },
+                    None => OnceOutcome::Reused,
+                });
+            }
+            Err(reason) => stale = Some(reason),
+        }
+    }
+
+    let mut file = AtomicFile::create(target, &opts.write)?;
+    // On error `file` is dropped here, which removes the temp.
+    produce(&mut file)
+        .map_err(|e| Error::Produce { target: target.to_owned(), source: e.into() })?;
+    let staged = file.stage()?;
+    if let Err(reason) = verify(staged.temp_path()) {
+        staged.discard()?;
+        return Err(Error::Verify { target: target.to_owned(), reason });
+    }
+    staged.commit()?;
+    drop(lock);
+    Ok(match stale {
+        Some(reason) => OnceOutcome::Rebuilt { reason },
+        None => OnceOutcome::Produced { waited_for },
+    })
+}
+
+/// `TARGET.lock`, beside the target.
+///
+/// ```
+/// assert_eq!(dir_lock::sidecar_lock_path("a/model.bin").unwrap(), "a/model.bin.lock");
+/// ```
+pub fn sidecar_lock_path(target: impl AsRef<Utf8Path>) -> Result<Utf8PathBuf> {
+    sidecar(target.as_ref())
+}
+
+fn sidecar(target: &Utf8Path) -> Result<Utf8PathBuf> {
+    let name =
+        target.file_name().ok_or_else(|| Error::InvalidTarget { path: target.to_owned() })?;
+    Ok(target.with_file_name(format!("{name}.lock")))
+}

@@ -1,0 +1,197 @@
+//! `cargo xtask lock` against util-linux `flock(1)` and against itself, in real processes. Holders
+//! run `sh -c 'echo ready; read x || :'`: the test reads "ready" before acting and closes the holder's
+//! stdin to release it. Waiters are known to be waiting when they say so on stderr. No sleeps.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use e2e::{assert_exit, require_tool, xtask};
+
+const HOLD: &str = "echo ready; read x || :";
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A process holding a lock until its stdin is closed.
+struct Holder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Holder {
+    /// Spawns `cmd` (which runs `sh -c HOLD`) and waits until it prints "ready".
+    fn start(cmd: &mut Command) -> Holder {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let stdin = child.stdin.take();
+        let line = read_line_within(child.stdout.take().unwrap());
+        assert_eq!(line, "ready\n", "the holder did not start");
+        Holder { child, stdin }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes its stdin and returns its exit code.
+    fn release(mut self) -> Option<i32> {
+        drop(self.stdin.take());
+        wait_within(&mut self.child)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One line from `r`, failing the test if none comes within the deadline.
+fn read_line_within(r: impl Read + Send + 'static) -> String {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(r).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(DEADLINE).expect("no line within the deadline")
+}
+
+/// Waits for `child`, failing the test if it does not end within the deadline.
+fn wait_within(child: &mut Child) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(start.elapsed() < DEADLINE, "process {} did not end in time", child.id());
+        std::thread::sleep(Duration::from_millis(5)); // polling a condition, not synchronising
+    }
+}
+
+fn xtask_lock(args: &[&str]) -> Command {
+    let mut cmd = xtask();
+    cmd.arg("lock").args(args);
+    cmd
+}
+
+fn flock(args: &[&str]) -> Option<Command> {
+    let path = require_tool("flock")?;
+    let mut cmd = Command::new(path);
+    cmd.args(args);
+    Some(cmd)
+}
+
+#[test]
+fn xtask_lock_sees_a_flock1_holder_and_names_it() {
+    let Some(mut hold) = flock(&["F", "sh", "-c", HOLD]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Holder::start(hold.current_dir(dir.path()));
+    let out =
+        xtask_lock(&["--nonblock", "F", "--", "true"]).current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("held by pid {} (", holder.pid())), "{err}");
+    assert!(err.contains("flock F sh -c"), "names the holder's command: {err}");
+    assert_eq!(holder.release(), Some(0));
+    let out =
+        xtask_lock(&["--nonblock", "F", "--", "true"]).current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn flock1_sees_an_xtask_lock_holder() {
+    let Some(mut probe) = flock(&["-n", "F", "true"]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Holder::start(xtask_lock(&["F", "--", "sh", "-c", HOLD]).current_dir(dir.path()));
+    let out = probe.current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 1);
+    let out = flock(&["-n", "-s", "F", "true"]).unwrap().current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 1);
+    assert_eq!(holder.release(), Some(0));
+    let out = probe.output().unwrap();
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn shared_locks_coexist_across_tools_and_exclusive_excludes_them() {
+    let Some(mut shared_probe) = flock(&["-n", "-s", "F", "true"]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let reader = Holder::start(
+        xtask_lock(&["--shared", "F", "--", "sh", "-c", HOLD]).current_dir(dir.path()),
+    );
+    assert_exit(&shared_probe.current_dir(dir.path()).output().unwrap(), 0);
+    let out =
+        xtask_lock(&["-s", "-n", "F", "--", "true"]).current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 0);
+    let out = xtask_lock(&["-n", "F", "--", "true"]).current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("pid {}", reader.pid())));
+    assert_eq!(reader.release(), Some(0));
+
+    let writer = Holder::start(xtask_lock(&["F", "--", "sh", "-c", HOLD]).current_dir(dir.path()));
+    assert_exit(&shared_probe.output().unwrap(), 1);
+    let out =
+        xtask_lock(&["-s", "-n", "F", "--", "true"]).current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 1);
+    assert_eq!(writer.release(), Some(0));
+}
+
+#[test]
+fn a_timed_out_waiter_names_the_holder_and_leaves_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Holder::start(xtask_lock(&["F", "--", "sh", "-c", HOLD]).current_dir(dir.path()));
+    let out = xtask_lock(&["--timeout", "0.5", "F", "--", "true"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("waiting for lock on F, held by pid {} (", holder.pid())),
+        "{err}"
+    );
+    assert!(err.contains("gave up waiting for the lock on F"), "{err}");
+    assert!(err.contains(" since "), "the toolkit's holder says since when: {err}");
+    // The holder still holds it.
+    let out = xtask_lock(&["-n", "F", "--", "true"]).current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 1);
+    assert_eq!(holder.release(), Some(0));
+    assert!(dir.path().join("F").exists(), "the lock file is never deleted");
+}
+
+#[test]
+fn a_waiter_gets_the_lock_when_the_holder_is_sigkilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Holder::start(xtask_lock(&["F", "--", "sh", "-c", HOLD]).current_dir(dir.path()));
+    let mut waiter = xtask_lock(&["F", "--", "sh", "-c", "echo got"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let said = read_line_within(waiter.stderr.take().unwrap());
+    assert!(
+        said.starts_with(&format!("waiting for lock on F, held by pid {}", holder.pid())),
+        "{said}"
+    );
+    let status = Command::new("kill").args(["-KILL", &holder.pid().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(wait_within(&mut waiter), Some(0), "the waiter took over within the deadline");
+    let mut out = String::new();
+    waiter.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(out, "got\n");
+}
+
+#[test]
+fn exit_status_follows_the_command_and_usage_errors_are_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| xtask_lock(args).current_dir(dir.path()).output().unwrap();
+    assert_exit(&run(&["F", "--", "sh", "-c", "exit 7"]), 7);
+    assert_exit(&run(&["F", "--", "sh", "-c", "kill -9 $$"]), 128 + 9);
+    assert_exit(&run(&["F", "--", "/nonexistent/command"]), 127);
+    assert_exit(&run(&["F"]), 2);
+    assert_exit(&run(&["--nonblock", "--timeout", "1", "F", "--", "true"]), 2);
+    assert_exit(&run(&["--timeout", "-1", "F", "--", "true"]), 2);
+}
