@@ -195,3 +195,34 @@ fn exit_status_follows_the_command_and_usage_errors_are_2() {
     assert_exit(&run(&["--nonblock", "--timeout", "1", "F", "--", "true"]), 2);
     assert_exit(&run(&["--timeout", "-1", "F", "--", "true"]), 2);
 }
+
+#[test]
+fn a_file_system_without_flock_is_named_and_nothing_runs_unlocked() {
+    // ENOLCK is what an NFS mount without a lock manager returns; strace makes every flock fail so.
+    let Some(strace) = require_tool("strace") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(strace)
+        .env_remove("LD_LIBRARY_PATH")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=flock",
+            "-e",
+            "inject=flock:error=ENOLCK",
+        ])
+        .arg(e2e::xtask_path())
+        .args(["lock", "F", "--", "touch", "ran"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot lock F: the file system (") && err.contains("does not support flock"),
+        "{err}"
+    );
+    assert!(!dir.path().join("ran").exists(), "the command ran without the lock");
+}
