@@ -49,6 +49,10 @@ pub struct CrashTest<'a> {
     pub budget: usize,
     /// A file every run reads as its stdin (`None`: no stdin).
     pub stdin: Option<&'a Path>,
+    /// An exit code that is a correct answer to a kill, for verbs that run other programs: when
+    /// `once`'s producer is the one killed, `once` reports the failure with exit 1 and leaves the
+    /// target untouched. Such runs are counted in [`CrashSummary::clean_failures`] and checked.
+    pub clean_failure: Option<i32>,
 }
 
 impl Default for CrashTest<'_> {
@@ -60,6 +64,7 @@ impl Default for CrashTest<'_> {
             syscalls: FS_SYSCALLS,
             budget: 12,
             stdin: None,
+            clean_failure: None,
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct CrashSummary {
     pub kill_points: usize,
     /// Runs that completed because no thread reached the chosen call this time (checked anyway).
     pub missed: usize,
+    /// Runs where a child was killed and the verb reported it with [`CrashTest::clean_failure`].
+    pub clean_failures: usize,
     /// Temps the sweep removed afterwards (left by killed writers).
     pub swept: usize,
     /// Each broken invariant, with where the kill happened.
@@ -123,6 +130,8 @@ pub fn run(strace: &Path, work: &Path, test: &CrashTest<'_>) -> CrashSummary {
                 // run, so no thread may reach its N-th call this time. The run completed; its
                 // result is still checked below.
                 summary.missed += 1;
+            } else if out.status.code().is_some() && out.status.code() == test.clean_failure {
+                summary.clean_failures += 1;
             } else {
                 summary.violations.push(format!("{at}: not killed but failed ({:?})", out.status));
             }

@@ -11,10 +11,11 @@ use e2e::{require_tool, xtask};
 
 fn report(summary: &CrashSummary, name: &str, at_least: usize) {
     eprintln!(
-        "crash harness: {name}: {} kill points ({} more runs completed unkilled), {} leftover temps \
-         swept, {} violations",
+        "crash harness: {name}: {} kill points ({} more runs completed unkilled, {} killed a child \
+         and failed cleanly), {} leftover temps swept, {} violations",
         summary.kill_points,
         summary.missed,
+        summary.clean_failures,
         summary.swept,
         summary.violations.len()
     );
@@ -94,4 +95,46 @@ fn seal_survives_a_kill_anywhere() {
         },
     );
     report(&summary, "seal", 20);
+}
+
+/// `once`: the target is absent or the complete verified artifact, also when a bad target is being
+/// rebuilt (then: the old bad bytes or the artifact). The producer is a child (`cp`), so a kill
+/// may land in it: `once` must then exit 1 with the target untouched.
+#[test]
+fn once_survives_a_kill_anywhere() {
+    let Some(strace) = require_tool("strace") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let artifact: Vec<u8> = (0..600_000u32).map(|i| (i % 241) as u8).collect();
+    let source = work.path().join("artifact");
+    fs::write(&source, &artifact).unwrap();
+    let digest = checksum::hash_bytes(checksum::Algo::Xxh128, &artifact).to_string();
+    for (label, old) in [("fresh", None), ("rebuild", Some(b"corrupt cached model".as_slice()))] {
+        let summary = run(
+            &strace,
+            &work.path().join(label),
+            &CrashTest {
+                name: "once",
+                setup: &|dir: &Path| {
+                    if let Some(old) = old {
+                        fs::write(dir.join("model.bin"), old).unwrap();
+                    }
+                    let mut cmd = xtask();
+                    cmd.current_dir(dir).args(["once", "--xxh128", &digest, "model.bin", "--"]);
+                    cmd.arg("cp").arg(&source).arg("{}");
+                    cmd
+                },
+                check: &|dir: &Path| match fs::read(dir.join("model.bin")) {
+                    Ok(bytes) if bytes == artifact || Some(bytes.as_slice()) == old => Ok(()),
+                    Ok(bytes) => {
+                        Err(format!("model.bin has {} bytes: neither old nor new", bytes.len()))
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && old.is_none() => Ok(()),
+                    Err(e) => Err(format!("model.bin unreadable: {e}")),
+                },
+                clean_failure: Some(1),
+                ..CrashTest::default()
+            },
+        );
+        report(&summary, &format!("once ({label})"), 20);
+    }
 }
