@@ -94,23 +94,7 @@ pub fn run(strace: &Path, work: &Path, test: &CrashTest<'_>) -> CrashSummary {
         dir
     };
 
-    // A clean traced run: which system calls, how many times each.
-    let dir = fresh("clean");
-    let log = work.join("clean.strace");
-    let out = traced(
-        strace,
-        (test.setup)(&dir),
-        test.stdin,
-        test.syscalls,
-        &["-o", log.to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{}: the clean run failed: {out:?}", test.name);
-    if let Err(violation) = (test.check)(&dir) {
-        panic!("{}: the invariant fails without any kill: {violation}", test.name);
-    }
-    let counts = count_syscalls(&fs::read_to_string(&log).unwrap());
-    assert!(counts.contains_key("openat"), "{}: strace saw nothing: {counts:?}", test.name);
-
+    let counts = clean_run(strace, &fresh("clean"), work, test);
     for (syscall, &count) in &counts {
         for n in spread(count, test.budget) {
             let dir = fresh(&format!("{syscall}-{n}"));
@@ -143,6 +127,136 @@ pub fn run(strace: &Path, work: &Path, test: &CrashTest<'_>) -> CrashSummary {
                 Err(violation) => summary.violations.push(format!("{at}: {violation}")),
             }
             let _ = fs::remove_dir_all(&dir);
+        }
+    }
+    summary
+}
+
+/// A clean traced run in `dir`: which system calls, how many times each (per busiest thread).
+fn clean_run(
+    strace: &Path,
+    dir: &Path,
+    work: &Path,
+    test: &CrashTest<'_>,
+) -> BTreeMap<String, usize> {
+    let log = work.join("clean.strace");
+    let out = traced(
+        strace,
+        (test.setup)(dir),
+        test.stdin,
+        test.syscalls,
+        &["-o", log.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}: the clean run failed: {out:?}", test.name);
+    if let Err(violation) = (test.check)(dir) {
+        panic!("{}: the invariant fails without any kill: {violation}", test.name);
+    }
+    let counts = count_syscalls(&fs::read_to_string(&log).unwrap());
+    assert!(counts.contains_key("openat"), "{}: strace saw nothing: {counts:?}", test.name);
+    counts
+}
+
+/// The errors an error campaign injects, with the text `strerror` gives each (what a clear
+/// message must contain).
+pub const ERRORS: [(&str, &str); 3] = [
+    ("ENOSPC", "No space left on device"),
+    ("EIO", "Input/output error"),
+    ("EACCES", "Permission denied"),
+];
+
+/// What an error campaign found.
+#[derive(Debug, Default)]
+pub struct ErrorSummary {
+    /// Runs with an error injected.
+    pub runs: usize,
+    /// Runs that failed with a message naming the cause.
+    pub reported: usize,
+    /// Runs that succeeded anyway (the error was retried, or hit a call whose failure does not
+    /// matter, such as closing a file only read); their result is checked like any other.
+    pub absorbed: usize,
+    /// Runs whose injected call was not reached (fewer calls in that thread this time).
+    pub missed: usize,
+    /// Runs where the error hit the dynamic loader before `main` (exit 127, its own message).
+    pub before_main: usize,
+    /// Temps a failed run left behind (removed by `sweep` afterwards; a violation if it cannot).
+    pub temps_left: usize,
+    /// Each broken promise: a panic, a signal, a failure without its cause, a broken invariant.
+    pub violations: Vec<String>,
+}
+
+/// Makes the N-th occurrence of each system call fail with each of [`ERRORS`] (`budget`
+/// occurrences per call and error, spread), then checks: the verb did not panic or die; if it
+/// failed, its output says why (the error's text); the invariant holds; `sweep` leaves no temp.
+pub fn inject_errors(
+    strace: &Path,
+    work: &Path,
+    test: &CrashTest<'_>,
+    budget: usize,
+) -> ErrorSummary {
+    let mut summary = ErrorSummary::default();
+    let fresh = |label: &str| -> PathBuf {
+        let dir = work.join(label);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    };
+    let counts = clean_run(strace, &fresh("clean"), work, test);
+    for (syscall, &count) in &counts {
+        for (errno, text) in ERRORS {
+            for n in spread(count, budget) {
+                let dir = fresh(&format!("{syscall}-{errno}-{n}"));
+                let inject = format!("inject={syscall}:error={errno}:when={n}");
+                let log = work.join("inject.strace");
+                let out = traced(
+                    strace,
+                    (test.setup)(&dir),
+                    test.stdin,
+                    test.syscalls,
+                    &["-o", log.to_str().unwrap(), "-e", &inject],
+                );
+                let log = fs::read_to_string(&log).unwrap_or_default();
+                let injected = log.contains("(INJECTED)");
+                // strace counts per thread: the same N-th write may also be the one that prints
+                // the diagnostic on stderr, which is then lost, not missing.
+                let stderr_lost =
+                    log.lines().any(|l| l.contains(" write(2, ") && l.contains("(INJECTED)"));
+                let at = format!("{}: {errno} at {syscall} #{n}", test.name);
+                // What the verb said, on either stream (refusals are results: `seal` lists its
+                // reasons on stdout).
+                let stderr = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                match out.status.code() {
+                    Some(0) if !injected => summary.missed += 1,
+                    Some(0) => summary.absorbed += 1,
+                    Some(101) => summary.violations.push(format!("{at}: panicked: {stderr}")),
+                    Some(_) if stderr.contains(text) => summary.reported += 1,
+                    // The error hit a child (`once`'s producer) that failed; the verb names it.
+                    code if code == test.clean_failure && stderr.contains(" exited with ") => {
+                        summary.reported += 1
+                    }
+                    Some(_) if stderr_lost => summary.reported += 1,
+                    // The error hit the dynamic loader, before our `main`: not ours to report.
+                    Some(127) if stderr.contains("error while loading shared libraries") => {
+                        summary.before_main += 1
+                    }
+                    Some(code) => summary
+                        .violations
+                        .push(format!("{at}: exit {code} without saying why: {stderr}")),
+                    None => summary.violations.push(format!("{at}: died: {:?}", out.status)),
+                }
+                summary.runs += usize::from(injected);
+                if let Err(violation) = (test.check)(&dir) {
+                    summary.violations.push(format!("{at}: {violation}"));
+                }
+                match sweep_and_count(&dir) {
+                    Ok(removed) => summary.temps_left += removed,
+                    Err(violation) => summary.violations.push(format!("{at}: {violation}")),
+                }
+                let _ = fs::remove_dir_all(&dir);
+            }
         }
     }
     summary

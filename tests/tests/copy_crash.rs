@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use e2e::crash::{CrashTest, run, temps};
+use e2e::crash::{CrashTest, inject_errors, run, temps};
 use e2e::{require_tool, xtask};
 
 fn content(seed: u64, len: usize) -> Vec<u8> {
@@ -174,4 +174,26 @@ fn a_killed_parallel_copy_never_leaves_a_partial_file() {
         8,
         20,
     );
+}
+
+#[test]
+fn every_injected_error_is_reported_or_retried_and_no_file_is_ever_partial() {
+    let Some(strace) = require_tool("strace") else { return };
+    let work = tempfile::tempdir().unwrap();
+    let setup = |dir: &Path| setup(dir, "1");
+    let test = CrashTest { name: "copy", setup: &setup, check: &check, ..CrashTest::default() };
+    let summary = inject_errors(&strace, &work.path().join("runs"), &test, 3);
+    eprintln!(
+        "copy error injection: {} runs with an injected error: {} failed naming the cause, {} \
+         succeeded anyway (retried or harmless), {} hit the loader before main; {} missed; {} \
+         violations",
+        summary.runs,
+        summary.reported,
+        summary.absorbed,
+        summary.before_main,
+        summary.missed,
+        summary.violations.len()
+    );
+    assert!(summary.runs >= 30, "too few injected errors: is strace injecting?");
+    assert!(summary.violations.is_empty(), "{}", summary.violations.join("\n"));
 }

@@ -12,6 +12,26 @@
 //! | 130  | interrupted (temps cleaned up, partial report printed) |
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+/// `eprintln!` that never panics. A diagnostic that cannot be written (stderr closed, or a file
+/// on a full disk) must not turn a finished operation into a crash with the wrong exit code; the
+/// crash harness's error injection found `eprintln!` doing exactly that.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that fails instead of panicking: a result that cannot be written (a closed pipe, a
+/// full disk) is an error of the verb (`?` in a function returning `anyhow::Result`), exit 2.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+            .map_err(|e| anyhow::anyhow!("cannot write the result to stdout: {e}"))?
+    }};
+}
+
 mod bench;
 mod cmd;
 mod exit;
@@ -89,7 +109,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            say!("error: {err:#}");
             exit::USAGE.into()
         }
     }

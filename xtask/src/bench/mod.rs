@@ -69,7 +69,7 @@ impl Ctx {
             std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
         });
         if found.is_none() {
-            eprintln!("bench: `{name}` is not installed; its contenders are skipped");
+            say!("bench: `{name}` is not installed; its contenders are skipped");
         }
         found
     }

@@ -88,7 +88,7 @@ pub(crate) fn ensure_tree(data_dir: &Path, spec: &TreeSpec) -> anyhow::Result<Pa
     if fs::read_to_string(&marker).is_ok_and(|m| m == spec.marker()) && root.is_dir() {
         return Ok(root);
     }
-    eprintln!(
+    say!(
         "bench: generating tree `{}` ({} MiB) in {}",
         spec.name,
         spec.bytes() >> 20,

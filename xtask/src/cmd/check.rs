@@ -77,15 +77,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             |n: usize, one: &str, many: &str| if n == 1 { one.to_owned() } else { many.to_owned() };
         if tally.malformed > 0 {
             let verb = plural(tally.malformed, "line is", "lines are");
-            eprintln!("{} {verb} improperly formatted", tally.malformed);
+            say!("{} {verb} improperly formatted", tally.malformed);
         }
         if tally.unreadable > 0 {
             let noun = plural(tally.unreadable, "file", "files");
-            eprintln!("{} listed {noun} could not be read", tally.unreadable);
+            say!("{} listed {noun} could not be read", tally.unreadable);
         }
         if tally.mismatched > 0 {
             let noun = plural(tally.mismatched, "checksum", "checksums");
-            eprintln!("{} computed {noun} did NOT match", tally.mismatched);
+            say!("{} computed {noun} did NOT match", tally.mismatched);
         }
     }
     let failed = tally.unreadable > 0
@@ -116,17 +116,17 @@ fn check_manifest(
         };
         malformed += 1;
         if !args.status && malformed <= MAX_MALFORMED_SHOWN {
-            eprintln!("{name}:{line}: improperly formatted: {reason}");
+            say!("{name}:{line}: improperly formatted: {reason}");
         }
     }
     if !args.status && malformed > MAX_MALFORMED_SHOWN {
-        eprintln!("{name}: {} more improperly formatted lines", malformed - MAX_MALFORMED_SHOWN);
+        say!("{name}: {} more improperly formatted lines", malformed - MAX_MALFORMED_SHOWN);
     }
     tally.malformed += malformed;
     if entries.is_empty() {
         tally.no_valid_lines = true;
         if !args.status {
-            eprintln!("{name}: no properly formatted xxHash checksum lines found");
+            say!("{name}: no properly formatted xxHash checksum lines found");
         }
         return Ok(());
     }
@@ -163,7 +163,7 @@ fn check_manifest(
                     out.write_all(&shown)?;
                     out.write_all(b": FAILED open or read\n")?;
                     out.flush()?;
-                    eprintln!("{name}:{line}: could not open or read: {err}");
+                    say!("{name}:{line}: could not open or read: {err}");
                 }
             }
         }

@@ -109,7 +109,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return dry_run(&args, &plan);
     }
     if cancel.load(Ordering::SeqCst) {
-        eprintln!("copy: interrupted before anything was copied");
+        say!("copy: interrupted before anything was copied");
         return Ok(exit::INTERRUPTED.into());
     }
 
@@ -126,7 +126,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     report.elapsed = started.elapsed();
 
     for failure in &report.failed {
-        eprintln!("copy: failed {failure}");
+        say!("copy: failed {failure}");
     }
     if args.json {
         print_json(&report_json(&args, &report))?;
@@ -161,19 +161,19 @@ fn refused(args: &Args, err: &Error) -> anyhow::Result<()> {
             "collisions": collisions,
         }));
     }
-    eprintln!("copy: {err}");
+    say!("copy: {err}");
     for collision in &collisions {
-        eprintln!("  collision: {collision}");
+        say!("  collision: {collision}");
     }
     Ok(())
 }
 
 fn dry_run(args: &Args, plan: &CopyPlan) -> anyhow::Result<ExitCode> {
     for warning in plan.warnings() {
-        eprintln!("copy: {warning}");
+        say!("copy: {warning}");
     }
     for problem in plan.problems() {
-        eprintln!("copy: would fail {problem}");
+        say!("copy: would fail {problem}");
     }
     let totals = plan.totals();
     if args.json {
@@ -347,7 +347,7 @@ impl Progress {
     fn say(&self, line: String) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => say!("{line}"),
         }
     }
 

@@ -17,7 +17,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    eprintln!(
+    say!(
         "The demo is not implemented yet (issue #7). When it lands it will, in a temporary \
          directory: generate a ROM-like collection across dozens of folders, copy it verified, \
          seal the copy, verify it, corrupt three files and show verify naming each, race 8 \

@@ -30,7 +30,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (package, test) in TARGETS {
         cmd.args(["--package", package, "--test", test]);
     }
-    eprintln!("fuzz: {} cases per property over {} targets", args.cases, TARGETS.len());
+    say!("fuzz: {} cases per property over {} targets", args.cases, TARGETS.len());
     let status = cmd.status().context("cannot run cargo test")?;
     Ok(if status.success() { ExitCode::SUCCESS } else { exit::FAILED.into() })
 }

@@ -55,21 +55,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     for path in &args.paths {
         match std::fs::metadata(path) {
             Err(err) => {
-                eprintln!("hash: {path}: {err}");
+                say!("hash: {path}: {err}");
                 failed += 1;
             }
             Ok(meta) if meta.is_dir() => match checksum::list_tree(path) {
                 Err(err) => {
-                    eprintln!("hash: {err}");
+                    say!("hash: {err}");
                     failed += 1;
                 }
                 Ok(listing) => {
                     for skipped in &listing.skipped {
                         let shown = path.as_std_path().join(&skipped.rel);
-                        eprintln!("hash: skipped {} {}", skipped.kind, shown.display());
+                        say!("hash: skipped {} {}", skipped.kind, shown.display());
                     }
                     for err in &listing.errors {
-                        eprintln!("hash: {err}");
+                        say!("hash: {err}");
                     }
                     failed += listing.errors.len();
                     files.extend(listing.files.iter().map(|f| path.as_std_path().join(&f.rel)));
@@ -89,7 +89,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 Err(err) => {
                     out.flush()?;
-                    eprintln!("hash: {err}");
+                    say!("hash: {err}");
                     failed += 1;
                 }
             }

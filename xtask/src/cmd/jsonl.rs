@@ -33,15 +33,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let limits = JsonlLimits { max_line: args.max_line, max_file: args.max_file };
     match validate_jsonl(&args.file, &limits) {
         Ok(report) => {
-            println!("{} lines, {} bytes: {}", report.lines, report.bytes, args.file);
+            out!("{} lines, {} bytes: {}", report.lines, report.bytes, args.file);
             Ok(ExitCode::SUCCESS)
         }
         Err(err @ (Error::Jsonl { .. } | Error::FileTooLarge { .. })) => {
-            eprintln!("jsonl: {err}");
+            say!("jsonl: {err}");
             Ok(exit::FAILED.into())
         }
         Err(err) => {
-            eprintln!("jsonl: {err}");
+            say!("jsonl: {err}");
             Ok(exit::USAGE.into())
         }
     }

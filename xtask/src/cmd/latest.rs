@@ -54,22 +54,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_json(&Out { root, ok: latest.found.is_some(), latest: &latest })?;
     } else {
         for skipped in &latest.skipped {
-            eprintln!("latest: skipped {}: {}", shown_path(&skipped.path), skipped.reason);
+            say!("latest: skipped {}: {}", shown_path(&skipped.path), skipped.reason);
             if let SkipReason::Problems { problems } = &skipped.reason {
                 for problem in problems.iter().take(PROBLEMS_SHOWN) {
-                    eprintln!("  {problem}");
+                    say!("  {problem}");
                 }
                 if problems.len() > PROBLEMS_SHOWN {
-                    eprintln!("  ... and {} more", problems.len() - PROBLEMS_SHOWN);
+                    say!("  ... and {} more", problems.len() - PROBLEMS_SHOWN);
                 }
             }
         }
         match &latest.found {
-            Some(found) => println!("{}", shown_path(found)),
-            None => eprintln!(
-                "latest: no snapshot under {root} verifies ({} checked)",
-                latest.skipped.len()
-            ),
+            Some(found) => out!("{}", shown_path(found)),
+            None => {
+                say!("latest: no snapshot under {root} verifies ({} checked)", latest.skipped.len())
+            }
         }
     }
     Ok(if latest.found.is_some() { ExitCode::SUCCESS } else { exit::FAILED.into() })

@@ -51,7 +51,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let _lock = match LockFile::acquire(&args.lockfile, &LockOptions { kind, wait }, &observer) {
         Ok(lock) => lock,
         Err(err @ (Error::WouldBlock { .. } | Error::Timeout { .. })) => {
-            eprintln!("lock: {err}");
+            say!("lock: {err}");
             return Ok(exit::FAILED.into());
         }
         Err(err) => return Err(err.into()),
@@ -60,7 +60,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match Command::new(program).args(rest).status() {
         Ok(status) => Ok(exit_code(status)),
         Err(err) => {
-            eprintln!("lock: failed to run {program}: {err}");
+            say!("lock: failed to run {program}: {err}");
             Ok(ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }))
         }
     }
@@ -96,7 +96,7 @@ pub(crate) struct SayWaiting {
 impl WaitObserver for SayWaiting {
     fn waiting(&self, path: &Utf8Path, holders: &[Holder], _waited: Duration) {
         if !self.said.swap(true, Ordering::Relaxed) {
-            eprintln!("waiting for lock on {path}, held{}", Holders(holders.to_vec()));
+            say!("waiting for lock on {path}, held{}", Holders(holders.to_vec()));
         }
     }
 }

@@ -73,29 +73,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match produce_once(target, &opts, verify, produce) {
         Ok(outcome) => {
             match outcome {
-                OnceOutcome::Reused => eprintln!("once: reused {target}"),
+                OnceOutcome::Reused => say!("once: reused {target}"),
                 OnceOutcome::ReusedAfterWait { waited_for } => {
-                    eprintln!(
-                        "once: waited for the producer{}; reused {target}",
-                        Holders(waited_for)
-                    )
+                    say!("once: waited for the producer{}; reused {target}", Holders(waited_for))
                 }
-                OnceOutcome::Produced { waited_for: None } => eprintln!("once: produced {target}"),
+                OnceOutcome::Produced { waited_for: None } => say!("once: produced {target}"),
                 OnceOutcome::Produced { waited_for: Some(w) } => {
-                    eprintln!(
+                    say!(
                         "once: waited for the lock held{}; it left no valid result; produced {target}",
                         Holders(w)
                     )
                 }
                 OnceOutcome::Rebuilt { reason } => {
-                    eprintln!("once: {target} failed verification ({reason}); rebuilt it")
+                    say!("once: {target} failed verification ({reason}); rebuilt it")
                 }
-                _ => eprintln!("once: {target} is ready"),
+                _ => say!("once: {target} is ready"),
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(err @ (Error::Timeout { .. } | Error::Produce { .. } | Error::Verify { .. })) => {
-            eprintln!("once: {err}; {target} not touched");
+            say!("once: {err}; {target} not touched");
             Ok(exit::FAILED.into())
         }
         Err(err) => Err(err.into()),

@@ -60,7 +60,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 print_json(&Out { dir, ok: true, sealed: &sealed })?;
             } else {
-                println!(
+                out!(
                     "{dir}: sealed ({} listed, {}; {} verifies)",
                     plural(sealed.files, "file", "files"),
                     HumanBytes(sealed.bytes),

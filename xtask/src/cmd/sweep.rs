@@ -30,21 +30,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = match sweep(&args.dir, &SweepOptions { dry_run: args.dry_run }) {
         Ok(report) => report,
         Err(err) => {
-            eprintln!("sweep: {err}");
+            say!("sweep: {err}");
             return Ok(exit::USAGE.into());
         }
     };
     let verb = if args.dry_run { "would remove" } else { "removed" };
     for path in &report.removed {
-        println!("{verb} {}", path.display());
+        out!("{verb} {}", path.display());
     }
     for path in &report.busy {
-        println!("busy {}", path.display());
+        out!("busy {}", path.display());
     }
     for err in &report.errors {
-        eprintln!("sweep: {err}");
+        say!("sweep: {err}");
     }
-    eprintln!(
+    say!(
         "sweep: {} {verb}, {} busy (a live writer holds them; left alone), {} errors",
         report.removed.len(),
         report.busy.len(),

@@ -116,15 +116,15 @@ pub(crate) fn print_error(verb: &str, dir: &str, json: bool, err: &Error) -> any
     }
     match err {
         Error::InvalidManifest { path, issues, more } => {
-            eprintln!("{verb}: invalid manifest {}: nothing else was read", shown_path(path));
+            say!("{verb}: invalid manifest {}: nothing else was read", shown_path(path));
             for issue in issues {
-                eprintln!("  {issue}");
+                say!("  {issue}");
             }
             if *more > 0 {
-                eprintln!("  ... and {}", plural(*more, "more issue", "more issues"));
+                say!("  ... and {}", plural(*more, "more issue", "more issues"));
             }
         }
-        other => eprintln!("{verb}: {other}"),
+        other => say!("{verb}: {other}"),
     }
     Ok(())
 }

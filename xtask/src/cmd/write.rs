@@ -66,7 +66,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(n) => n,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(err) => {
-                eprintln!("write: failed to read stdin: {err}; {} not touched", file.target());
+                say!("write: failed to read stdin: {err}; {} not touched", file.target());
                 return Ok(exit::USAGE.into());
             }
         };
@@ -82,7 +82,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Reports `err` and picks its exit code; the `AtomicFile`, dropped by the caller, removes its temp.
 fn fail(err: &Error) -> ExitCode {
-    eprintln!("write: {err}");
+    say!("write: {err}");
     match err {
         Error::TargetExists { .. } => exit::FAILED.into(),
         _ => exit::USAGE.into(),
