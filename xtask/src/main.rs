@@ -77,6 +77,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Run the fuzz targets (property tests of every parser of untrusted input) for longer.
     Fuzz(cmd::fuzz::Args),
+    /// Random once/write/copy/seal/verify processes on shared targets, some SIGKILLed; then check.
+    Soak(cmd::soak::Args),
     /// Benchmark the toolkit side by side with peer tools and print ratios.
     Bench(bench::Args),
 }
@@ -104,6 +106,7 @@ fn main() -> ExitCode {
         Command::Jsonl(args) => cmd::jsonl::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Fuzz(args) => cmd::fuzz::run(args),
+        Command::Soak(args) => cmd::soak::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -11,6 +11,7 @@ pub(crate) mod latest;
 pub(crate) mod lock;
 pub(crate) mod once;
 pub(crate) mod seal;
+pub(crate) mod soak;
 pub(crate) mod sweep;
 pub(crate) mod verify;
 pub(crate) mod write;
