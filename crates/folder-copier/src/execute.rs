@@ -15,7 +15,7 @@ use checksum::FileKind;
 
 use crate::plan::DirPlan;
 use crate::sys;
-use crate::task::{DirResult, DirTask, Shared, sync_dir};
+use crate::task::{DirJoin, DirResult, DirTask, Shared, slices, sync_dir};
 use crate::{
     CopyOptions, CopyPlan, CopyProgress, CopyReport, Error, Failure, Result, Warning, plan,
 };
@@ -51,7 +51,8 @@ pub fn copy(
 /// In order: leftover temp files of an earlier, killed copy are removed from DST (atomic-io's
 /// sweep of the whole of DST, which spares temps a live writer holds); the destination directories are created (a
 /// symlink planted where a directory goes is replaced by the directory); then a pool of
-/// [`CopyOptions::jobs`] threads runs one task per source directory, largest first. Each task copies
+/// [`CopyOptions::jobs`] threads runs one task per source directory (a very large one, thousands of
+/// files or hundreds of MiB, is cut into up to `jobs` slices), largest first. Each task copies
 /// its directory's files in name order: each file is read once, hashed and written into a temp file
 /// beside its destination; batches of temps are synced, verified and renamed into place, then the
 /// directory is synced once. Last, directory modes and mtimes are set, deepest first.
@@ -116,19 +117,36 @@ pub fn execute(
         dst: &dst,
         batch_files: Shared::batch_files_for(pool.current_num_threads()),
     };
-    // Largest first, so a big directory does not start last and run alone at the end.
-    let mut order: Vec<usize> = (0..dirs.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(dirs[i].bytes));
-    let results: Mutex<Vec<(usize, DirResult)>> = Mutex::new(Vec::with_capacity(dirs.len()));
+    // One task per directory, or per slice of a very large one (see `task::slices`); largest
+    // first, so a big directory does not start last and run alone at the end.
+    let threads = pool.current_num_threads();
+    let mut tasks: Vec<(usize, std::ops::Range<usize>, u64)> = Vec::new();
+    let mut joins: Vec<DirJoin> = Vec::with_capacity(dirs.len());
+    for (i, dir) in dirs.iter().enumerate() {
+        let cut = match states[i] {
+            DirState::Ready { .. } => slices(dir, threads),
+            _ => std::iter::once(0..dir.entries.len()).collect(),
+        };
+        joins.push(DirJoin::new(cut.len()));
+        let per_slice = dir.bytes / cut.len() as u64;
+        tasks.extend(cut.into_iter().map(|range| (i, range, per_slice)));
+    }
+    tasks.sort_by_key(|&(_, _, bytes)| std::cmp::Reverse(bytes));
+    let results: Mutex<Vec<(usize, DirResult)>> = Mutex::new(Vec::with_capacity(tasks.len()));
     pool.scope_fifo(|scope| {
-        for &i in &order {
-            let (dir, state, shared, results) = (&dirs[i], &states[i], &shared, &results);
+        for (i, range) in tasks.into_iter().map(|(i, range, _)| (i, range)) {
+            let (dir, state, join) = (&dirs[i], &states[i], &joins[i]);
+            let (shared, results) = (&shared, &results);
             scope.spawn_fifo(move |_| {
                 let result = match state {
-                    DirState::Cancelled => DirTask::new(shared, dir, false).skip_all(),
-                    DirState::Failed(dst_dir) => DirTask::new(shared, dir, false).fail_all(dst_dir),
+                    DirState::Cancelled => DirTask::new(shared, dir, range, join, false).skip_all(),
+                    DirState::Failed(dst_dir) => {
+                        DirTask::new(shared, dir, range, join, false).fail_all(dst_dir)
+                    }
                     DirState::Ready { subdirs_created } => {
-                        DirTask::new(shared, dir, *subdirs_created).run()
+                        // Only the first slice accounts for the subdirectories it did not create.
+                        let created = *subdirs_created && range.start == 0;
+                        DirTask::new(shared, dir, range, join, created).run()
                     }
                 };
                 // A poisoned lock means another task panicked; its panic is re-raised by the
@@ -137,9 +155,9 @@ pub fn execute(
             });
         }
     });
-    let mut completed = vec![false; dirs.len()];
+    let mut completed = vec![true; dirs.len()];
     for (i, result) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        completed[i] = result.completed;
+        completed[i] &= result.completed;
         report.absorb(result.report);
     }
     if opts.cancelled() {

@@ -1,10 +1,14 @@
 //! One source directory's task: its files copied in name order, in batches that are written, then
-//! synced and verified, then renamed, then the directory is synced once.
+//! synced and verified, then renamed, then the directory is synced once. A directory much larger
+//! than a task should be (thousands of files, or hundreds of MiB) is cut into a few slices that
+//! run as separate tasks; the last slice to finish syncs the directory and reports it done.
 
 use std::fs::{FileTimes, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use atomic_io::{AtomicFile, Durability, Overwrite, Staged, WriteOptions};
@@ -61,6 +65,53 @@ struct Written {
     attempt: u32,
 }
 
+/// A directory gets a slice per this many entries, or per this many bytes (whichever gives more),
+/// up to the number of threads: a 5,000-file folder or a folder of a few huge files no longer
+/// runs on one thread while the others idle.
+const SLICE_ENTRIES: usize = 128;
+const SLICE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Cuts a directory's entries into contiguous slices of about equal work (bytes, plus a per-entry
+/// cost worth 64 KiB), at most `jobs` of them; one slice for a directory of ordinary size.
+pub(crate) fn slices(dir: &DirPlan, jobs: usize) -> Vec<std::ops::Range<usize>> {
+    let n = dir.entries.len();
+    let wanted = (n / SLICE_ENTRIES).max((dir.bytes / SLICE_BYTES) as usize);
+    let count = wanted.min(jobs).min(n).max(1);
+    if count == 1 {
+        return std::iter::once(0..n).collect();
+    }
+    const PER_ENTRY: u64 = 64 * 1024;
+    let work: Vec<u64> = dir.entries.iter().map(|e| entry_len(e) + PER_ENTRY).collect();
+    let total: u64 = work.iter().sum();
+    let mut out = Vec::with_capacity(count);
+    let (mut start, mut acc) = (0, 0u64);
+    for (i, w) in work.iter().enumerate() {
+        acc += w;
+        let cut = total * (out.len() as u64 + 1) / count as u64;
+        if acc >= cut && out.len() + 1 < count && i + 1 < n {
+            out.push(start..i + 1);
+            start = i + 1;
+        }
+    }
+    out.push(start..n);
+    out
+}
+
+/// What the slices of one directory share: the last one to finish syncs the directory (if any
+/// slice changed it) and reports the directory done with the merged counts.
+#[derive(Default)]
+pub(crate) struct DirJoin {
+    remaining: AtomicUsize,
+    changed: AtomicBool,
+    stats: Mutex<DirStats>,
+}
+
+impl DirJoin {
+    pub(crate) fn new(slices: usize) -> Self {
+        DirJoin { remaining: AtomicUsize::new(slices), ..DirJoin::default() }
+    }
+}
+
 /// The result of one directory's task.
 pub(crate) struct DirResult {
     pub(crate) report: CopyReport,
@@ -71,6 +122,11 @@ pub(crate) struct DirResult {
 pub(crate) struct DirTask<'s, 'p> {
     shared: &'s Shared<'s>,
     dir: &'p DirPlan,
+    /// This task's entries: all of the directory's, or one slice of them.
+    entries: &'p [EntryPlan],
+    /// Whether this is the directory's first slice (it removes stale temp links).
+    first: bool,
+    join: &'s DirJoin,
     dst_dir: PathBuf,
     /// Whether new names appeared in the destination directory (to sync it once at the end).
     changed: bool,
@@ -80,10 +136,20 @@ pub(crate) struct DirTask<'s, 'p> {
 }
 
 impl<'s, 'p> DirTask<'s, 'p> {
-    pub(crate) fn new(shared: &'s Shared<'s>, dir: &'p DirPlan, subdirs_created: bool) -> Self {
+    /// A task for `dir.entries[range]`; `join` is shared by all the directory's slices.
+    pub(crate) fn new(
+        shared: &'s Shared<'s>,
+        dir: &'p DirPlan,
+        range: std::ops::Range<usize>,
+        join: &'s DirJoin,
+        subdirs_created: bool,
+    ) -> Self {
         DirTask {
             shared,
             dir,
+            first: range.start == 0,
+            entries: &dir.entries[range],
+            join,
             dst_dir: shared.dst.as_std_path().join(&dir.rel),
             changed: subdirs_created,
             report: CopyReport::default(),
@@ -102,7 +168,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
 
     /// Every entry of a directory whose destination could not be made: failed, by path.
     pub(crate) fn fail_all(mut self, dst_dir: &Path) -> DirResult {
-        for entry in &self.dir.entries {
+        for entry in self.entries {
             let rel = self.dir.rel.join(&entry.name);
             let path = self.shared.src.join(&rel);
             let error = Error::ParentFailed { path: path.clone(), dir: dst_dir.to_owned() };
@@ -113,18 +179,20 @@ impl<'s, 'p> DirTask<'s, 'p> {
 
     /// A directory not even created because the copy was cancelled: nothing attempted.
     pub(crate) fn skip_all(mut self) -> DirResult {
-        self.report.not_attempted += self.dir.entries.len() as u64;
+        self.report.not_attempted += self.entries.len() as u64;
         self.done(false)
     }
 
     pub(crate) fn run(mut self) -> DirResult {
-        self.remove_stale_links();
+        if self.first {
+            self.remove_stale_links();
+        }
         let mut batch: Vec<(Job<'p>, Written)> = Vec::new();
         let mut batch_bytes = 0u64;
         let mut cut_short = false;
-        for (i, entry) in self.dir.entries.iter().enumerate() {
+        for (i, entry) in self.entries.iter().enumerate() {
             if self.cancelled() {
-                self.report.not_attempted += (self.dir.entries.len() - i) as u64;
+                self.report.not_attempted += (self.entries.len() - i) as u64;
                 cut_short = true;
                 break;
             }
@@ -157,7 +225,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
                     match self.prepare(&job) {
                         Ok(None) => {
                             cut_short = true;
-                            self.report.not_attempted += (self.dir.entries.len() - i) as u64;
+                            self.report.not_attempted += (self.entries.len() - i) as u64;
                             break;
                         }
                         Ok(Some(Prepared::Skip(len))) => self.skipped(&job.rel, len),
@@ -170,7 +238,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
                                 if !self.flush(std::mem::take(&mut batch)) {
                                     cut_short = true;
                                     self.report.not_attempted +=
-                                        (self.dir.entries.len() - i - 1) as u64;
+                                        (self.entries.len() - i - 1) as u64;
                                     break;
                                 }
                             }
@@ -186,22 +254,41 @@ impl<'s, 'p> DirTask<'s, 'p> {
         if !batch.is_empty() && !self.flush(batch) {
             cut_short = true;
         }
-        if self.changed && self.opts().durability == Durability::Full {
-            // Makes this directory's renames (and the names of subdirectories created in it)
-            // durable: one directory fsync for all of them instead of one per file.
-            if let Err(source) = sync_dir(&self.dst_dir) {
+        self.done(!cut_short)
+    }
+
+    /// Ends this slice. The last slice of the directory to end syncs it, with durability full,
+    /// if any slice changed it: one directory fsync makes every rename of every slice (and the
+    /// names of subdirectories created in it) durable, instead of one per file. It also reports
+    /// the directory done, with the counts of all its slices.
+    fn done(mut self, completed: bool) -> DirResult {
+        if self.changed {
+            self.join.changed.store(true, Ordering::Relaxed);
+        }
+        {
+            let mut merged = self.join.stats.lock().unwrap_or_else(|e| e.into_inner());
+            merged.copied += self.stats.copied;
+            merged.skipped += self.stats.skipped;
+            merged.failed += self.stats.failed;
+            merged.bytes += self.stats.bytes;
+        }
+        // AcqRel: the last slice sees every other slice's renames and `changed` before it syncs.
+        let last = self.join.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
+        if last {
+            let changed = self.join.changed.load(Ordering::Relaxed);
+            if changed
+                && self.opts().durability == Durability::Full
+                && let Err(source) = sync_dir(&self.dst_dir)
+            {
                 let path = self.dst_dir.clone();
                 self.report.failed.push(Failure {
                     path: self.shared.src.join(&self.dir.rel),
                     error: Error::Destination { action: "fsync directory", path, source },
                 });
             }
+            let merged = *self.join.stats.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.progress.dir_done(&self.dir.rel, &merged);
         }
-        self.done(!cut_short)
-    }
-
-    fn done(self, completed: bool) -> DirResult {
-        self.shared.progress.dir_done(&self.dir.rel, &self.stats);
         DirResult { report: self.report, completed }
     }
 
@@ -606,5 +693,51 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
             // UTF-8 paths only); same as atomic_io::sync_dir.
             std::fs::File::open(dir)?.sync_all()
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::single_range_in_vec_init)] // the expected slices, spelled as ranges on purpose
+mod tests {
+    use super::*;
+    use crate::Action;
+
+    fn dir_of(sizes: &[u64]) -> DirPlan {
+        let entries: Vec<EntryPlan> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| EntryPlan {
+                name: format!("f{i}").into(),
+                kind: EntryKind::File { len },
+                action: Action::Copy,
+            })
+            .collect();
+        DirPlan {
+            rel: PathBuf::new(),
+            mode: 0o755,
+            mtime: Mtime { sec: 0, nsec: 0 },
+            entries,
+            stale_links: Vec::new(),
+            bytes: sizes.iter().sum(),
+        }
+    }
+
+    #[test]
+    fn ordinary_directories_are_one_task() {
+        assert_eq!(slices(&dir_of(&[4096; 50]), 2), [0..50]);
+        assert_eq!(slices(&dir_of(&[4 << 20; 13]), 8), [0..13]);
+        assert_eq!(slices(&dir_of(&[]), 2), [0..0]);
+    }
+
+    #[test]
+    fn large_directories_are_cut_into_at_most_jobs_balanced_slices() {
+        assert_eq!(slices(&dir_of(&[14_000; 5000]), 1), [0..5000]);
+        assert_eq!(slices(&dir_of(&[14_000; 5000]), 2), [0..2500, 2500..5000]);
+        assert_eq!(slices(&dir_of(&[256 << 20; 3]), 2), [0..2, 2..3]);
+        assert_eq!(slices(&dir_of(&[256 << 20; 3]), 8), [0..1, 1..2, 2..3]);
+        // Balanced by bytes: one huge file alone, the many small ones together.
+        let mut sizes = vec![512 << 20];
+        sizes.extend([1000; 300]);
+        assert_eq!(slices(&dir_of(&sizes), 2), [0..1, 1..301]);
     }
 }

@@ -203,10 +203,15 @@ fn one_large_folder_copies_identically_with_any_number_of_jobs() {
             );
         }
         let opts = CopyOptions { jobs: Some(jobs), ..CopyOptions::default() };
-        let report = copy(s.src(), s.dst(), &opts, &()).unwrap();
+        let recorder = Recorder::default();
+        let report = copy(s.src(), s.dst(), &opts, &recorder).unwrap();
         ok(&report);
         assert_eq!(report.copied, 600);
         assert_same_tree(&s.src(), &s.dst());
+        // With 3 jobs the folder runs as 3 slices; it is still reported done once, with all counts.
+        let dirs = recorder.dirs.lock().unwrap().clone();
+        assert_eq!(dirs.len(), 1, "{dirs:?}");
+        assert_eq!((dirs[0].1.copied, dirs[0].1.failed), (600, 0));
     }
 }
 
