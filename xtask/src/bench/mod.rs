@@ -28,7 +28,7 @@ use anyhow::Context;
 use camino::Utf8PathBuf;
 
 pub(crate) use measure::{Contender, Stats, measure, median_of, print_goal, print_table};
-pub(crate) use trees::{TreeSpec, ensure_tree};
+pub(crate) use trees::{TreeSpec, ensure_tree, generate};
 
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]

@@ -98,6 +98,15 @@ pub(crate) fn ensure_tree(data_dir: &Path, spec: &TreeSpec) -> anyhow::Result<Pa
     if root.exists() {
         fs::remove_dir_all(&root).with_context(|| format!("cannot remove {}", root.display()))?;
     }
+    generate(&root, spec)?;
+    fs::write(&marker, spec.marker())
+        .with_context(|| format!("cannot write {}", marker.display()))?;
+    Ok(root)
+}
+
+/// Writes the tree of `spec` under `root` (created if missing), without a marker: files already
+/// there under the same names are overwritten, others left alone.
+pub(crate) fn generate(root: &Path, spec: &TreeSpec) -> anyhow::Result<()> {
     let mut rng = SplitMix64(spec.seed ^ 0x5eed);
     let mut buf = vec![0u8; 1 << 20];
     for (rel, size) in spec.files() {
@@ -117,9 +126,7 @@ pub(crate) fn ensure_tree(data_dir: &Path, spec: &TreeSpec) -> anyhow::Result<Pa
             left -= n as u64;
         }
     }
-    fs::write(&marker, spec.marker())
-        .with_context(|| format!("cannot write {}", marker.display()))?;
-    Ok(root)
+    Ok(())
 }
 
 /// Incompressible bytes from the generator.

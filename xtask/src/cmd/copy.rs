@@ -322,7 +322,7 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
 
 /// Progress on stderr: a bar with bytes, rate and ETA when stderr is a terminal; otherwise only
 /// warnings and retries, one line each.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     files: u64,
     done: AtomicU64,
@@ -330,7 +330,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(totals: &PlanTotals, say_warnings: bool) -> Progress {
+    pub(crate) fn new(totals: &PlanTotals, say_warnings: bool) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let style = ProgressStyle::with_template(
                 "{msg:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -351,7 +351,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -15,8 +15,3 @@ pub(crate) mod soak;
 pub(crate) mod sweep;
 pub(crate) mod verify;
 pub(crate) mod write;
-
-/// The error of a verb whose issue has not landed yet: said plainly, exit code 2, no pretending.
-pub(crate) fn not_yet(verb: &str, issue: u32) -> anyhow::Error {
-    anyhow::anyhow!("`{verb}` is not implemented yet (issue #{issue}); nothing was done")
-}
