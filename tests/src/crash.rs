@@ -87,17 +87,11 @@ pub struct CrashSummary {
 /// Runs the campaign in fresh subdirectories of `work`; see the module docs.
 pub fn run(strace: &Path, work: &Path, test: &CrashTest<'_>) -> CrashSummary {
     let mut summary = CrashSummary::default();
-    let fresh = |label: &str| -> PathBuf {
-        let dir = work.join(label);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    };
 
-    let counts = clean_run(strace, &fresh("clean"), work, test);
+    let counts = clean_run(strace, &fresh(work, "clean"), work, test);
     for (syscall, &count) in &counts {
         for n in spread(count, test.budget) {
-            let dir = fresh(&format!("{syscall}-{n}"));
+            let dir = fresh(work, &format!("{syscall}-{n}"));
             let inject = format!("inject={syscall}:signal=SIGKILL:when={n}");
             let out = traced(
                 strace,
@@ -130,6 +124,55 @@ pub fn run(strace: &Path, work: &Path, test: &CrashTest<'_>) -> CrashSummary {
         }
     }
     summary
+}
+
+/// A fresh, empty `work/label`.
+fn fresh(work: &Path, label: &str) -> PathBuf {
+    let dir = work.join(label);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl CrashSummary {
+    /// Prints the campaign's figures (on stderr: `--nocapture` shows them) and fails the test on
+    /// any violation, or when fewer than `at_least` kills landed (strace not injecting).
+    #[allow(clippy::print_stderr)]
+    pub fn assert_clean(&self, name: &str, at_least: usize) {
+        eprintln!(
+            "crash harness: {name}: {} kill points ({} more runs completed unkilled, {} killed a \
+             child and failed cleanly), {} leftover temps swept, {} violations",
+            self.kill_points,
+            self.missed,
+            self.clean_failures,
+            self.swept,
+            self.violations.len()
+        );
+        assert!(self.kill_points >= at_least, "{name}: too few kill points: is strace injecting?");
+        assert!(self.violations.is_empty(), "{name}:\n{}", self.violations.join("\n"));
+    }
+}
+
+impl ErrorSummary {
+    /// Prints the campaign's figures and fails the test on any violation, or when fewer than 30
+    /// errors were injected (strace not injecting).
+    #[allow(clippy::print_stderr)]
+    pub fn assert_clean(&self, name: &str) {
+        eprintln!(
+            "error injection: {name}: {} runs with an injected error: {} failed naming the cause, \
+             {} succeeded anyway, {} hit the loader before main, {} left temps (swept); {} runs \
+             missed the call; {} violations",
+            self.runs,
+            self.reported,
+            self.absorbed,
+            self.before_main,
+            self.temps_left,
+            self.missed,
+            self.violations.len()
+        );
+        assert!(self.runs >= 30, "{name}: too few injected errors: is strace injecting?");
+        assert!(self.violations.is_empty(), "{name}:\n{}", self.violations.join("\n"));
+    }
 }
 
 /// A clean traced run in `dir`: which system calls, how many times each (per busiest thread).
@@ -194,17 +237,11 @@ pub fn inject_errors(
     budget: usize,
 ) -> ErrorSummary {
     let mut summary = ErrorSummary::default();
-    let fresh = |label: &str| -> PathBuf {
-        let dir = work.join(label);
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    };
-    let counts = clean_run(strace, &fresh("clean"), work, test);
+    let counts = clean_run(strace, &fresh(work, "clean"), work, test);
     for (syscall, &count) in &counts {
         for (errno, text) in ERRORS {
             for n in spread(count, budget) {
-                let dir = fresh(&format!("{syscall}-{errno}-{n}"));
+                let dir = fresh(work, &format!("{syscall}-{errno}-{n}"));
                 let inject = format!("inject={syscall}:error={errno}:when={n}");
                 let log = work.join("inject.strace");
                 let out = traced(

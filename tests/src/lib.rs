@@ -95,3 +95,31 @@ pub fn assert_exit(out: &Output, code: i32) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// How long a test waits for another process before it fails (generous: CI machines are loaded).
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One line from `r`, failing the test if none comes within [`DEADLINE`].
+pub fn read_line_within(r: impl std::io::Read + Send + 'static) -> String {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(r).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(DEADLINE).expect("no line within the deadline")
+}
+
+/// Waits for `child`, failing the test if it does not end within [`DEADLINE`]; its exit code.
+pub fn wait_within(child: &mut std::process::Child) -> Option<i32> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(start.elapsed() < DEADLINE, "process {} did not end in time", child.id());
+        // Polling a condition with a deadline, not sleeping to synchronise.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

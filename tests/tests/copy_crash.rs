@@ -182,18 +182,5 @@ fn every_injected_error_is_reported_or_retried_and_no_file_is_ever_partial() {
     let work = tempfile::tempdir().unwrap();
     let setup = |dir: &Path| setup(dir, "1");
     let test = CrashTest { name: "copy", setup: &setup, check: &check, ..CrashTest::default() };
-    let summary = inject_errors(&strace, &work.path().join("runs"), &test, 3);
-    eprintln!(
-        "copy error injection: {} runs with an injected error: {} failed naming the cause, {} \
-         succeeded anyway (retried or harmless), {} hit the loader before main; {} missed; {} \
-         violations",
-        summary.runs,
-        summary.reported,
-        summary.absorbed,
-        summary.before_main,
-        summary.missed,
-        summary.violations.len()
-    );
-    assert!(summary.runs >= 30, "too few injected errors: is strace injecting?");
-    assert!(summary.violations.is_empty(), "{}", summary.violations.join("\n"));
+    inject_errors(&strace, &work.path().join("runs"), &test, 3).assert_clean("copy --jobs 1");
 }

@@ -2,15 +2,12 @@
 //! run `sh -c 'echo ready; read x || :'`: the test reads "ready" before acting and closes the holder's
 //! stdin to release it. Waiters are known to be waiting when they say so on stderr. No sleeps.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
-use e2e::{assert_exit, require_tool, xtask};
+use e2e::{assert_exit, read_line_within, require_tool, wait_within, xtask};
 
 const HOLD: &str = "echo ready; read x || :";
-const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A process holding a lock until its stdin is closed.
 struct Holder {
@@ -44,29 +41,6 @@ impl Drop for Holder {
         drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// One line from `r`, failing the test if none comes within the deadline.
-fn read_line_within(r: impl Read + Send + 'static) -> String {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(r).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(DEADLINE).expect("no line within the deadline")
-}
-
-/// Waits for `child`, failing the test if it does not end within the deadline.
-fn wait_within(child: &mut Child) -> Option<i32> {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        assert!(start.elapsed() < DEADLINE, "process {} did not end in time", child.id());
-        std::thread::sleep(Duration::from_millis(5)); // polling a condition, not synchronising
     }
 }
 

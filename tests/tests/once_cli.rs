@@ -7,38 +7,13 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
-use e2e::{assert_exit, xtask};
-
-const DEADLINE: Duration = Duration::from_secs(30);
+use e2e::{assert_exit, read_line_within, wait_within, xtask};
 
 fn once(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = xtask();
     cmd.arg("once").args(args).current_dir(dir);
     cmd
-}
-
-fn read_line_within(r: impl Read + Send + 'static) -> String {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(r).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(DEADLINE).expect("no line within the deadline")
-}
-
-fn wait_within(child: &mut Child) -> Option<i32> {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        assert!(start.elapsed() < DEADLINE, "process {} did not end in time", child.id());
-        std::thread::sleep(Duration::from_millis(5)); // polling a condition, not synchronising
-    }
 }
 
 fn stderr_of(child: &mut Child) -> String {
