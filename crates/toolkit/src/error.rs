@@ -1,0 +1,50 @@
+//! The facade's error: each crate's error as it is, plus what only a composed workflow can say.
+
+use camino::Utf8PathBuf;
+
+/// Any error of the toolkit's crates, or of a workflow that combines them.
+///
+/// ```
+/// let err: toolkit::Error = dir_lock::Error::AlreadyRunning {
+///     path: "d.pid".into(),
+///     pid: Some(42),
+///     command: Some("trainer".into()),
+/// }
+/// .into();
+/// assert_eq!(err.to_string(), "already running: pid 42 (trainer)");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// From `atomic-io`.
+    #[error(transparent)]
+    AtomicIo(#[from] atomic_io::Error),
+    /// From `checksum`.
+    #[error(transparent)]
+    Checksum(#[from] checksum::Error),
+    /// From `dir-lock` (also a fetched file that failed its digest check: `Verify`).
+    #[error(transparent)]
+    DirLock(#[from] dir_lock::Error),
+    /// From `folder-copier`: the copy was refused before any work.
+    #[error(transparent)]
+    Copy(#[from] folder_copier::Error),
+    /// From `snapshot-verify`: the seal was refused or could not be written.
+    #[error(transparent)]
+    Snapshot(#[from] snapshot_verify::Error),
+    /// [`copy_and_seal`](crate::copy_and_seal): the copy ran but did not complete, so the
+    /// destination was not sealed (a seal would vouch for an incomplete tree).
+    #[error(
+        "the copy into {dst} is incomplete ({} failed{}); it was not sealed",
+        report.failed.len(),
+        if report.interrupted { ", interrupted" } else { "" }
+    )]
+    CopyIncomplete {
+        /// The destination.
+        dst: Utf8PathBuf,
+        /// What the copy did: every failure by path.
+        report: Box<folder_copier::CopyReport>,
+    },
+}
+
+/// The facade's result.
+pub type Result<T> = std::result::Result<T, Error>;

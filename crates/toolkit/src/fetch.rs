@@ -1,0 +1,69 @@
+//! [`fetch_once`]: the model-cache story, solved: one download among all the processes that want
+//! the file, checked against its known digest before anyone sees it.
+
+use atomic_io::AtomicFile;
+use camino::Utf8Path;
+use checksum::{Digest, hash_file};
+use dir_lock::{OnceOptions, OnceOutcome, produce_once};
+
+use crate::Result;
+
+/// Makes `target` exist with the digest `expected`, fetched by exactly one of the processes that
+/// ask at the same time: [`dir_lock::produce_once`] with a verification that hashes the file
+/// ([`checksum::hash_file`], in `expected`'s algorithm, usually XXH3-128).
+///
+/// - A cached `target` with the right digest is reused without a lock.
+/// - Waiters block on `TARGET.lock` (or give up after `opts.timeout`, naming the holder; the lock
+///   is never broken) and reuse the fetched file.
+/// - `fetch` writes into a temp beside the target; the temp is synced and hashed, and renamed onto
+///   `target` only if its digest is `expected`. Otherwise: [`dir_lock::Error::Verify`], whose
+///   message names the target and both digests, and the target is untouched.
+/// - A cached file with the wrong digest (a corrupt cache) is fetched again once and reported as
+///   [`OnceOutcome::Rebuilt`], never in an endless fetch-verify-delete loop.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use std::io::Write;
+/// use toolkit::prelude::*;
+///
+/// let weights = b"pretend these are model weights";
+/// let expected = hash_bytes(Algo::Xxh128, weights);
+/// let target = dir.join("model.bin");
+/// let opts = OnceOptions::default();
+/// let outcome = fetch_once(&target, expected, &opts, |f| f.write_all(weights))?;
+/// assert!(outcome.produced());
+/// // Every later caller (in this process or any other) reuses it without fetching.
+/// let again = fetch_once(&target, expected, &opts, |_| -> std::io::Result<()> {
+///     unreachable!("already cached")
+/// })?;
+/// assert_eq!(again, OnceOutcome::Reused);
+///
+/// // A download that does not match its digest never becomes the target.
+/// let other = dir.join("other.bin");
+/// let err = fetch_once(&other, expected, &opts, |f| f.write_all(b"truncated")).unwrap_err();
+/// assert!(err.to_string().contains(&format!("expected {expected}")), "{err}");
+/// assert!(!other.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn fetch_once<F, E>(
+    target: impl AsRef<Utf8Path>,
+    expected: Digest,
+    opts: &OnceOptions<'_>,
+    fetch: F,
+) -> Result<OnceOutcome>
+where
+    F: FnOnce(&mut AtomicFile) -> std::result::Result<(), E>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let verify = |path: &Utf8Path| -> std::result::Result<(), String> {
+        let found = hash_file(expected.algo(), path).map_err(|e| e.to_string())?.digest;
+        if found == expected {
+            Ok(())
+        } else {
+            let algo = expected.algo().tag().to_lowercase();
+            Err(format!("{algo} is {found}, expected {expected}"))
+        }
+    };
+    Ok(produce_once(target, opts, verify, fetch)?)
+}

@@ -1,0 +1,78 @@
+//! [`StatusWriter`]: the training-daemon story's status files, written only by the one running
+//! instance, and always whole.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use dir_lock::InstanceGuard;
+
+use crate::Result;
+
+/// The right to write a daemon's status files: holds the [`InstanceGuard`] on a pid file for as
+/// long as it lives, and writes each file with [`atomic_io::write_atomic`] (temp, fsync, rename,
+/// directory fsync), so a reader or a crash never sees half a status file.
+///
+/// A second daemon cannot get one while the first lives ([`dir_lock::Error::AlreadyRunning`],
+/// naming its pid and command); a killed daemon never blocks the next one, because the kernel
+/// frees the lock with the process.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use toolkit::prelude::*;
+///
+/// let status = StatusWriter::acquire(dir.join("trainer.pid"), dir)?;
+/// status.write("status.json", br#"{"step": 1200, "loss": 0.31}"#)?;
+/// assert_eq!(std::fs::read(dir.join("status.json"))?, br#"{"step": 1200, "loss": 0.31}"#);
+/// // Another instance is refused while this one runs.
+/// let second = StatusWriter::acquire(dir.join("trainer.pid"), dir).unwrap_err();
+/// assert!(second.to_string().starts_with("already running: pid "), "{second}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct StatusWriter {
+    _guard: InstanceGuard,
+    dir: Utf8PathBuf,
+}
+
+impl StatusWriter {
+    /// Takes the instance lock on `pid_file` (without waiting) for status files in `dir`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// let status = toolkit::StatusWriter::acquire(dir.join("d.pid"), dir)?;
+    /// assert_eq!(status.dir(), dir);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire(pid_file: impl AsRef<Utf8Path>, dir: impl AsRef<Utf8Path>) -> Result<Self> {
+        let guard = InstanceGuard::acquire(pid_file)?;
+        Ok(StatusWriter { _guard: guard, dir: dir.as_ref().to_owned() })
+    }
+
+    /// The directory status files are written in.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// let status = toolkit::StatusWriter::acquire(dir.join("d.pid"), dir.join("run"))?;
+    /// assert!(status.dir().ends_with("run"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dir(&self) -> &Utf8Path {
+        &self.dir
+    }
+
+    /// Replaces `dir/name` with `bytes`, atomically and durably.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// let status = toolkit::StatusWriter::acquire(dir.join("d.pid"), dir)?;
+    /// status.write("progress.json", b"{\"epoch\": 3}")?;
+    /// status.write("progress.json", b"{\"epoch\": 4}")?;
+    /// assert_eq!(std::fs::read_to_string(dir.join("progress.json"))?, "{\"epoch\": 4}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write(&self, name: impl AsRef<Utf8Path>, bytes: &[u8]) -> Result<()> {
+        Ok(atomic_io::write_atomic(self.dir.join(name), bytes)?)
+    }
+}
