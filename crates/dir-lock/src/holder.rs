@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -225,12 +225,14 @@ pub(crate) fn write_holder_info(file: &mut File) -> std::io::Result<()> {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let command = std::env::args().collect::<Vec<_>>().join(" ").replace('\n', " ");
     let text = format!("{pid}\nhost={host}\nsince={since}\ncommand={command}\n");
-    // Truncate only now that the lock is held (never before: pitfall 2), from the start.
-    file.set_len(0)?;
-    std::io::Seek::rewind(file)?;
+    // Overwrite from the start, then cut what an older, longer text left: only now that the lock
+    // is held (never before: pitfall 2). Truncating to 0 first would free and reallocate the
+    // file's block on every acquire (measured: 130 µs instead of ~10 µs per acquire + release).
+    std::os::unix::fs::FileExt::write_all_at(file, text.as_bytes(), 0)?;
+    file.set_len(text.len() as u64)?;
     // No fsync: the text is informational only; after a crash the lock is gone anyway and stale
     // text is ignored unless /proc/locks names the same pid.
-    file.write_all(text.as_bytes())
+    Ok(())
 }
 
 /// Reads what a holder wrote (at most 4 KiB); `None` if there is nothing usable.
@@ -303,6 +305,19 @@ mod tests {
         let other = vec![Holder { pid: Some(7), ..Holder::default() }];
         assert_eq!(combine(Some(other), Some(w.clone()))[0].host, None);
         assert_eq!(combine(None, Some(w)).len(), 1);
+    }
+
+    #[test]
+    fn written_info_replaces_a_longer_older_text_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        std::fs::write(&path, "9".repeat(10_000)).unwrap();
+        let mut file = File::options().read(true).write(true).open(&path).unwrap();
+        write_holder_info(&mut file).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with(&format!("{}\nhost=", std::process::id())), "{text}");
+        assert!(text.ends_with('\n') && text.len() < 1000, "{text}");
+        assert_eq!(parse_holder_info(&text).unwrap().pid, Some(std::process::id()));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 mod copy;
 mod hash;
+mod lock;
 mod measure;
 mod trees;
 mod verify;
@@ -33,7 +34,7 @@ pub(crate) use trees::{TreeSpec, ensure_tree, generate};
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named group (hash, write, verify, copy).
+    /// Run only the named group (hash, write, verify, copy, lock).
     #[arg(long)]
     only: Option<String>,
     /// Smaller trees and fewer runs: a smoke test of the harness, not a measurement.
@@ -91,8 +92,13 @@ impl Ctx {
 type Group = (&'static str, fn(&Ctx) -> anyhow::Result<()>);
 
 /// Every group, in the order a full run takes them.
-const GROUPS: [Group; 4] =
-    [("hash", hash::run), ("write", write::run), ("verify", verify::run), ("copy", copy::run)];
+const GROUPS: [Group; 5] = [
+    ("hash", hash::run),
+    ("write", write::run),
+    ("verify", verify::run),
+    ("copy", copy::run),
+    ("lock", lock::run),
+];
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(only) = &args.only {
