@@ -9,13 +9,18 @@
 //! (PATH untouched unless the message says the directory sync failed after the rename; the temp
 //! file removed).
 //!
-//! Interruption: there is no signal handler. SIGINT, SIGTERM or SIGKILL end the process with the
-//! signal's default action (the shell reports 130 for SIGINT); PATH keeps its old content because
-//! nothing was renamed, and the temp file, whose lock died with the process, is left for
-//! `cargo xtask sweep DIR` to remove.
+//! Interruption: SIGINT or SIGTERM before the commit removes the temp file, says so, and exits
+//! 130 with PATH untouched; one that arrives during the commit waits for it (PATH then holds the
+//! new content and the exit code says how the commit went). SIGKILL cannot be handled: PATH keeps
+//! its old content because nothing was renamed, and the temp file, whose lock died with the
+//! process, is left for `cargo xtask sweep DIR` to remove.
 
 use std::io::Read;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 use atomic_io::{AtomicFile, Durability, Error, Overwrite, WriteOptions};
 use camino::Utf8PathBuf;
@@ -58,6 +63,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(file) => file,
         Err(err) => return Ok(fail(&err)),
     };
+    let committing = on_interrupt_remove(&file)?;
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -74,10 +80,35 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(fail(&err));
         }
     }
+    // Held through the commit: a signal now waits, then finds the commit done and is ignored.
+    let mut done = committing.lock().unwrap_or_else(|e| e.into_inner());
+    *done = true;
     match file.commit() {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(err) => Ok(fail(&err)),
     }
+}
+
+/// Watches for SIGINT and SIGTERM on a thread: until the commit starts, one removes the temp file
+/// and exits 130 (the target untouched). The returned flag, set under its lock, marks the commit.
+fn on_interrupt_remove(file: &AtomicFile) -> anyhow::Result<Arc<Mutex<bool>>> {
+    let committing = Arc::new(Mutex::new(false));
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let (temp, target) = (file.temp_path().to_owned(), file.target().to_owned());
+    let flag = committing.clone();
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            let started = flag.lock().unwrap_or_else(|e| e.into_inner());
+            if *started {
+                continue;
+            }
+            let _ = std::fs::remove_file(&temp);
+            let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+            say!("write: interrupted by {name}; {target} not touched, temp removed");
+            std::process::exit(i32::from(exit::INTERRUPTED));
+        }
+    });
+    Ok(committing)
 }
 
 /// Reports `err` and picks its exit code; the `AtomicFile`, dropped by the caller, removes its temp.
