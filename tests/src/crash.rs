@@ -32,7 +32,7 @@ use std::process::Command;
 /// System calls that create, write, sync, rename, link, remove, lock, chmod or close files, and
 /// `read`. `?` lets strace accept names the architecture lacks (`open`, `rename` on aarch64).
 pub const FS_SYSCALLS: &str = "?open,?creat,openat,openat2,read,write,writev,pwrite64,ftruncate,\
-                               fsync,fdatasync,?rename,renameat,renameat2,?link,linkat,symlinkat,\
+                               fsync,fdatasync,syncfs,?rename,renameat,renameat2,?link,linkat,symlinkat,\
                                ?unlink,unlinkat,mkdirat,flock,fchmod,fchown,utimensat,close";
 
 /// What to crash and how to judge the wreck.

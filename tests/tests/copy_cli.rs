@@ -440,3 +440,79 @@ fn ctrl_c_stops_the_copy_cleanly_with_a_partial_report_and_exit_130() {
     assert_exit(&out, 0);
     assert_copied(&b3sum, &src, &dst);
 }
+
+/// The trace of a copy: per thread, the temps created, the syncs and the renames, in order.
+fn sync_order(strace: &Path, durability: &str, src: &Path, dst: &Path) -> Vec<String> {
+    let log = dst.with_extension("strace");
+    let out = traced_copy(
+        strace,
+        &[
+            "-y",
+            "-o",
+            log.to_str().unwrap(),
+            "-e",
+            "trace=openat,syncfs,fsync,fdatasync,?rename,renameat,renameat2",
+        ],
+        &["--jobs", "2", "--durability", durability],
+        src,
+        dst,
+    );
+    assert_exit(&out, 0);
+    fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn durable_copies_sync_every_temp_before_its_rename_and_each_directory_after() {
+    let Some(strace) = require_tool("strace") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    for i in 0..40u64 {
+        put(&src.join(format!("d{}/f{i:02}", i % 4)), &content(i, 20_000), 0o644, 1_500_000_000);
+    }
+    // A batch of fewer than 4 files is fsynced file by file; 10 files take one syncfs.
+    for i in 0..2u64 {
+        put(&src.join(format!("pair/p{i}")), &content(100 + i, 900_000), 0o644, 1_500_000_000);
+    }
+    let trace = sync_order(&strace, "full", &src, &dst);
+    let tid = |line: &str| line.split_whitespace().next().unwrap_or_default().to_owned();
+    let mut checked = 0;
+    for (r, line) in trace.iter().enumerate() {
+        let is_rename = line.contains(" rename(") || line.contains(" renameat");
+        let done = line.ends_with("= 0") || line.ends_with("<unfinished ...>");
+        if !is_rename || !line.contains(".tmp\"") || !done {
+            continue;
+        }
+        // `renameat(5</dst/d0>, ".f1.atomic-XXXXXXXXXX.tmp", 5</dst/d0>, "f1") = 0`, or `rename`
+        // with whole paths.
+        let quoted = line.split('"').nth(1).unwrap();
+        let name = Path::new(quoted).file_name().unwrap().to_str().unwrap();
+        let dir = match line.split_once('<') {
+            Some((_, rest)) if !line.contains(" rename(") => rest.split('>').next().unwrap(),
+            _ => Path::new(quoted).parent().unwrap().to_str().unwrap(),
+        };
+        let created = trace[..r]
+            .iter()
+            .rposition(|l| l.contains("openat(") && l.contains(&format!("{dir}/{name}\"")))
+            .unwrap_or_else(|| panic!("{name} renamed but never created"));
+        assert_eq!(tid(&trace[created]), tid(line), "one thread creates and renames a temp");
+        let own_fsync = |l: &String| l.contains("sync(") && l.contains(&format!("/{name}>"));
+        let synced = trace[created..r]
+            .iter()
+            .any(|l| tid(l) == tid(line) && (l.contains("syncfs(") || own_fsync(l)));
+        if name.starts_with(".p") {
+            assert!(trace[created..r].iter().any(own_fsync), "{name}: a lone big file is fsynced");
+        }
+        assert!(synced, "{name} was renamed without a sync after it was written");
+        // The directory the rename changed is synced after it (by the thread that ends its last
+        // slice).
+        let dir_synced =
+            trace[r..].iter().any(|l| l.contains(" fsync(") && l.contains(&format!("<{dir}>")));
+        assert!(dir_synced, "{dir} was not fsynced after the rename of {name}");
+        checked += 1;
+    }
+    assert_eq!(checked, 42, "every file is renamed from a temp:\n{}", trace.join("\n"));
+
+    let trace = sync_order(&strace, "none", &src, &tmp.path().join("dst-none"));
+    let syncs: Vec<&String> = trace.iter().filter(|l| l.contains("sync")).collect();
+    assert!(syncs.is_empty(), "durability none synced: {syncs:?}");
+}

@@ -158,7 +158,7 @@ fn campaign(name: &str, jobs: &str, syscalls: &str, budget: usize, at_least: usi
 
 #[test]
 fn a_killed_copy_never_leaves_a_partial_file_and_a_rerun_completes_it() {
-    campaign("copy --jobs 1", "1", e2e::crash::FS_SYSCALLS, 10, 100);
+    campaign("copy --jobs 1", "1", e2e::crash::FS_SYSCALLS, 10, 80);
     assert!(
         LEFT_BY_KILLS.load(Ordering::Relaxed) > 0,
         "no kill left a temp behind: the cleanup by the next copy went untested"
@@ -170,7 +170,7 @@ fn a_killed_parallel_copy_never_leaves_a_partial_file() {
     campaign(
         "copy --jobs 3",
         "3",
-        "openat,write,fsync,?rename,renameat,renameat2,symlinkat,mkdirat",
+        "openat,write,fsync,syncfs,?rename,renameat,renameat2,symlinkat,mkdirat",
         8,
         20,
     );
