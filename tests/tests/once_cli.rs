@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 
 use e2e::{assert_exit, read_line_within, wait_within, xtask};
 
@@ -99,18 +99,23 @@ fn start_paused_producer(
     child
 }
 
+/// Starts `once ARGS` with stderr piped and returns it with the first line it said (a waiter
+/// says "waiting for lock on ..." once it waits).
+fn start_waiter(dir: &Path, args: &[&str]) -> (Child, BufReader<ChildStderr>, String) {
+    let mut waiter = once(dir, args).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = BufReader::new(waiter.stderr.take().unwrap());
+    let mut said = String::new();
+    err.read_line(&mut said).unwrap();
+    (waiter, err, said)
+}
+
 #[test]
 fn a_producer_killed_mid_write_is_taken_over_and_the_target_is_never_partial() {
     let dir = tempfile::tempdir().unwrap();
     let mut producer = start_paused_producer(dir.path(), "T", &[], "half-", "never");
     assert!(!dir.path().join("T").exists(), "nothing visible while the producer writes");
-    let mut waiter = once(dir.path(), &["T", "--", "sh", "-c", "printf complete > {}"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(waiter.stderr.take().unwrap());
-    let mut said = String::new();
-    err.read_line(&mut said).unwrap();
+    let (mut waiter, mut err, said) =
+        start_waiter(dir.path(), &["T", "--", "sh", "-c", "printf complete > {}"]);
     assert!(
         said.starts_with(&format!("waiting for lock on T.lock, held by pid {}", producer.id())),
         "{said}"
@@ -152,13 +157,8 @@ fn a_waiter_that_times_out_names_the_holder_and_leaves_its_result_intact() {
 fn a_waiter_reuses_what_the_producer_made() {
     let dir = tempfile::tempdir().unwrap();
     let mut producer = start_paused_producer(dir.path(), "T", &[], "made-", "by-one");
-    let mut waiter = once(dir.path(), &["T", "--", "sh", "-c", "printf other > {}"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(waiter.stderr.take().unwrap());
-    let mut said = String::new();
-    err.read_line(&mut said).unwrap();
+    let (mut waiter, mut err, said) =
+        start_waiter(dir.path(), &["T", "--", "sh", "-c", "printf other > {}"]);
     assert!(said.starts_with("waiting for lock on T.lock"), "{said}");
     drop(producer.stdin.take());
     assert_eq!(wait_within(&mut producer), Some(0));
