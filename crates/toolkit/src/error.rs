@@ -44,6 +44,22 @@ pub enum Error {
         /// What the copy did: every failure by path.
         report: Box<folder_copier::CopyReport>,
     },
+    /// [`StatusWriter::write`](crate::StatusWriter::write) was asked to replace the pid file its
+    /// instance lock is on: that would put an unlocked file in its place and let a second
+    /// instance start.
+    #[error("{path} is the instance's pid file; status files must be other files")]
+    StatusIsPidFile {
+        /// The status path asked for.
+        path: Utf8PathBuf,
+    },
+    /// [`StatusWriter`](crate::StatusWriter): the pid file could not be inspected.
+    #[error("cannot inspect the pid file {path}: {source}")]
+    Status {
+        /// The pid file.
+        path: Utf8PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 /// The facade's result.

@@ -1,10 +1,12 @@
 //! [`StatusWriter`]: the training-daemon story's status files, written only by the one running
 //! instance, and always whole.
 
+use std::os::unix::fs::MetadataExt;
+
 use camino::{Utf8Path, Utf8PathBuf};
 use dir_lock::InstanceGuard;
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// The right to write a daemon's status files: holds the [`InstanceGuard`] on a pid file for as
 /// long as it lives, and writes each file with [`atomic_io::write_atomic`] (temp, fsync, rename,
@@ -31,6 +33,9 @@ use crate::Result;
 pub struct StatusWriter {
     _guard: InstanceGuard,
     dir: Utf8PathBuf,
+    /// The pid file's device and inode: replacing it would swap the locked file for an unlocked
+    /// one and let a second instance start, so it is never written as a status file.
+    pid_file: (u64, u64),
 }
 
 impl StatusWriter {
@@ -44,8 +49,15 @@ impl StatusWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire(pid_file: impl AsRef<Utf8Path>, dir: impl AsRef<Utf8Path>) -> Result<Self> {
+        let pid_file = pid_file.as_ref();
         let guard = InstanceGuard::acquire(pid_file)?;
-        Ok(StatusWriter { _guard: guard, dir: dir.as_ref().to_owned() })
+        let meta = std::fs::metadata(pid_file)
+            .map_err(|source| Error::Status { path: pid_file.to_owned(), source })?;
+        Ok(StatusWriter {
+            _guard: guard,
+            dir: dir.as_ref().to_owned(),
+            pid_file: (meta.dev(), meta.ino()),
+        })
     }
 
     /// The directory status files are written in.
@@ -61,7 +73,8 @@ impl StatusWriter {
         &self.dir
     }
 
-    /// Replaces `dir/name` with `bytes`, atomically and durably.
+    /// Replaces `dir/name` with `bytes`, atomically and durably. The pid file itself (under any
+    /// name, or through a symlink) is refused with [`Error::StatusIsPidFile`].
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -73,6 +86,10 @@ impl StatusWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write(&self, name: impl AsRef<Utf8Path>, bytes: &[u8]) -> Result<()> {
-        Ok(atomic_io::write_atomic(self.dir.join(name), bytes)?)
+        let path = self.dir.join(name);
+        if std::fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == self.pid_file) {
+            return Err(Error::StatusIsPidFile { path });
+        }
+        Ok(atomic_io::write_atomic(path, bytes)?)
     }
 }

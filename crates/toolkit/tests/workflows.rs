@@ -142,3 +142,16 @@ fn one_status_writer_at_a_time_and_its_files_are_whole() {
     // The next instance starts once the first is gone.
     StatusWriter::acquire(&pid, &dir).unwrap();
 }
+
+#[test]
+fn the_pid_file_is_never_replaced_as_a_status_file() {
+    let (_d, dir) = tempdir();
+    let status = StatusWriter::acquire(dir.join("d.pid"), &dir).unwrap();
+    let err = status.write("d.pid", b"{}").unwrap_err();
+    assert!(matches!(err, Error::StatusIsPidFile { .. }), "{err:?}");
+    std::os::unix::fs::symlink("d.pid", dir.join("status.json")).unwrap();
+    let err = status.write("status.json", b"{}").unwrap_err();
+    assert!(err.to_string().contains("is the instance's pid file"), "{err}");
+    // The lock still holds: a second instance is refused.
+    assert!(StatusWriter::acquire(dir.join("d.pid"), &dir).is_err());
+}
