@@ -49,10 +49,12 @@ pub struct CrashTest<'a> {
     pub budget: usize,
     /// A file every run reads as its stdin (`None`: no stdin).
     pub stdin: Option<&'a Path>,
-    /// An exit code that is a correct answer to a kill, for verbs that run other programs: when
-    /// `once`'s producer is the one killed, `once` reports the failure with exit 1 and leaves the
-    /// target untouched. Such runs are counted in [`CrashSummary::clean_failures`] and checked.
-    pub clean_failure: Option<i32>,
+    /// For verbs that run other programs: the exit code, and the text of the message, with which
+    /// the verb reports that its child failed. When `once`'s producer is the one killed (or gets
+    /// the injected error), `once` exiting 1 with "`cp` exited with ..." and the target untouched
+    /// is the correct answer. Such runs are counted in [`CrashSummary::clean_failures`] (crash
+    /// campaign) or as reported (error campaign), and checked like any other.
+    pub clean_failure: Option<(i32, &'a str)>,
 }
 
 impl Default for CrashTest<'_> {
@@ -108,22 +110,44 @@ pub fn run(strace: &Path, work: &Path, test: &CrashTest<'_>) -> CrashSummary {
                 // run, so no thread may reach its N-th call this time. The run completed; its
                 // result is still checked below.
                 summary.missed += 1;
-            } else if out.status.code().is_some() && out.status.code() == test.clean_failure {
+            } else if child_failed(test, &out) {
                 summary.clean_failures += 1;
             } else {
                 summary.violations.push(format!("{at}: not killed but failed ({:?})", out.status));
             }
-            if let Err(violation) = (test.check)(&dir) {
-                summary.violations.push(format!("{at}: {violation}"));
-            }
-            match sweep_and_count(&dir) {
-                Ok(removed) => summary.swept += removed,
-                Err(violation) => summary.violations.push(format!("{at}: {violation}")),
-            }
-            let _ = fs::remove_dir_all(&dir);
+            summary.swept += check_and_sweep(test, &dir, &at, &mut summary.violations);
         }
     }
     summary
+}
+
+/// Whether the run ended as [`CrashTest::clean_failure`] says a failed child is reported.
+fn child_failed(test: &CrashTest<'_>, out: &std::process::Output) -> bool {
+    test.clean_failure.is_some_and(|(code, says)| {
+        out.status.code() == Some(code) && String::from_utf8_lossy(&out.stderr).contains(says)
+    })
+}
+
+/// After one run: the verb's invariant, then a sweep that must leave no temp; violations are
+/// added (labelled `at`), the temps the sweep removed returned. The run's directory is removed.
+fn check_and_sweep(
+    test: &CrashTest<'_>,
+    dir: &Path,
+    at: &str,
+    violations: &mut Vec<String>,
+) -> usize {
+    if let Err(violation) = (test.check)(dir) {
+        violations.push(format!("{at}: {violation}"));
+    }
+    let swept = match sweep_and_count(dir) {
+        Ok(removed) => removed,
+        Err(violation) => {
+            violations.push(format!("{at}: {violation}"));
+            0
+        }
+    };
+    let _ = fs::remove_dir_all(dir);
+    swept
 }
 
 /// A fresh, empty `work/label`.
@@ -271,9 +295,7 @@ pub fn inject_errors(
                     Some(101) => summary.violations.push(format!("{at}: panicked: {stderr}")),
                     Some(_) if stderr.contains(text) => summary.reported += 1,
                     // The error hit a child (`once`'s producer) that failed; the verb names it.
-                    code if code == test.clean_failure && stderr.contains(" exited with ") => {
-                        summary.reported += 1
-                    }
+                    Some(_) if child_failed(test, &out) => summary.reported += 1,
                     Some(_) if stderr_lost => summary.reported += 1,
                     // The error hit the dynamic loader, before our `main`: not ours to report.
                     Some(127) if stderr.contains("error while loading shared libraries") => {
@@ -285,14 +307,7 @@ pub fn inject_errors(
                     None => summary.violations.push(format!("{at}: died: {:?}", out.status)),
                 }
                 summary.runs += usize::from(injected);
-                if let Err(violation) = (test.check)(&dir) {
-                    summary.violations.push(format!("{at}: {violation}"));
-                }
-                match sweep_and_count(&dir) {
-                    Ok(removed) => summary.temps_left += removed,
-                    Err(violation) => summary.violations.push(format!("{at}: {violation}")),
-                }
-                let _ = fs::remove_dir_all(&dir);
+                summary.temps_left += check_and_sweep(test, &dir, &at, &mut summary.violations);
             }
         }
     }

@@ -441,39 +441,34 @@ fn ctrl_c_stops_the_copy_cleanly_with_a_partial_report_and_exit_130() {
     assert_copied(&b3sum, &src, &dst);
 }
 
-/// The trace of a copy: per thread, the temps created, the syncs and the renames, in order.
-fn sync_order(strace: &Path, durability: &str, src: &Path, dst: &Path) -> Vec<String> {
+/// The trace of a copy (`strace -f -y`, plus `extra` strace flags): the temps created, the syncs
+/// and the renames, in order, each line starting with its thread id.
+fn sync_order(
+    strace: &Path,
+    durability: &str,
+    extra: &[&str],
+    src: &Path,
+    dst: &Path,
+) -> Vec<String> {
     let log = dst.with_extension("strace");
-    let out = traced_copy(
-        strace,
-        &[
-            "-y",
-            "-o",
-            log.to_str().unwrap(),
-            "-e",
-            "trace=openat,syncfs,fsync,fdatasync,?rename,renameat,renameat2",
-        ],
-        &["--jobs", "2", "--durability", durability],
-        src,
-        dst,
-    );
+    let mut args = vec![
+        "-y",
+        "-o",
+        log.to_str().unwrap(),
+        "-e",
+        "trace=openat,syncfs,fsync,fdatasync,?rename,renameat,renameat2",
+    ];
+    args.extend_from_slice(extra);
+    let out = traced_copy(strace, &args, &["--jobs", "2", "--durability", durability], src, dst);
     assert_exit(&out, 0);
     fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect()
 }
 
-#[test]
-fn durable_copies_sync_every_temp_before_its_rename_and_each_directory_after() {
-    let Some(strace) = require_tool("strace") else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
-    for i in 0..40u64 {
-        put(&src.join(format!("d{}/f{i:02}", i % 4)), &content(i, 20_000), 0o644, 1_500_000_000);
-    }
-    // A batch of fewer than 4 files is fsynced file by file; 10 files take one syncfs.
-    for i in 0..2u64 {
-        put(&src.join(format!("pair/p{i}")), &content(100 + i, 900_000), 0o644, 1_500_000_000);
-    }
-    let trace = sync_order(&strace, "full", &src, &dst);
+/// Checks, for every temp renamed into place, that its data was synced between its creation and
+/// its rename by the thread that did both (a `syncfs` that succeeded, or its own `fsync`; only the
+/// latter when `own_fsync_only`), and that its directory was fsynced after the rename. Returns how
+/// many renames were checked.
+fn assert_synced_before_renames(trace: &[String], own_fsync_only: bool) -> usize {
     let tid = |line: &str| line.split_whitespace().next().unwrap_or_default().to_owned();
     let mut checked = 0;
     for (r, line) in trace.iter().enumerate() {
@@ -496,13 +491,25 @@ fn durable_copies_sync_every_temp_before_its_rename_and_each_directory_after() {
             .unwrap_or_else(|| panic!("{name} renamed but never created"));
         assert_eq!(tid(&trace[created]), tid(line), "one thread creates and renames a temp");
         let own_fsync = |l: &String| l.contains("sync(") && l.contains(&format!("/{name}>"));
-        let synced = trace[created..r]
-            .iter()
-            .any(|l| tid(l) == tid(line) && (l.contains("syncfs(") || own_fsync(l)));
+        // A syncfs that returned 0 (its result may be on a later "<... syncfs resumed>" line).
+        let good_syncfs = |i: usize| {
+            let l = &trace[i];
+            let resumed = trace[i + 1..]
+                .iter()
+                .find(|m| tid(m) == tid(l) && m.contains("<... syncfs resumed>"));
+            l.contains("syncfs(")
+                && (l.ends_with("= 0")
+                    || (l.ends_with("<unfinished ...>")
+                        && resumed.is_some_and(|m| m.ends_with("= 0"))))
+        };
+        let synced = (created..r).any(|i| {
+            tid(&trace[i]) == tid(line)
+                && (own_fsync(&trace[i]) || (!own_fsync_only && good_syncfs(i)))
+        });
+        assert!(synced, "{name} was renamed without a sync after it was written");
         if name.starts_with(".p") {
             assert!(trace[created..r].iter().any(own_fsync), "{name}: a lone big file is fsynced");
         }
-        assert!(synced, "{name} was renamed without a sync after it was written");
         // The directory the rename changed is synced after it (by the thread that ends its last
         // slice).
         let dir_synced =
@@ -510,9 +517,36 @@ fn durable_copies_sync_every_temp_before_its_rename_and_each_directory_after() {
         assert!(dir_synced, "{dir} was not fsynced after the rename of {name}");
         checked += 1;
     }
-    assert_eq!(checked, 42, "every file is renamed from a temp:\n{}", trace.join("\n"));
+    checked
+}
 
-    let trace = sync_order(&strace, "none", &src, &tmp.path().join("dst-none"));
+#[test]
+fn durable_copies_sync_every_temp_before_its_rename_and_each_directory_after() {
+    let Some(strace) = require_tool("strace") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    for i in 0..40u64 {
+        put(&src.join(format!("d{}/f{i:02}", i % 4)), &content(i, 20_000), 0o644, 1_500_000_000);
+    }
+    // A batch of fewer than 4 files is fsynced file by file; 10 files take one syncfs.
+    for i in 0..2u64 {
+        put(&src.join(format!("pair/p{i}")), &content(100 + i, 900_000), 0o644, 1_500_000_000);
+    }
+    // 300 files run as two slices with two jobs: the directory is synced after both.
+    for i in 0..300u64 {
+        put(&src.join(format!("many/m{i:03}")), &content(200 + i, 1000), 0o644, 1_500_000_000);
+    }
+    let trace = sync_order(&strace, "full", &[], &src, &tmp.path().join("dst"));
+    let checked = assert_synced_before_renames(&trace, false);
+    assert_eq!(checked, 342, "every file is renamed from a temp:\n{}", trace.join("\n"));
+
+    // A failing syncfs: every temp of its batch is fsynced on its own instead, and all are copied.
+    let inject = ["-e", "inject=syncfs:error=EIO"];
+    let trace = sync_order(&strace, "full", &inject, &src, &tmp.path().join("dst-eio"));
+    assert!(trace.iter().any(|l| l.contains("syncfs(") && l.contains("(INJECTED)")));
+    assert_eq!(assert_synced_before_renames(&trace, true), 342);
+
+    let trace = sync_order(&strace, "none", &[], &src, &tmp.path().join("dst-none"));
     let syncs: Vec<&String> = trace.iter().filter(|l| l.contains("sync")).collect();
     assert!(syncs.is_empty(), "durability none synced: {syncs:?}");
 }

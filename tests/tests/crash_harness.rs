@@ -123,7 +123,7 @@ fn once_case(work: &Path, old: Option<&[u8]>, body: &mut dyn FnMut(&CrashTest<'_
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && old.is_none() => Ok(()),
             Err(e) => Err(format!("model.bin unreadable: {e}")),
         },
-        clean_failure: Some(1),
+        clean_failure: Some((1, " exited with ")),
         ..CrashTest::default()
     });
 }

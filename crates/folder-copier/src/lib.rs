@@ -32,7 +32,9 @@
 //!    is probed; a source file that is its own destination), and too little free space on DST.
 //! 2. [`execute`] sweeps leftover temp files of an earlier, killed copy out of DST, creates the
 //!    directories, then runs one task per source directory on a rayon pool of
-//!    [`CopyOptions::jobs`] threads. A task copies its directory's files in name order: each file
+//!    [`CopyOptions::jobs`] threads; a directory of thousands of files or hundreds of MiB is cut
+//!    into up to `jobs` slices, one task each, so that one huge folder does not run on a single
+//!    thread. A task copies its files in name order: each file
 //!    is read once with a 256 KiB buffer, each buffer hashed (XXH3-128) and appended to an
 //!    atomic-io temp file beside its destination; the temp gets the source's mode and mtime. Per
 //!    batch of files, each temp is verified, then (durability full) the batch is synced (one

@@ -56,14 +56,32 @@ where
     F: FnOnce(&mut AtomicFile) -> std::result::Result<(), E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let verify = |path: &Utf8Path| -> std::result::Result<(), String> {
-        let found = hash_file(expected.algo(), path).map_err(|e| e.to_string())?.digest;
-        if found == expected {
-            Ok(())
-        } else {
-            let algo = expected.algo().tag().to_lowercase();
-            Err(format!("{algo} is {found}, expected {expected}"))
-        }
-    };
-    Ok(produce_once(target, opts, verify, fetch)?)
+    Ok(produce_once(target, opts, |path| check_digest(path, expected), fetch)?)
+}
+
+/// Whether the file at `path` hashes to `expected` (in `expected`'s algorithm): the verifier
+/// [`fetch_once`] hands to [`dir_lock::produce_once`], for callers that build their own. The error
+/// says both digests: `xxh128 is <found>, expected <expected>`.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use toolkit::prelude::*;
+///
+/// std::fs::write(dir.join("f"), b"abc")?;
+/// let right = hash_bytes(Algo::Xxh128, b"abc");
+/// assert_eq!(toolkit::check_digest(&dir.join("f"), right), Ok(()));
+/// let wrong = hash_bytes(Algo::Xxh128, b"abd");
+/// let err = toolkit::check_digest(&dir.join("f"), wrong).unwrap_err();
+/// assert_eq!(err, format!("xxh128 is {right}, expected {wrong}"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn check_digest(path: &Utf8Path, expected: Digest) -> std::result::Result<(), String> {
+    let found = hash_file(expected.algo(), path).map_err(|e| e.to_string())?.digest;
+    if found == expected {
+        Ok(())
+    } else {
+        let algo = expected.algo().tag().to_lowercase();
+        Err(format!("{algo} is {found}, expected {expected}"))
+    }
 }

@@ -144,7 +144,7 @@ pub use folder_copier;
 pub use snapshot_verify;
 
 pub use error::{Error, Result};
-pub use fetch::fetch_once;
+pub use fetch::{check_digest, fetch_once};
 pub use mirror::{Mirrored, copy_and_seal};
 pub use status::StatusWriter;
 

@@ -105,11 +105,8 @@ fn verify(path: &Utf8Path, expected: Option<Digest>) -> Result<(), String> {
     if meta.len() == 0 {
         return Err("it is empty".to_owned());
     }
-    if let Some(expected) = expected {
-        let got = checksum::hash_file(Algo::Xxh128, path).map_err(|e| e.to_string())?;
-        if got.digest != expected {
-            return Err(format!("xxh128 is {}, expected {expected}", got.digest));
-        }
+    match expected {
+        Some(expected) => toolkit::check_digest(path, expected),
+        None => Ok(()),
     }
-    Ok(())
 }
