@@ -200,3 +200,22 @@ fn a_file_system_without_flock_is_named_and_nothing_runs_unlocked() {
     );
     assert!(!dir.path().join("ran").exists(), "the command ran without the lock");
 }
+
+#[test]
+fn an_interrupted_flock_is_retried_not_reported() {
+    // EINTR on the first, non-blocking try and then on the blocking wait (strace's `when=1..2`):
+    // both must be retried, and the command run under the lock.
+    let Some(strace) = require_tool("strace") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(&strace)
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=flock"])
+        .args(["-e", "inject=flock:error=EINTR:when=1..2"])
+        .arg(e2e::xtask_path())
+        .args(["lock", "F", "--", "touch", "ran"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert!(dir.path().join("ran").exists(), "an EINTR stopped the command");
+}
