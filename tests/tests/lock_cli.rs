@@ -219,3 +219,56 @@ fn an_interrupted_flock_is_retried_not_reported() {
     assert_exit(&out, 0);
     assert!(dir.path().join("ran").exists(), "an EINTR stopped the command");
 }
+
+/// A file's bytes and mtime, after setting the mtime to an old time so that any write would show.
+fn aged_fingerprint(path: &std::path::Path) -> (Vec<u8>, std::time::SystemTime) {
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+    fingerprint(path)
+}
+
+fn fingerprint(path: &std::path::Path) -> (Vec<u8>, std::time::SystemTime) {
+    (std::fs::read(path).unwrap(), std::fs::metadata(path).unwrap().modified().unwrap())
+}
+
+#[test]
+fn locking_a_data_file_a_script_or_a_symlink_leaves_every_byte_and_the_mtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.txt");
+    std::fs::write(&data, "important data").unwrap();
+    let data_before = aged_fingerprint(&data);
+    let out = xtask_lock(&["data.txt", "--", "true"]).current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(fingerprint(&data), data_before, "the locked data file is untouched");
+
+    // flock(1)'s own pattern: a script that locks itself and runs under the lock.
+    let script = dir.path().join("job.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         [ \"$JOB_LOCKED\" = 1 ] || JOB_LOCKED=1 exec \"$LOCK_BIN\" lock -n \"$0\" -- \"$0\" \"$@\"\n\
+         echo \"ran under the lock: $*\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script_before = aged_fingerprint(&script);
+    let out = Command::new(&script)
+        .arg("x")
+        .env("LOCK_BIN", e2e::xtask_path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran under the lock: x\n");
+    assert_eq!(fingerprint(&script), script_before, "the script that locked itself is intact");
+
+    // A symlink planted at the lock path: the lock is taken through it, nothing written through it.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink("victim", dir.path().join("x.lock")).unwrap();
+    let victim_before = aged_fingerprint(&victim);
+    let out = xtask_lock(&["x.lock", "--", "true"]).current_dir(dir.path()).output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(fingerprint(&victim), victim_before, "nothing written through the symlink");
+    assert!(dir.path().join("x.lock").is_symlink());
+}

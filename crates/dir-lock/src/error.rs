@@ -35,6 +35,14 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
+    /// The lock path is a symlink to nothing. A lock file is never created through a symlink.
+    #[error(
+        "cannot lock {path}: it is a symlink to a missing file, and lock files are not created through symlinks"
+    )]
+    DanglingSymlink {
+        /// The lock file.
+        path: Utf8PathBuf,
+    },
     /// `flock` itself failed (other than "would block" or "not supported").
     #[error("failed to lock {path}: {source}")]
     Lock {

@@ -9,8 +9,10 @@ use crate::lock::{LockFile, LockKind, LockOptions, Wait};
 /// file, held until the guard is dropped or the process dies.
 ///
 /// The lock decides and the pid only informs: a pid file left by a killed daemon does not block
-/// the next one (the kernel released its lock), and a reused pid cannot fool the check. The file's
-/// first line is the holder's pid, so it also reads as a conventional pid file.
+/// the next one (the kernel released its lock), and a reused pid cannot fool the check. In a pid
+/// file the guard created (or one holding only holder information), the first line is the
+/// holder's pid, so it also reads as a conventional pid file; any other existing file is locked
+/// but left unchanged.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;

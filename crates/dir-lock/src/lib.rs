@@ -26,12 +26,17 @@
 //!   [`Error::Timeout`], naming the holder; nothing ever breaks or deletes a lock. Timed waits poll
 //!   with `try_lock` and a backoff (1 ms doubling to 50 ms), so no blocked thread is left behind;
 //!   blocking waits use a blocking `flock` (EINTR retried), so the hand-off is immediate.
-//! - **Lock files** are created with mode `0o644` (less the umask), opened without truncation, and
-//!   never deleted. An exclusive holder writes its pid, host, start time and command line into the
-//!   file only after it holds the lock.
+//! - **Locking changes nothing it did not create.** Any file may be locked (a data file, a script
+//!   locking itself, a symlink to either): an existing file is only opened read-only and keeps
+//!   every byte and its mtime. Missing lock files are created with mode `0o644` (less the umask),
+//!   never through a symlink, and never deleted. An exclusive holder writes its pid, host, start
+//!   time and command line, after it holds the lock, only into a file that holds nothing but
+//!   such information (one it created, or one already in that format), never through a symlink.
 //! - **Who holds it.** [`holders`] reads `/proc/locks` on Linux, matching the file's device and
 //!   inode, so holders that are `flock(1)` or any other program are named too, with their command
-//!   line; the toolkit's own written information adds host and start time. A [`WaitObserver`] is
+//!   line; the toolkit's own written information adds host and start time, and names the holder
+//!   alone, marked [`HolderSource::LockFile`], where `/proc/locks` cannot see it (another host of
+//!   a network file system). A [`WaitObserver`] is
 //!   told after about 200 ms of waiting and every 10 s after that.
 //! - **Same file twice in one process** fails with [`Error::AlreadyHeldByThisProcess`] instead of
 //!   deadlocking (see [`LockFile`]).
@@ -70,7 +75,7 @@ mod once;
 mod sys;
 
 pub use error::{Error, Result};
-pub use holder::{Holder, Holders, holders};
+pub use holder::{Holder, HolderSource, Holders, holders};
 pub use instance::InstanceGuard;
 pub use lock::{GRACE, LockFile, LockKind, LockOptions, REPEAT, Wait, WaitObserver};
 pub use once::{OnceOptions, OnceOutcome, produce_once, sidecar_lock_path};

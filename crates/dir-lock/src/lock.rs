@@ -2,9 +2,9 @@
 //! and timed waits that never break the lock.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::ThreadId;
@@ -101,10 +101,14 @@ static RELEASED: Condvar = Condvar::new();
 
 /// A held advisory lock (`flock`) on a file. Dropping it releases the lock; the file stays.
 ///
-/// - The file is created if missing (mode `0o644`), opened without truncation, and never deleted:
+/// - The file is created if missing (mode `0o644`), never through a symlink, and never deleted:
 ///   deleting a lock file while another process waits on it would give two holders.
-/// - An exclusive holder writes its pid, host, start time and command line into the file after it
-///   has the lock, for [`holders`](crate::holders) to report; shared holders write nothing.
+/// - An existing file is only read, never written: any file can be locked (a data file, a script
+///   locking itself as with `flock -en "$0"`, a symlink to either) and keeps every byte and its
+///   mtime. Holder information (pid, host, start time, command line) is written, by an exclusive
+///   holder and after it has the lock, only into a file this crate created as a lock file or one
+///   that holds nothing but holder information, never through a symlink; shared holders write
+///   nothing. [`holders`](crate::holders) reports it.
 /// - The kernel releases the lock when the holder exits or is killed, so a lock is never stale.
 /// - Locking the same file (same device and inode, under any name) twice in one thread fails with
 ///   [`Error::AlreadyHeldByThisProcess`] instead of deadlocking (a `flock` belongs to the open file
@@ -157,14 +161,7 @@ impl LockFile {
         on_wait: &dyn WaitObserver,
     ) -> Result<LockFile> {
         let path = path.as_ref();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false) // never before the lock is held (pitfall 2)
-            .mode(0o644)
-            .open(path)
-            .map_err(|source| Error::Open { path: path.to_owned(), source })?;
+        let (file, created) = open(path)?;
         let meta =
             file.metadata().map_err(|source| Error::Open { path: path.to_owned(), source })?;
         let key = (meta.dev(), meta.ino());
@@ -174,12 +171,14 @@ impl LockFile {
         let mut guard = Registered { key: Some(key) };
         let waited_for =
             lock(&file, path, opts, on_wait, start)?.or_else(|| waited_in_process.then(Vec::new));
-        let mut lock = LockFile { file, path: path.to_owned(), key, kind: opts.kind, waited_for };
+        let lock = LockFile { file, path: path.to_owned(), key, kind: opts.kind, waited_for };
         guard.key = None;
-        if opts.kind == LockKind::Exclusive {
-            holder::write_holder_info(&mut lock.file)
-                .map_err(|source| Error::WriteHolder { path: path.to_owned(), source })?;
-        }
+        let recorded = match opts.kind {
+            LockKind::Exclusive => holder::record_holder(&lock.file, path.as_std_path(), created),
+            LockKind::Shared if created => holder::mark_created(&lock.file),
+            LockKind::Shared => Ok(()),
+        };
+        recorded.map_err(|source| Error::WriteHolder { path: path.to_owned(), source })?;
         Ok(lock)
     }
 
@@ -244,6 +243,35 @@ impl Drop for LockFile {
         // Closing the descriptor releases the flock; unregister so the path may be locked again.
         unregister(self.key);
     }
+}
+
+/// Opens the lock file without changing it: `Ok((file, true))` if this call created it (then the
+/// descriptor is writable and nobody else's data can be in it), `Ok((file, false))` for a file that
+/// already existed, opened read-only (enough for `flock`) and following a symlink as `flock(1)`
+/// does. Creation never goes through a symlink (`O_EXCL`), so a dangling symlink is refused.
+/// Non-blocking, so a FIFO at the path cannot hang the open.
+fn open(path: &Utf8Path) -> Result<(File, bool)> {
+    use rustix::fs::{Mode, OFlags};
+    let err = |e: rustix::io::Errno| Error::Open { path: path.to_owned(), source: e.into() };
+    let common = OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    let create = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | common;
+    // A file deleted between the two opens is created on the next round; a few rounds are plenty.
+    for _ in 0..8 {
+        match rustix::fs::open(path.as_std_path(), create, Mode::from_raw_mode(0o644)) {
+            Ok(fd) => return Ok((File::from(fd), true)),
+            Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(err(e)),
+        }
+        match rustix::fs::open(path.as_std_path(), OFlags::RDONLY | common, Mode::empty()) {
+            Ok(fd) => return Ok((File::from(fd), false)),
+            Err(rustix::io::Errno::NOENT) if path.is_symlink() => {
+                return Err(Error::DanglingSymlink { path: path.to_owned() });
+            }
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Err(err(rustix::io::Errno::NOENT))
 }
 
 /// Unregisters a key on early return from `acquire`.

@@ -346,3 +346,75 @@ fn threads_of_one_process_produce_once() {
     assert_eq!(produced.load(Ordering::SeqCst), 1);
     assert_eq!(std::fs::read(&target).unwrap(), b"once");
 }
+
+/// A file's bytes and mtime, set to an old mtime first so that any write would show.
+fn fingerprint(path: &Utf8Path) -> (Vec<u8>, std::time::SystemTime) {
+    (std::fs::read(path).unwrap(), std::fs::symlink_metadata(path).unwrap().modified().unwrap())
+}
+
+fn age(path: &Utf8Path) {
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+}
+
+#[test]
+fn locking_a_data_file_a_script_or_a_symlink_to_a_file_changes_no_byte_and_no_mtime() {
+    let (_d, dir) = tempdir();
+    let data = dir.join("data.txt");
+    std::fs::write(&data, "important data").unwrap();
+    let script = dir.join("job.sh");
+    std::fs::write(&script, "#!/bin/sh\nflock -en \"$0\" \"$0\" \"$@\"\necho working\n").unwrap();
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "42\n").unwrap(); // looks like a bare pid file, but is not ours
+    let link = dir.join("x.lock");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    // Even a file holding only holder information is not written through a symlink.
+    let other = dir.join("other.lock");
+    std::fs::write(&other, "42\nformat=safefs-lock-holder/1\nhost=h\n").unwrap();
+    let other_link = dir.join("y.lock");
+    std::os::unix::fs::symlink(&other, &other_link).unwrap();
+    for path in [&data, &script, &victim, &other] {
+        age(path);
+    }
+    let before: Vec<_> = [&data, &script, &victim, &other].map(|p| fingerprint(p)).into();
+    let link_before = std::fs::read_link(&link).unwrap();
+
+    for path in [&data, &script, &link, &other_link] {
+        drop(LockFile::acquire(path, &LockOptions::default(), &()).unwrap());
+        drop(LockFile::acquire(path, &NONBLOCK_S, &()).unwrap());
+        // Through another process too, and with a waiter turned away meanwhile.
+        let other = Holding::start("exclusive", path);
+        LockFile::acquire(path, &NONBLOCK_X, &()).unwrap_err();
+        other.release();
+    }
+    let _ = InstanceGuard::acquire(&data).unwrap();
+
+    let after: Vec<_> = [&data, &script, &victim, &other].map(|p| fingerprint(p)).into();
+    assert_eq!(after, before, "data file, script and symlink target unchanged, mtime included");
+    assert_eq!(std::fs::read_link(&link).unwrap(), link_before, "the symlink stays a symlink");
+}
+
+#[test]
+fn a_dangling_symlink_is_refused_and_nothing_is_created_through_it() {
+    let (_d, dir) = tempdir();
+    let link = dir.join("x.lock");
+    std::os::unix::fs::symlink(dir.join("planted"), &link).unwrap();
+    let err = LockFile::acquire(&link, &LockOptions::default(), &()).unwrap_err();
+    assert!(matches!(err, Error::DanglingSymlink { .. }), "{err}");
+    assert!(err.to_string().contains("x.lock"), "{err}");
+    assert!(!dir.join("planted").exists(), "no file created through the symlink");
+}
+
+#[test]
+fn holder_information_goes_into_a_created_lock_file_even_when_a_shared_holder_created_it() {
+    let (_d, dir) = tempdir();
+    let path = dir.join("c.lock");
+    drop(LockFile::acquire(&path, &NONBLOCK_S, &()).unwrap());
+    let holder = Holding::start("exclusive", &path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with(&format!("{}\nformat=safefs-lock-holder/1\n", holder.pid())),
+        "{text}"
+    );
+    holder.release();
+}

@@ -1,7 +1,9 @@
 //! `cargo xtask lock [--shared] [--nonblock|--timeout SECS] LOCKFILE -- CMD...`
 //!
 //! flock(1) semantics on LOCKFILE, and the same kernel lock, so it interoperates with `flock(1)`
-//! both ways. LOCKFILE is created if missing (mode 0644 less the umask) and never deleted.
+//! both ways. LOCKFILE is created if missing (mode 0644 less the umask) and never deleted; an
+//! existing file (a data file, a script locking itself, a symlink's target) keeps every byte and
+//! its mtime.
 //! While waiting it says once, after about 200 ms, who holds the lock:
 //! `waiting for lock on PATH, held by pid N (command) since T`.
 //!
