@@ -8,6 +8,7 @@
 #![allow(clippy::print_stderr)] // a skipped test must say so loudly
 
 pub mod crash;
+pub mod powercut;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
