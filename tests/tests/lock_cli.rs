@@ -138,7 +138,9 @@ fn a_timed_out_waiter_names_the_holder_and_leaves_it_alone() {
 #[test]
 fn a_waiter_gets_the_lock_when_the_holder_is_sigkilled() {
     let dir = tempfile::tempdir().unwrap();
-    let holder = Holder::start(xtask_lock(&["F", "--", "sh", "-c", HOLD]).current_dir(dir.path()));
+    // -o: the command does not inherit the lock, so the lock process is its only holder.
+    let holder =
+        Holder::start(xtask_lock(&["-o", "F", "--", "sh", "-c", HOLD]).current_dir(dir.path()));
     let mut waiter = xtask_lock(&["F", "--", "sh", "-c", "echo got"])
         .current_dir(dir.path())
         .stdout(Stdio::piped())
@@ -159,15 +161,89 @@ fn a_waiter_gets_the_lock_when_the_holder_is_sigkilled() {
 }
 
 #[test]
-fn exit_status_follows_the_command_and_usage_errors_are_2() {
+fn flock1_forms_give_flock1_exit_codes_and_output() {
+    let Some(flock_bin) = require_tool("flock") else { return };
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| xtask_lock(args).current_dir(dir.path()).output().unwrap();
-    assert_exit(&run(&["F", "--", "sh", "-c", "exit 7"]), 7);
-    assert_exit(&run(&["F", "--", "sh", "-c", "kill -9 $$"]), 128 + 9);
-    assert_exit(&run(&["F", "--", "/nonexistent/command"]), 127);
-    assert_exit(&run(&["F"]), 2);
-    assert_exit(&run(&["--nonblock", "--timeout", "1", "F", "--", "true"]), 2);
-    assert_exit(&run(&["--timeout", "-1", "F", "--", "true"]), 2);
+    let run = |program: &std::path::Path, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        if program == e2e::xtask_path() {
+            cmd.arg("lock");
+        }
+        cmd.args(args).current_dir(dir.path()).env("SHELL", "/bin/sh").output().unwrap()
+    };
+    let both = |args: &[&str]| {
+        let theirs = run(&flock_bin, args);
+        let ours = run(e2e::xtask_path(), args);
+        assert_eq!(
+            (ours.status.code(), String::from_utf8_lossy(&ours.stdout)),
+            (theirs.status.code(), String::from_utf8_lossy(&theirs.stdout)),
+            "lock {args:?} (ours, left) differs from flock {args:?}; our stderr: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        ours.status.code()
+    };
+    assert_eq!(both(&["F", "sh", "-c", "echo \"$0 $1\"; exit 7", "a", "b"]), Some(7));
+    assert_eq!(both(&["F", "-c", "echo shell; exit 3"]), Some(3));
+    assert_eq!(both(&["-x", "F", "true"]), Some(0));
+    assert_eq!(both(&["-s", "F", "true"]), Some(0));
+    assert_eq!(both(&["-o", "-n", "F", "true"]), Some(0));
+    assert_eq!(both(&["-n", "-w", "5", "F", "true"]), Some(0));
+    assert_eq!(both(&["-E", "0", "--exclusive", "--nonblock", "F", "true"]), Some(0));
+    assert_eq!(both(&["F", "sh", "-c", "kill -9 $$"]), Some(128 + 9));
+
+    // While an exclusive holder holds F: -n, -w and -E, exclusive and shared.
+    let mut hold = Command::new(&flock_bin);
+    let holder = Holder::start(hold.args(["F", "sh", "-c", HOLD]).current_dir(dir.path()));
+    assert_eq!(both(&["-n", "F", "echo never"]), Some(1));
+    assert_eq!(both(&["-s", "-n", "F", "echo never"]), Some(1));
+    assert_eq!(both(&["-n", "-E", "42", "F", "echo never"]), Some(42));
+    assert_eq!(both(&["-w", "0.05", "F", "echo never"]), Some(1));
+    assert_eq!(both(&["-w", "0", "-E", "9", "F", "-c", "echo never"]), Some(9));
+    assert_eq!(holder.release(), Some(0));
+
+    // Where the toolkit's contract differs from flock(1)'s sysexits codes (64, 66, 69).
+    let ours = |args: &[&str]| run(e2e::xtask_path(), args);
+    assert_exit(&ours(&["F"]), 2);
+    assert_exit(&ours(&["F", "-c", "true", "extra"]), 2);
+    assert_exit(&ours(&["-E", "256", "F", "true"]), 2);
+    assert_exit(&ours(&["--timeout", "-1", "F", "true"]), 2);
+    assert_exit(&ours(&["missing-dir/F", "true"]), 2);
+    assert_exit(&ours(&["F", "/nonexistent/command"]), 127);
+    // And where it accepts more: `--` before the command.
+    assert_exit(&ours(&["F", "--", "sh", "-c", "exit 5"]), 5);
+}
+
+#[test]
+fn the_command_keeps_the_lock_as_with_flock1_unless_o() {
+    let Some(flock_bin) = require_tool("flock") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let probe = || {
+        let mut cmd = Command::new(&flock_bin);
+        cmd.args(["-n", "F", "true"]).current_dir(dir.path()).status().unwrap().code()
+    };
+    for (tool, close, still_held) in [
+        (&*flock_bin, false, Some(1)),
+        (e2e::xtask_path(), false, Some(1)),
+        (&*flock_bin, true, Some(0)),
+        (e2e::xtask_path(), true, Some(0)),
+    ] {
+        let mut cmd = Command::new(tool);
+        if tool == e2e::xtask_path() {
+            cmd.arg("lock");
+        }
+        if close {
+            cmd.arg("-o");
+        }
+        let mut holder = Holder::start(cmd.args(["F", "sh", "-c", HOLD]).current_dir(dir.path()));
+        // Kill the lock process only; its command (sh) lives on with the descriptor or without.
+        holder.child.kill().unwrap();
+        holder.child.wait().unwrap();
+        assert_eq!(probe(), still_held, "{tool:?} -o={close}: the command holds the lock?");
+        drop(holder.stdin.take()); // sh reads EOF and ends
+        let mut wait = Command::new(&flock_bin);
+        let freed = wait.args(["-w", "30", "F", "true"]).current_dir(dir.path()).status().unwrap();
+        assert_eq!(freed.code(), Some(0), "freed when the command ended");
+    }
 }
 
 #[test]

@@ -238,6 +238,23 @@ impl LockFile {
     }
 }
 
+/// The locked descriptor, e.g. for handing the lock to a child process as `flock(1)` does (clear
+/// `FD_CLOEXEC` on it; the lock then lasts while any process has the descriptor open).
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// use std::os::fd::AsFd;
+/// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
+/// let _fd = lock.as_fd();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl std::os::fd::AsFd for LockFile {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
 impl Drop for LockFile {
     fn drop(&mut self) {
         // Closing the descriptor releases the flock; unregister so the path may be locked again.

@@ -161,7 +161,7 @@ fn hand_off(
         let mut child = Command::new(exe)
             .arg("lock")
             .arg(path)
-            .args(["--", "sleep", "1000"])
+            .args(["-o", "--", "sleep", "1000"]) // -o: killing the lock process frees the lock
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,21 +1,22 @@
-//! `cargo xtask lock [--shared] [--nonblock|--timeout SECS] LOCKFILE -- CMD...`
+//! `lock [-s|-x] [-n] [-w SECS] [-E CODE] [-o] LOCKFILE CMD [ARGS...]` and `... LOCKFILE -c 'CMD'`
 //!
-//! flock(1) semantics on LOCKFILE, and the same kernel lock, so it interoperates with `flock(1)`
-//! both ways. LOCKFILE is created if missing (mode 0644 less the umask) and never deleted; an
-//! existing file (a data file, a script locking itself, a symlink's target) keeps every byte and
-//! its mtime.
-//! While waiting it says once, after about 200 ms, who holds the lock:
-//! `waiting for lock on PATH, held by pid N (command) since T`.
+//! flock(1)'s common forms and semantics on LOCKFILE, and the same kernel lock, so it interoperates
+//! with `flock(1)` both ways (`--` before CMD is accepted too). LOCKFILE is created if missing
+//! (mode 0644 less the umask) and never deleted; an existing file (a data file, a script locking
+//! itself, a symlink's target) keeps every byte and its mtime. While waiting it says once, after
+//! about 200 ms, who holds the lock: `waiting for lock on PATH, held by pid N (command) since T`.
 //!
-//! The lock is held by this process, not passed to CMD: CMD inherits no descriptor (unlike
-//! `flock(1)`, which lets CMD inherit it), and the lock is released when CMD has exited and this
-//! process ends. If this process is killed while CMD runs, the lock is released at once and CMD
-//! runs on unlocked; kill the process group to stop both.
+//! As with flock(1), CMD inherits the locked descriptor, so the lock is held until both this
+//! process and CMD (and whatever CMD leaves running with the descriptor) have ended; `-o` closes it
+//! in CMD, so only this process holds the lock.
 //!
-//! Exit codes: CMD's exit status (128+N if a signal N killed it); 1 the lock was not taken
-//! (`--nonblock` or `--timeout`; the message names the holder); 2 usage or an error before CMD ran
-//! (e.g. a file system without flock support); 126/127 CMD could not be run / was not found.
+//! Exit codes, as flock(1): CMD's exit status (128+N if signal N killed it); 1, or the `-E` code,
+//! when the lock was not taken (`-n`, or `-w` ran out; the message names the holder). Unlike
+//! flock(1)'s sysexits codes: 2 for usage or an error before CMD ran (the toolkit's contract, e.g.
+//! a file system without flock support), 126/127 when CMD could not be run / was not found (as
+//! shells, `env` and `timeout` say).
 
+use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,41 +28,99 @@ use dir_lock::{Error, Holder, Holders, LockFile, LockKind, LockOptions, Wait, Wa
 
 use crate::exit;
 
-/// Flags of `cargo xtask lock`.
+/// Flags of `lock`: flock(1)'s names and short forms.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
-    /// Take a shared lock instead of an exclusive one.
-    #[arg(long, short = 's')]
+    /// Take a shared lock (many holders at once; no exclusive one).
+    #[arg(long, short = 's', conflicts_with = "exclusive")]
     shared: bool,
-    /// Fail at once (exit 1) if the lock is held.
-    #[arg(long, short = 'n', conflicts_with = "timeout")]
+    /// Take an exclusive lock (the default).
+    #[arg(long, short = 'x')]
+    exclusive: bool,
+    /// Fail at once (exit 1, or the -E code) if the lock is held.
+    #[arg(long, short = 'n', visible_alias = "nb")]
     nonblock: bool,
-    /// Give up waiting after SECS seconds (exit 1); the holder is never disturbed.
-    #[arg(long, short = 'w', value_name = "SECS")]
+    /// Give up waiting after SECS seconds (exit 1, or the -E code); the holder is never disturbed.
+    #[arg(long, short = 'w', visible_alias = "wait", value_name = "SECS")]
     timeout: Option<f64>,
-    /// The lock file (created if missing, never deleted).
+    /// Exit code when the lock was not taken (-n, -w).
+    #[arg(long = "conflict-exit-code", short = 'E', value_name = "CODE")]
+    conflict_exit_code: Option<u8>,
+    /// Close the lock's descriptor in CMD: only this process holds the lock, not CMD.
+    #[arg(long, short = 'o')]
+    close: bool,
+    /// Run CMD through the shell ($SHELL, else /bin/sh) with `-c`.
+    #[arg(long = "command", short = 'c', value_name = "CMD")]
+    shell_command: Option<OsString>,
+    /// The lock file (created if missing, never deleted; an existing file is never changed).
     lockfile: Utf8PathBuf,
-    /// The command to run while holding the lock.
-    #[arg(last = true, required = true)]
-    command: Vec<String>,
+    /// The command and its arguments (a `--` before them is optional).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    args: Vec<OsString>,
 }
 
+const AFTER_HELP: &str = "\
+Exit codes (as flock(1) for the lock and the command):
+  CMD's status   the command ran (128+N if signal N killed it)
+  1 or -E CODE   the lock was not taken (-n, or -w ran out); the message names the holder
+  2              usage, or an error before CMD ran (e.g. a file system without flock)
+  126 / 127      CMD could not be run / was not found
+
+Examples:
+  lock -n /tmp/backup.lock rsync -a src/ dst/
+  lock -w 30 -E 75 /var/lock/job.lock -c 'make all && make install'
+  [ \"$LOCKED\" ] || LOCKED=1 exec lock -n \"$0\" \"$0\" \"$@\"    # a script that locks itself";
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let wait = wait_mode(args.nonblock, args.timeout)?;
+    let wait = match (args.nonblock, args.timeout) {
+        // flock(1): -n wins over -w.
+        (true, _) => Wait::NonBlock,
+        (false, timeout) => wait_mode(false, timeout)?,
+    };
+    let command = match (&args.shell_command, args.args.split_first()) {
+        (Some(line), None) => {
+            let shell = std::env::var_os("SHELL").filter(|s| !s.is_empty());
+            let mut cmd = Command::new(shell.unwrap_or_else(|| "/bin/sh".into()));
+            cmd.arg("-c").arg(line);
+            cmd
+        }
+        (None, Some((program, rest))) => {
+            let mut cmd = Command::new(program);
+            cmd.args(rest);
+            cmd
+        }
+        (None, None) => {
+            anyhow::bail!(
+                "no command given: lock LOCKFILE CMD [ARGS...], or lock LOCKFILE -c 'CMD'"
+            )
+        }
+        (Some(_), Some(_)) => anyhow::bail!("-c takes exactly one command argument"),
+    };
     let kind = if args.shared { LockKind::Shared } else { LockKind::Exclusive };
     let observer = SayWaiting::default();
-    let _lock = match LockFile::acquire(&args.lockfile, &LockOptions { kind, wait }, &observer) {
+    let lock = match LockFile::acquire(&args.lockfile, &LockOptions { kind, wait }, &observer) {
         Ok(lock) => lock,
         Err(err @ (Error::WouldBlock { .. } | Error::Timeout { .. })) => {
             say!("lock: {err}");
-            return Ok(exit::FAILED.into());
+            return Ok(args.conflict_exit_code.unwrap_or(exit::FAILED).into());
         }
         Err(err) => return Err(err.into()),
     };
-    let (program, rest) = args.command.split_first().context("no command given")?;
-    match Command::new(program).args(rest).status() {
+    if !args.close {
+        // flock(1): CMD inherits the locked descriptor and keeps the lock while it lives.
+        rustix::io::fcntl_setfd(&lock, rustix::io::FdFlags::empty())
+            .context("failed to pass the lock's descriptor to the command")?;
+    }
+    run_command(command)
+}
+
+/// Runs CMD, its exit status as ours; a CMD that cannot start is 126 (127 if not found).
+fn run_command(mut command: Command) -> anyhow::Result<ExitCode> {
+    match command.status() {
         Ok(status) => Ok(exit_code(status)),
         Err(err) => {
+            let program = command.get_program().to_string_lossy().into_owned();
             say!("lock: failed to run {program}: {err}");
             Ok(ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }))
         }
