@@ -3,8 +3,6 @@
 use std::io;
 use std::path::PathBuf;
 
-use camino::Utf8PathBuf;
-
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -13,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// let err = atomic_io::write_atomic(dir.join("missing/file"), b"x").unwrap_err();
 /// assert!(matches!(err, atomic_io::Error::MissingParent { .. }));
 /// assert!(err.to_string().contains("does not exist"));
@@ -23,21 +21,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The target path cannot name a file (no file name, or a name that matches the temp pattern).
-    #[error("cannot write {path}: {reason}")]
+    #[error("cannot write {}: {reason}", names::shown(path))]
     InvalidTarget {
         /// The target as given.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// Why it is refused.
         reason: &'static str,
     },
     /// The target is a directory.
-    #[error("cannot write {path}: it is a directory")]
+    #[error("cannot write {}: it is a directory", names::shown(path))]
     IsDirectory {
         /// The target (after following symlinks).
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// The target exists but is not a regular file (a FIFO, socket or device); it is never replaced.
-    #[error("refusing to replace {path}: it is a {kind}, not a regular file")]
+    #[error("refusing to replace {}: it is a {kind}, not a regular file", names::shown(path))]
     NotAFile {
         /// The path.
         path: PathBuf,
@@ -45,137 +43,130 @@ pub enum Error {
         kind: &'static str,
     },
     /// The directory the target would live in does not exist.
-    #[error("cannot write {path}: directory {parent} does not exist")]
+    #[error("cannot write {}: directory {} does not exist", names::shown(path), names::shown(parent))]
     MissingParent {
         /// The target.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The missing directory.
-        parent: Utf8PathBuf,
+        parent: PathBuf,
     },
     /// Something on the target's directory path is not a directory.
-    #[error("cannot write {path}: {parent} is not a directory")]
+    #[error("cannot write {}: {} is not a directory", names::shown(path), names::shown(parent))]
     ParentNotDirectory {
         /// The target.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The directory it would live in.
-        parent: Utf8PathBuf,
+        parent: PathBuf,
     },
     /// The target is a symlink that could not be followed.
-    #[error("failed to follow symlink {path}: {source}")]
+    #[error("failed to follow symlink {}: {source}", names::shown(path))]
     Symlink {
         /// The symlink.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// Following symlinks from the target did not end (a loop, or more than 40 links).
-    #[error("cannot write {path}: too many levels of symlinks")]
+    #[error("cannot write {}: too many levels of symlinks", names::shown(path))]
     SymlinkLoop {
         /// The target as given.
-        path: Utf8PathBuf,
-    },
-    /// A symlink on the way to the target points to a path that is not UTF-8.
-    #[error("cannot write through symlink {link}: its target {} is not UTF-8", target.display())]
-    NotUtf8 {
-        /// The symlink.
-        link: Utf8PathBuf,
-        /// Where it points.
-        target: PathBuf,
+        path: PathBuf,
     },
     /// Reading the metadata of a path failed.
-    #[error("failed to inspect {path}: {source}")]
+    #[error("failed to inspect {}: {source}", names::shown(path))]
     Inspect {
         /// The path.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// Opening the target's directory failed.
-    #[error("failed to open directory {dir}: {source}")]
+    #[error("failed to open directory {}: {source}", names::shown(dir))]
     OpenDir {
         /// The directory.
-        dir: Utf8PathBuf,
+        dir: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// Creating the temp file failed (a read-only or full directory, no permission, ...).
-    #[error("failed to create a temp file in {dir} for {target}: {source}")]
+    #[error("failed to create a temp file in {} for {}: {source}", names::shown(dir), names::shown(target))]
     CreateTemp {
         /// The directory.
-        dir: Utf8PathBuf,
+        dir: PathBuf,
         /// The target the temp was for.
-        target: Utf8PathBuf,
+        target: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// Locking the temp file failed; the file system may not support `flock`.
     #[error(
-        "failed to lock temp file {temp} (the file system may not support flock, which sweeping \
-         safely relies on): {source}"
+        "failed to lock temp file {} (the file system may not support flock, which sweeping \
+         safely relies on): {source}",
+        names::shown(temp)
     )]
     Lock {
         /// The temp file.
-        temp: Utf8PathBuf,
+        temp: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// Setting the temp file's mode or owner failed.
-    #[error("failed to set the permissions of {temp} (temp file for {target}): {source}")]
+    #[error("failed to set the permissions of {} (temp file for {}): {source}", names::shown(temp), names::shown(target))]
     Permissions {
         /// The temp file.
-        temp: Utf8PathBuf,
+        temp: PathBuf,
         /// The target.
-        target: Utf8PathBuf,
+        target: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// Writing to the temp file failed (`ENOSPC`, `EIO`, quota, ...).
-    #[error("failed to write {temp} (temp file for {target}): {source}")]
+    #[error("failed to write {} (temp file for {}): {source}", names::shown(temp), names::shown(target))]
     Write {
         /// The temp file.
-        temp: Utf8PathBuf,
+        temp: PathBuf,
         /// The target.
-        target: Utf8PathBuf,
+        target: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// `fsync` of the temp file failed; the target was not touched.
-    #[error("failed to fsync {temp} (temp file for {target}): {source}")]
+    #[error("failed to fsync {} (temp file for {}): {source}", names::shown(temp), names::shown(target))]
     SyncTemp {
         /// The temp file.
-        temp: Utf8PathBuf,
+        temp: PathBuf,
         /// The target.
-        target: Utf8PathBuf,
+        target: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// Renaming the temp file onto the target failed; the target was not touched.
-    #[error("failed to rename {temp} onto {target}: {source}")]
+    #[error("failed to rename {} onto {}: {source}", names::shown(temp), names::shown(target))]
     Rename {
         /// The temp file.
-        temp: Utf8PathBuf,
+        temp: PathBuf,
         /// The target.
-        target: Utf8PathBuf,
+        target: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// The target exists and [`Overwrite::Refuse`](crate::Overwrite::Refuse) was asked for.
-    #[error("{path} already exists; not replaced (no-clobber)")]
+    #[error("{} already exists; not replaced (no-clobber)", names::shown(path))]
     TargetExists {
         /// The target.
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// `fsync` of a directory failed. After a commit, the new content is in place but its
     /// directory entry may not survive a power loss.
-    #[error("failed to fsync directory {dir}: {source}")]
+    #[error("failed to fsync directory {}: {source}", names::shown(dir))]
     SyncDir {
         /// The directory.
-        dir: Utf8PathBuf,
+        dir: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// Removing a temp file failed.
-    #[error("failed to remove temp file {}: {source}", temp.display())]
+    #[error("failed to remove temp file {}: {source}", names::shown(temp))]
     RemoveTemp {
         /// The temp file.
         temp: PathBuf,
@@ -183,7 +174,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Reading a directory during a sweep failed.
-    #[error("failed to read directory {}: {source}", path.display())]
+    #[error("failed to read directory {}: {source}", names::shown(path))]
     ReadDir {
         /// The directory.
         path: PathBuf,
@@ -191,7 +182,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Examining or locking a temp file during a sweep failed.
-    #[error("failed to examine temp file {}: {source}", path.display())]
+    #[error("failed to examine temp file {}: {source}", names::shown(path))]
     Examine {
         /// The temp file.
         path: PathBuf,
@@ -199,7 +190,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Opening a file for a bounded read failed.
-    #[error("failed to open {}: {source}", path.display())]
+    #[error("failed to open {}: {source}", names::shown(path))]
     Open {
         /// The file.
         path: PathBuf,
@@ -207,7 +198,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Reading a file failed.
-    #[error("failed to read {}: {source}", path.display())]
+    #[error("failed to read {}: {source}", names::shown(path))]
     Read {
         /// The file.
         path: PathBuf,
@@ -215,7 +206,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A file is larger than the limit (by its metadata, or because it grew while being read).
-    #[error("{} is larger than the limit of {max} bytes ({len} bytes or more)", path.display())]
+    #[error("{} is larger than the limit of {max} bytes ({len} bytes or more)", names::shown(path))]
     FileTooLarge {
         /// The file.
         path: PathBuf,
@@ -241,7 +232,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A JSONL file is invalid at a line: too long, blank, not UTF-8, or not JSON.
-    #[error("{}: line {line}: {problem}", path.display())]
+    #[error("{}: line {line}: {problem}", names::shown(path))]
     Jsonl {
         /// The file.
         path: PathBuf,

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! # let dir = dir.path();
 //! use std::io::Write;
 //! use atomic_io::{AtomicFile, WriteOptions, write_atomic};
 //!
@@ -107,7 +107,7 @@
 //! - `fs4`: the `flock` on each temp file (the same locking `dir-lock` uses).
 //! - `rustix`: `renameat2`, `linkat`, `unlinkat` and `openat` with `O_NOFOLLOW`/`O_DIRECTORY`, which
 //!   std lacks, without `unsafe`.
-//! - `camino`: UTF-8 paths in the public API for paths users type.
+//! - `names`: the one way a file name is shown in messages (escaped, reversibly).
 //! - `serde_json` (with `serde`'s `IgnoredAny`): JSON syntax checking of each JSONL line without
 //!   building a value tree.
 //! - `thiserror`: the crate's [`Error`].
@@ -125,7 +125,8 @@ pub mod sweep;
 mod sys;
 mod writer;
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 pub use error::{Error, JsonlProblem, Result};
 pub use writer::{AtomicFile, Durability, Overwrite, Staged, WriteOptions, sync_dir, write_atomic};
@@ -173,20 +174,44 @@ pub fn is_temp_name(name: &OsStr) -> bool {
 }
 
 /// The prefix given to `tempfile` for a target named `target_name`: `.<name, cut to fit>.atomic-`.
-fn temp_prefix(target_name: &str) -> String {
-    let mut end = target_name.len().min(TEMP_NAME_PART_MAX);
-    while !target_name.is_char_boundary(end) {
+/// Names are bytes; a cut steps back over UTF-8 continuation bytes so that it never splits a
+/// character of a UTF-8 name.
+fn temp_prefix(target_name: &OsStr) -> OsString {
+    let name = target_name.as_bytes();
+    let cut = name.len().min(TEMP_NAME_PART_MAX);
+    let mut end = cut;
+    while end > 0 && cut - end < 3 && end < name.len() && (name[end] & 0xc0) == 0x80 {
         end -= 1;
     }
-    format!("{TEMP_PREFIX}{}{TEMP_MARK}", &target_name[..end])
+    let mut prefix = Vec::with_capacity(end + TEMP_PREFIX.len() + TEMP_MARK.len());
+    prefix.extend_from_slice(TEMP_PREFIX.as_bytes());
+    prefix.extend_from_slice(&name[..end]);
+    prefix.extend_from_slice(TEMP_MARK.as_bytes());
+    OsString::from_vec(prefix)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn temp_name(target: &str, random: &str) -> String {
-        format!("{}{random}{TEMP_SUFFIX}", temp_prefix(target))
+    fn temp_name(target: &str, random: &str) -> OsString {
+        temp_name_bytes(target.as_bytes(), random)
+    }
+
+    fn temp_name_bytes(target: &[u8], random: &str) -> OsString {
+        let mut name = temp_prefix(OsStr::from_bytes(target));
+        name.push(random);
+        name.push(TEMP_SUFFIX);
+        name
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_get_temp_names_too() {
+        for target in [&b"caf\xe9.nes"[..], b"\xff\xfe", &[0xe9; 300]] {
+            let name = temp_name_bytes(target, "Ab3dE6gH9j");
+            assert!(is_temp_name(&name), "{name:?}");
+            assert!(name.len() <= NAME_MAX);
+        }
     }
 
     #[test]
@@ -194,7 +219,7 @@ mod tests {
         for target in ["a", "status.json", ".hidden", "with space", "ünïcödé", ".a.atomic-x.tmp"]
         {
             let name = temp_name(target, "Ab3dE6gH9j");
-            assert!(is_temp_name(OsStr::new(&name)), "{name}");
+            assert!(is_temp_name(&name), "{name:?}");
         }
     }
 
@@ -203,12 +228,12 @@ mod tests {
         let long = "x".repeat(255);
         let name = temp_name(&long, "Ab3dE6gH9j");
         assert_eq!(name.len(), NAME_MAX);
-        assert!(is_temp_name(OsStr::new(&name)));
+        assert!(is_temp_name(&name));
         // A cut never splits a multi-byte character.
         let wide = "é".repeat(200);
         let name = temp_name(&wide, "Ab3dE6gH9j");
         assert!(name.len() <= NAME_MAX);
-        assert!(is_temp_name(OsStr::new(&name)));
+        assert!(is_temp_name(&name));
     }
 
     #[test]

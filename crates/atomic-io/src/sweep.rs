@@ -59,7 +59,7 @@ pub struct SweepReport {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use atomic_io::{AtomicFile, WriteOptions, sweep::{sweep, SweepOptions}};
 ///
 /// let live = AtomicFile::create(dir.join("live"), &WriteOptions::default())?;

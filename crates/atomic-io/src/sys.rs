@@ -1,5 +1,6 @@
 //! The few system calls std lacks, through rustix (no `unsafe`).
 
+use std::ffi::OsStr;
 use std::fs::{File, FileType};
 use std::io;
 use std::os::unix::fs::FileTypeExt;
@@ -33,7 +34,7 @@ pub(crate) fn open_nonblock(path: &Path) -> io::Result<File> {
 }
 
 /// `renameat(dir, from, dir, to)`: replaces `to` if it exists.
-pub(crate) fn rename_replace(dir: &File, from: &str, to: &str) -> io::Result<()> {
+pub(crate) fn rename_replace(dir: &File, from: &OsStr, to: &OsStr) -> io::Result<()> {
     Ok(rustix::fs::renameat(dir, from, dir, to)?)
 }
 
@@ -51,7 +52,7 @@ pub(crate) enum NoReplace {
 /// Renames `from` to `to` in `dir` only if `to` does not exist: `renameat2(RENAME_NOREPLACE)`,
 /// falling back to `linkat` + `unlinkat` where the file system or the kernel does not support the
 /// flag (`EINVAL`, `ENOSYS`, `EOPNOTSUPP`).
-pub(crate) fn rename_noreplace(dir: &File, from: &str, to: &str) -> io::Result<NoReplace> {
+pub(crate) fn rename_noreplace(dir: &File, from: &OsStr, to: &OsStr) -> io::Result<NoReplace> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     match rustix::fs::renameat_with(dir, from, dir, to, rustix::fs::RenameFlags::NOREPLACE) {
         Ok(()) => return Ok(NoReplace::Renamed),
@@ -63,7 +64,7 @@ pub(crate) fn rename_noreplace(dir: &File, from: &str, to: &str) -> io::Result<N
 }
 
 /// The fallback of [`rename_noreplace`]: `link` fails with `EEXIST` rather than replacing.
-pub(crate) fn link_unlink(dir: &File, from: &str, to: &str) -> io::Result<NoReplace> {
+pub(crate) fn link_unlink(dir: &File, from: &OsStr, to: &OsStr) -> io::Result<NoReplace> {
     match rustix::fs::linkat(dir, from, dir, to, AtFlags::empty()) {
         Ok(()) => {}
         Err(Errno::EXIST) => return Ok(NoReplace::Exists),
@@ -76,7 +77,7 @@ pub(crate) fn link_unlink(dir: &File, from: &str, to: &str) -> io::Result<NoRepl
 }
 
 /// `unlinkat(dir, name, 0)`.
-pub(crate) fn unlink_at(dir: &File, name: &str) -> io::Result<()> {
+pub(crate) fn unlink_at(dir: &File, name: &OsStr) -> io::Result<()> {
     Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
 }
 
@@ -120,15 +121,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = open_dir(tmp.path()).unwrap();
         std::fs::write(tmp.path().join("a"), b"a").unwrap();
-        assert!(matches!(link_unlink(&dir, "a", "b").unwrap(), NoReplace::Renamed));
+        assert!(matches!(link_unlink(&dir, OsStr::new("a"), OsStr::new("b")).unwrap(), NoReplace::Renamed));
         assert!(!tmp.path().join("a").exists());
         assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"a");
 
         std::fs::write(tmp.path().join("c"), b"c").unwrap();
-        assert!(matches!(link_unlink(&dir, "c", "b").unwrap(), NoReplace::Exists));
+        assert!(matches!(link_unlink(&dir, OsStr::new("c"), OsStr::new("b")).unwrap(), NoReplace::Exists));
         assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"a", "existing file untouched");
         assert!(tmp.path().join("c").exists());
-        assert!(matches!(rename_noreplace(&dir, "c", "b").unwrap(), NoReplace::Exists));
+        assert!(matches!(rename_noreplace(&dir, OsStr::new("c"), OsStr::new("b")).unwrap(), NoReplace::Exists));
     }
 
     #[test]

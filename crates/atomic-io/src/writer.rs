@@ -1,12 +1,12 @@
 //! [`AtomicFile`]: a temp file beside the target, locked while alive, synced and renamed onto the
 //! target on commit, removed on discard or drop.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::sys::{self, NoReplace};
 use crate::{Error, Result, TEMP_RANDOM_LEN, TEMP_SUFFIX, is_temp_name, temp_prefix};
@@ -84,7 +84,7 @@ const LOCK_ATTEMPTS: usize = 16;
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use std::io::Write;
 /// use atomic_io::{AtomicFile, WriteOptions};
 ///
@@ -110,7 +110,7 @@ pub struct AtomicFile {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use std::io::Write;
 /// use atomic_io::{AtomicFile, WriteOptions, sync_dir};
 ///
@@ -140,12 +140,12 @@ struct Temp {
     /// The target's directory, for `renameat`/`unlinkat` by name and for its `fsync`.
     dir: File,
     /// The directory as displayed in messages (`.` for a bare file name).
-    dir_path: Utf8PathBuf,
-    temp_name: String,
-    temp_path: Utf8PathBuf,
+    dir_path: PathBuf,
+    temp_name: OsString,
+    temp_path: PathBuf,
     /// The file the rename replaces (symlinks followed).
-    target: Utf8PathBuf,
-    target_name: String,
+    target: PathBuf,
+    target_name: OsString,
     opts: WriteOptions,
     /// Whether dropping this removes the temp file (false once renamed or removed).
     armed: bool,
@@ -171,7 +171,7 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// use atomic_io::{AtomicFile, Error, WriteOptions, is_temp_name};
     ///
     /// let file = AtomicFile::create(dir.join("out.txt"), &WriteOptions::default())?;
@@ -182,30 +182,30 @@ impl AtomicFile {
     /// assert!(matches!(err, Error::IsDirectory { .. }));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn create(target: impl AsRef<Utf8Path>, opts: &WriteOptions) -> Result<AtomicFile> {
+    pub fn create(target: impl AsRef<Path>, opts: &WriteOptions) -> Result<AtomicFile> {
         let given = target.as_ref();
         let target = resolve_symlinks(given)?;
-        let Some(target_name) = target.file_name().map(str::to_owned) else {
+        let Some(target_name) = target.file_name().map(OsStr::to_owned) else {
             return Err(Error::InvalidTarget {
                 path: given.to_owned(),
                 reason: "it does not name a file",
             });
         };
-        if is_temp_name(OsStr::new(&target_name)) {
+        if is_temp_name(&target_name) {
             return Err(Error::InvalidTarget {
                 path: given.to_owned(),
                 reason: "its name matches the temp-file pattern that sweep removes",
             });
         }
-        let parent = target.parent().unwrap_or(Utf8Path::new("")).to_owned();
+        let parent = target.parent().unwrap_or(Path::new("")).to_owned();
         let dir_path =
-            if parent.as_str().is_empty() { Utf8PathBuf::from(".") } else { parent.clone() };
+            if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.clone() };
 
         let existing = match std::fs::metadata(&target) {
             Ok(meta) if meta.is_dir() => return Err(Error::IsDirectory { path: target }),
             Ok(meta) if !meta.is_file() => {
                 let kind = sys::kind_name(meta.file_type());
-                return Err(Error::NotAFile { path: target.into(), kind });
+                return Err(Error::NotAFile { path: target, kind });
             }
             Ok(meta) => Some(meta),
             Err(err) if err.kind() == io::ErrorKind::NotFound => None,
@@ -217,7 +217,7 @@ impl AtomicFile {
         if existing.is_some() && opts.overwrite == Overwrite::Refuse {
             return Err(Error::TargetExists { path: target });
         }
-        let dir = sys::open_dir(dir_path.as_std_path()).map_err(|source| {
+        let dir = sys::open_dir(&dir_path).map_err(|source| {
             let parent = dir_path.clone();
             match source.kind() {
                 io::ErrorKind::NotFound => Error::MissingParent { path: target.clone(), parent },
@@ -255,14 +255,14 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// std::os::unix::fs::symlink("real.txt", dir.join("link.txt"))?;
     /// let file = AtomicFile::create(dir.join("link.txt"), &WriteOptions::default())?;
     /// assert_eq!(file.target(), dir.join("real.txt"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn target(&self) -> &Utf8Path {
+    pub fn target(&self) -> &Path {
         &self.temp.target
     }
 
@@ -273,7 +273,7 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// std::fs::write(file.temp_path(), b"written by someone else")?;
@@ -281,7 +281,7 @@ impl AtomicFile {
     /// assert_eq!(std::fs::read(dir.join("out"))?, b"written by someone else");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn temp_path(&self) -> &Utf8Path {
+    pub fn temp_path(&self) -> &Path {
         &self.temp.temp_path
     }
 
@@ -289,7 +289,7 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// assert_eq!(file.as_file().metadata()?.len(), 0);
@@ -303,7 +303,7 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// std::io::copy(&mut &b"abc"[..], file.as_file_mut())?;
@@ -319,7 +319,7 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"one ")?;
@@ -341,7 +341,7 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"data")?;
@@ -376,7 +376,7 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"new")?;
@@ -393,7 +393,7 @@ impl AtomicFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// let temp = file.temp_path().to_owned();
@@ -425,13 +425,13 @@ impl Staged {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let staged = AtomicFile::create(dir.join("out"), &WriteOptions::default())?.stage()?;
     /// assert!(staged.temp_path().exists());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn temp_path(&self) -> &Utf8Path {
+    pub fn temp_path(&self) -> &Path {
         &self.temp.temp_path
     }
 
@@ -439,13 +439,13 @@ impl Staged {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let staged = AtomicFile::create(dir.join("out"), &WriteOptions::default())?.stage()?;
     /// assert_eq!(staged.target(), dir.join("out"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn target(&self) -> &Utf8Path {
+    pub fn target(&self) -> &Path {
         &self.temp.target
     }
 
@@ -453,7 +453,7 @@ impl Staged {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// use std::io::{Read, Seek};
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
@@ -476,7 +476,7 @@ impl Staged {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions, sync_dir};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"x")?;
@@ -492,7 +492,7 @@ impl Staged {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"x")?;
@@ -517,7 +517,7 @@ impl Staged {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// # use atomic_io::{AtomicFile, WriteOptions};
     /// let staged = AtomicFile::create(dir.join("out"), &WriteOptions::default())?.stage()?;
     /// staged.discard()?;
@@ -553,7 +553,7 @@ impl Temp {
                     // The target holds the new content; the temp name is a second link to it,
                     // which drop tries once more to remove.
                     Ok(NoReplace::LinkedButNotUnlinked(source)) => {
-                        Err(Error::RemoveTemp { temp: self.temp_path.clone().into(), source })
+                        Err(Error::RemoveTemp { temp: self.temp_path.clone(), source })
                     }
                     Err(source) => Err(rename_error(self, source)),
                 }
@@ -564,7 +564,7 @@ impl Temp {
     fn discard(mut self) -> Result<()> {
         self.armed = false;
         sys::unlink_at(&self.dir, &self.temp_name)
-            .map_err(|source| Error::RemoveTemp { temp: self.temp_path.clone().into(), source })
+            .map_err(|source| Error::RemoveTemp { temp: self.temp_path.clone(), source })
     }
 }
 
@@ -576,11 +576,11 @@ impl Temp {
 /// lock is ours and the file still has its name, no sweep can remove it.
 fn create_locked(
     dir: &File,
-    dir_path: &Utf8Path,
-    target: &Utf8Path,
-    target_name: &str,
+    dir_path: &Path,
+    target: &Path,
+    target_name: &OsStr,
     mode: u32,
-) -> Result<(File, String)> {
+) -> Result<(File, OsString)> {
     let prefix = temp_prefix(target_name);
     let mut last_temp = dir_path.join(&prefix);
     for _ in 0..LOCK_ATTEMPTS {
@@ -594,15 +594,14 @@ fn create_locked(
             .suffix(TEMP_SUFFIX)
             .rand_bytes(TEMP_RANDOM_LEN)
             .permissions(Permissions::from_mode(mode))
-            .tempfile_in(dir_path.as_std_path())
+            .tempfile_in(dir_path)
             .map_err(create_error)?;
         let (file, path) = named.into_parts();
         // `keep` only disarms tempfile's own removal-on-drop; `Temp` takes over that duty.
         let path = path.keep().map_err(|err| create_error(err.error))?;
-        // The name is the UTF-8 prefix, ASCII letters and digits, and ASCII suffix.
-        let Some(temp_name) = path.file_name().and_then(OsStr::to_str).map(str::to_owned) else {
+        let Some(temp_name) = path.file_name().map(OsStr::to_owned) else {
             let _ = std::fs::remove_file(&path);
-            return Err(create_error(io::Error::other("temp name is not UTF-8")));
+            return Err(create_error(io::Error::other("temp path has no file name")));
         };
         last_temp = dir_path.join(&temp_name);
         match fs4::FileExt::try_lock(&file) {
@@ -674,17 +673,13 @@ fn set_permissions(temp: &Temp, mode: Option<u32>, existing: Option<&Metadata>) 
 }
 
 /// Follows symlinks from `path` to the file they finally name (which need not exist).
-fn resolve_symlinks(path: &Utf8Path) -> Result<Utf8PathBuf> {
+fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
     let mut current = path.to_owned();
     for _ in 0..=MAX_SYMLINKS {
         match std::fs::symlink_metadata(&current) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 let link = std::fs::read_link(&current)
                     .map_err(|source| Error::Symlink { path: current.clone(), source })?;
-                let link = Utf8PathBuf::try_from(link).map_err(|err| Error::NotUtf8 {
-                    link: current.clone(),
-                    target: err.into_path_buf(),
-                })?;
                 current = match current.parent() {
                     Some(parent) if link.is_relative() => parent.join(link),
                     _ => link,
@@ -705,12 +700,12 @@ fn resolve_symlinks(path: &Utf8Path) -> Result<Utf8PathBuf> {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// atomic_io::write_atomic(dir.join("status.json"), br#"{"ok": true}"#)?;
 /// assert_eq!(std::fs::read(dir.join("status.json"))?, br#"{"ok": true}"#);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn write_atomic(path: impl AsRef<Utf8Path>, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path, &WriteOptions::default())?;
     file.append(bytes)?;
     file.commit()
@@ -721,14 +716,14 @@ pub fn write_atomic(path: impl AsRef<Utf8Path>, bytes: &[u8]) -> Result<()> {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// atomic_io::sync_dir(dir)?;
 /// assert!(atomic_io::sync_dir(dir.join("missing")).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn sync_dir(dir: impl AsRef<Utf8Path>) -> Result<()> {
+pub fn sync_dir(dir: impl AsRef<Path>) -> Result<()> {
     let dir = dir.as_ref();
-    let file = sys::open_dir(dir.as_std_path())
+    let file = sys::open_dir(dir)
         .map_err(|source| Error::OpenDir { dir: dir.to_owned(), source })?;
     // Makes the directory's entries (renames, new names) durable; the caller asked for exactly that.
     file.sync_all().map_err(|source| Error::SyncDir { dir: dir.to_owned(), source })

@@ -8,11 +8,10 @@ use std::path::PathBuf;
 
 use atomic_io::sweep::{SweepOptions, sweep};
 use atomic_io::{AtomicFile, WriteOptions};
-use camino::{Utf8Path, Utf8PathBuf};
 
-fn tempdir() -> (tempfile::TempDir, Utf8PathBuf) {
+fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = Utf8Path::from_path(dir.path()).unwrap().to_owned();
+    let path = dir.path().to_owned();
     (dir, path)
 }
 

@@ -10,23 +10,23 @@ use std::sync::{Arc, Barrier};
 use atomic_io::{
     AtomicFile, Durability, Error, Overwrite, WriteOptions, is_temp_name, sync_dir, write_atomic,
 };
-use camino::{Utf8Path, Utf8PathBuf};
+use std::path::{Path, PathBuf};
 
-fn tempdir() -> (tempfile::TempDir, Utf8PathBuf) {
+fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = Utf8Path::from_path(dir.path()).unwrap().to_owned();
+    let path = dir.path().to_owned();
     (dir, path)
 }
 
 /// Names in `dir`, sorted.
-fn names(dir: &Utf8Path) -> Vec<String> {
+fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> =
         fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     names
 }
 
-fn mode(path: &Utf8Path) -> u32 {
+fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().mode() & 0o7777
 }
 
@@ -42,7 +42,7 @@ fn commit_replaces_and_leaves_no_temp() {
     let mut file = AtomicFile::create(&target, &WriteOptions::default()).unwrap();
     file.write_all(b"new content").unwrap();
     assert_eq!(fs::read(&target).unwrap(), b"old", "nothing visible before commit");
-    let temp_name = file.temp_path().file_name().unwrap().to_owned();
+    let temp_name = file.temp_path().file_name().unwrap().to_str().unwrap().to_owned();
     assert!(is_temp_name(temp_name.as_ref()), "{temp_name}");
     assert!(temp_name.starts_with(".data.atomic-"), "{temp_name}");
     file.commit().unwrap();
@@ -123,9 +123,9 @@ fn a_relative_target_works() {
 }
 
 /// `dir` relative to `base` by climbing to the root (both absolute).
-fn pathdiff(dir: &Utf8Path, base: &std::path::Path) -> Utf8PathBuf {
+fn pathdiff(dir: &Path, base: &std::path::Path) -> PathBuf {
     let ups = base.components().count() - 1;
-    let mut rel = Utf8PathBuf::new();
+    let mut rel = PathBuf::new();
     for _ in 0..ups {
         rel.push("..");
     }
@@ -242,7 +242,7 @@ fn no_clobber_refuses_an_existing_target_early_and_at_commit() {
     fs::write(&target, b"first").unwrap();
     let err = file.commit().unwrap_err();
     assert!(matches!(err, Error::TargetExists { .. }), "{err}");
-    assert!(err.to_string().contains(target.as_str()), "{err}");
+    assert!(err.to_string().contains(target.to_str().unwrap()), "{err}");
     assert_eq!(fs::read(&target).unwrap(), b"first");
     assert_eq!(names(&dir), ["once"], "the refused temp is removed");
 
@@ -283,7 +283,7 @@ fn a_fifo_target_is_refused_not_opened() {
     let fifo = dir.join("fifo");
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        fifo.as_str(),
+        fifo.to_str().unwrap(),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
@@ -299,7 +299,7 @@ fn a_missing_parent_is_named() {
     let err = write_atomic(dir.join("no/such/dir/file"), b"x").unwrap_err();
     assert!(matches!(err, Error::MissingParent { .. }), "{err}");
     assert!(
-        err.to_string().contains(&format!("directory {dir}/no/such/dir does not exist")),
+        err.to_string().contains(&format!("directory {}/no/such/dir does not exist", dir.display())),
         "{err}"
     );
 
@@ -326,7 +326,7 @@ fn a_read_only_parent_is_a_clear_error() {
     let err = write_atomic(ro.join("file"), b"new").unwrap_err();
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
     assert!(matches!(err, Error::CreateTemp { .. }), "{err}");
-    assert!(err.to_string().contains(ro.as_str()), "{err}");
+    assert!(err.to_string().contains(ro.to_str().unwrap()), "{err}");
     assert_eq!(fs::read(ro.join("file")).unwrap(), b"old");
 }
 
@@ -399,4 +399,31 @@ fn sixteen_threads_writing_one_target_leave_exactly_one_complete_version() {
         assert_eq!(matches, 1, "round {round}: target is not exactly one writer's content");
         assert_eq!(names(&dir), ["shared"], "round {round}: temps left behind");
     }
+}
+
+#[test]
+fn names_that_are_not_utf8_are_written_like_any_other() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let (_tmp, dir) = tempdir();
+    let sub = dir.join(OsStr::from_bytes(b"dir\xe9"));
+    fs::create_dir(&sub).unwrap();
+    for name in [&b"caf\xe9.nes"[..], b"\xff\xfe", b"\xff\xfd"] {
+        let target = sub.join(OsStr::from_bytes(name));
+        write_atomic(&target, name).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), name);
+    }
+    // Through a symlink whose target is not UTF-8: the file it names is replaced, the link stays.
+    symlink(OsStr::from_bytes(b"\xff\xfe"), sub.join("link")).unwrap();
+    let file = AtomicFile::create(sub.join("link"), &WriteOptions::default()).unwrap();
+    assert_eq!(file.target(), sub.join(OsStr::from_bytes(b"\xff\xfe")));
+    assert!(is_temp_name(file.temp_path().file_name().unwrap()));
+    file.commit().unwrap();
+    assert_eq!(fs::read(sub.join(OsStr::from_bytes(b"\xff\xfe"))).unwrap(), b"");
+    assert!(fs::symlink_metadata(sub.join("link")).unwrap().file_type().is_symlink());
+    assert_eq!(fs::read_dir(&sub).unwrap().count(), 4, "no temp left behind");
+
+    // A message shows the name escaped, reversibly, never lossily.
+    let err = write_atomic(dir.join(OsStr::from_bytes(b"gone\xe9/x")), b"").unwrap_err();
+    assert!(err.to_string().contains(r"gone\xe9/x"), "{err}");
 }

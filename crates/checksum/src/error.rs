@@ -11,7 +11,7 @@ use crate::file::FileKind;
 #[non_exhaustive]
 pub enum Error {
     /// The file could not be opened.
-    #[error("failed to open {}: {source}", path.display())]
+    #[error("failed to open {}: {source}", names::shown(path))]
     Open {
         /// The file.
         path: PathBuf,
@@ -19,7 +19,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The file was opened but reading it failed.
-    #[error("failed to read {}: {source}", path.display())]
+    #[error("failed to read {}: {source}", names::shown(path))]
     Read {
         /// The file.
         path: PathBuf,
@@ -27,7 +27,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The path names something that is not a regular file; it was not read.
-    #[error("{} is not a regular file but a {kind}", path.display())]
+    #[error("{} is not a regular file but a {kind}", names::shown(path))]
     NotAFile {
         /// The path.
         path: PathBuf,
@@ -35,7 +35,7 @@ pub enum Error {
         kind: FileKind,
     },
     /// Walking a directory tree failed at this path.
-    #[error("failed to walk {}: {source}", path.display())]
+    #[error("failed to walk {}: {source}", names::shown(path))]
     Walk {
         /// Where the walk failed.
         path: PathBuf,

@@ -82,7 +82,11 @@ pub fn parse_line(line: &[u8], line_no: u64) -> Result<Entry> {
     if raw_name.is_empty() {
         return Err(bad("no file name".into()));
     }
-    let name = if escaped { unescape(raw_name).map_err(bad)? } else { raw_name.to_vec() };
+    let name = if escaped {
+        names::unescape_manifest(raw_name).map_err(|e| bad(e.reason))?
+    } else {
+        raw_name.to_vec()
+    };
     if name.contains(&0) {
         return Err(bad("file name contains a NUL byte".into()));
     }
@@ -142,25 +146,6 @@ fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
-fn unescape(name: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(name.len());
-    let mut bytes = name.iter();
-    while let Some(&b) = bytes.next() {
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        match bytes.next() {
-            Some(b'\\') => out.push(b'\\'),
-            Some(b'n') => out.push(b'\n'),
-            Some(b'r') => out.push(b'\r'),
-            Some(&other) => return Err(format!("unknown escape \\{}", other.escape_ascii())),
-            None => return Err("escaped name ends with a lone backslash".into()),
-        }
-    }
-    Ok(out)
-}
-
 /// Formats an entry as one line, ending in `\n`, in its [`Style`]. Names with a backslash,
 /// newline or carriage return are escaped (the line starts with `\`).
 ///
@@ -171,7 +156,7 @@ fn unescape(name: &[u8]) -> Result<Vec<u8>, String> {
 /// ```
 pub fn format_line(entry: &Entry) -> Vec<u8> {
     let name = entry.path.as_os_str().as_bytes();
-    let escape = name.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r'));
+    let escape = names::needs_manifest_escape(name);
     let mut line = Vec::with_capacity(name.len() + 48);
     if escape {
         line.push(b'\\');
@@ -199,17 +184,10 @@ pub fn format_line(entry: &Entry) -> Vec<u8> {
 }
 
 fn push_name(line: &mut Vec<u8>, name: &[u8], escape: bool) {
-    if !escape {
+    if escape {
+        names::escape_manifest(line, name);
+    } else {
         line.extend_from_slice(name);
-        return;
-    }
-    for &b in name {
-        match b {
-            b'\\' => line.extend_from_slice(b"\\\\"),
-            b'\n' => line.extend_from_slice(b"\\n"),
-            b'\r' => line.extend_from_slice(b"\\r"),
-            _ => line.push(b),
-        }
     }
 }
 
