@@ -3,7 +3,7 @@
 use std::io;
 use std::time::Duration;
 
-use camino::Utf8PathBuf;
+use std::path::PathBuf;
 
 use crate::holder::{Holder, Holders};
 
@@ -15,7 +15,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use dir_lock::{Error, LockFile, LockOptions};
 ///
 /// let path = dir.join("job.lock");
@@ -28,10 +28,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// Opening or creating the lock file failed.
-    #[error("failed to open lock file {path}: {source}")]
+    #[error("failed to open lock file {}: {source}", names::shown(path))]
     Open {
         /// The lock file.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The cause.
         source: io::Error,
     },
@@ -44,19 +44,19 @@ pub enum Error {
         path: Utf8PathBuf,
     },
     /// `flock` itself failed (other than "would block" or "not supported").
-    #[error("failed to lock {path}: {source}")]
+    #[error("failed to lock {}: {source}", names::shown(path))]
     Lock {
         /// The lock file.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// The file system does not support `flock` (ENOLCK, EOPNOTSUPP, ENOSYS; some NFS and FUSE
     /// mounts). Nothing ran without the lock.
-    #[error("cannot lock {path}: the file system ({fs_type}) does not support flock: {source}")]
+    #[error("cannot lock {}: the file system ({fs_type}) does not support flock: {source}", names::shown(path))]
     Unsupported {
         /// The lock file.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The file system type, e.g. `nfs` or `0x1234abcd`.
         fs_type: String,
         /// The error `flock` returned.
@@ -65,24 +65,28 @@ pub enum Error {
     /// This process already holds a [`LockFile`](crate::LockFile) on the same file (same device
     /// and inode). `flock` locks belong to the open file description, so a second lock would wait
     /// for the first forever; this error is returned instead.
-    #[error("{path} is already locked by this process; a second lock on it would deadlock")]
+    #[error("{} is already locked by this process; a second lock on it would deadlock", names::shown(path))]
     AlreadyHeldByThisProcess {
         /// The lock file.
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// [`Wait::NonBlock`](crate::Wait::NonBlock) and the lock is held.
-    #[error("lock on {path} is held{holders}")]
+    #[error("lock on {} is held{holders}", names::shown(path))]
     WouldBlock {
         /// The lock file.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// Who holds it, as far as known (possibly empty).
         holders: Holders,
     },
     /// [`Wait::Timeout`](crate::Wait::Timeout) ran out. The holder was not disturbed.
-    #[error("gave up waiting for the lock on {path} after {:.1} s; it is held{holders}", waited.as_secs_f64())]
+    #[error(
+        "gave up waiting for the lock on {} after {:.1} s; it is held{holders}",
+        names::shown(path),
+        waited.as_secs_f64()
+    )]
     Timeout {
         /// The lock file.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// How long the waiter waited.
         waited: Duration,
         /// Who holds it, as far as known (possibly empty).
@@ -92,41 +96,41 @@ pub enum Error {
     #[error("already running: {}", Holder::describe_pid_command(*pid, command.as_deref()))]
     AlreadyRunning {
         /// The pid file.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The running instance's pid, if known.
         pid: Option<u32>,
         /// Its command line, if known.
         command: Option<String>,
     },
     /// Writing the holder information into a lock file failed (the lock was released).
-    #[error("failed to write holder information to {path}: {source}")]
+    #[error("failed to write holder information to {}: {source}", names::shown(path))]
     WriteHolder {
         /// The lock file.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The cause.
         source: io::Error,
     },
     /// [`produce_once`](crate::produce_once): the target has no file name to put a lock beside.
-    #[error("cannot produce {path}: it does not name a file")]
+    #[error("cannot produce {}: it does not name a file", names::shown(path))]
     InvalidTarget {
         /// The target.
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// [`produce_once`](crate::produce_once): the producer failed. The target is untouched and
     /// its temp removed.
-    #[error("failed to produce {target}: {source}")]
+    #[error("failed to produce {}: {source}", names::shown(target))]
     Produce {
         /// The target.
-        target: Utf8PathBuf,
+        target: PathBuf,
         /// What the producer returned.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// [`produce_once`](crate::produce_once): the freshly produced file failed verification. The
     /// target is untouched and the temp removed.
-    #[error("produced {target}, but it failed verification: {reason}")]
+    #[error("produced {}, but it failed verification: {reason}", names::shown(target))]
     Verify {
         /// The target.
-        target: Utf8PathBuf,
+        target: PathBuf,
         /// What the verifier said.
         reason: String,
     },

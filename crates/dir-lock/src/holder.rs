@@ -11,7 +11,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use camino::Utf8Path;
 
 use crate::error::{Error, Result};
 
@@ -136,7 +135,7 @@ impl fmt::Display for Holders {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use dir_lock::{holders, LockFile, LockOptions};
 /// let path = dir.join("job.lock");
 /// let lock = LockFile::acquire(&path, &LockOptions::default(), &())?;
@@ -145,11 +144,11 @@ impl fmt::Display for Holders {
 /// drop(lock);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn holders(path: impl AsRef<Utf8Path>) -> Result<Vec<Holder>> {
+pub fn holders(path: impl AsRef<Path>) -> Result<Vec<Holder>> {
     let path = path.as_ref();
     let meta =
         std::fs::metadata(path).map_err(|source| Error::Open { path: path.to_owned(), source })?;
-    let written = read_written(path.as_std_path());
+    let written = read_written(path);
     Ok(combine(proc_locks(meta.dev(), meta.ino()), written))
 }
 

@@ -1,6 +1,6 @@
 //! [`InstanceGuard`]: one running instance of a daemon per pid file.
 
-use camino::Utf8Path;
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::lock::{LockFile, LockKind, LockOptions, Wait};
@@ -16,7 +16,7 @@ use crate::lock::{LockFile, LockKind, LockOptions, Wait};
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use dir_lock::InstanceGuard;
 /// let pid_file = dir.join("daemon.pid");
 /// let _guard = InstanceGuard::acquire(&pid_file)?;
@@ -35,13 +35,13 @@ impl InstanceGuard {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// let guard = dir_lock::InstanceGuard::acquire(dir.join("d.pid"))?;
     /// drop(guard); // the next instance may start
     /// let _next = dir_lock::InstanceGuard::acquire(dir.join("d.pid"))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn acquire(pid_file: impl AsRef<Utf8Path>) -> Result<InstanceGuard> {
+    pub fn acquire(pid_file: impl AsRef<Path>) -> Result<InstanceGuard> {
         let path = pid_file.as_ref();
         let opts = LockOptions { kind: LockKind::Exclusive, wait: Wait::NonBlock };
         match LockFile::acquire(path, &opts, &()) {

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! # let dir = dir.path();
 //! use std::time::Duration;
 //! use dir_lock::{Error, LockFile, LockOptions, Wait};
 //!

@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use std::path::{Path, PathBuf};
 use fs4::TryLockError;
 
 use crate::error::{Error, Result};
@@ -70,19 +70,19 @@ pub struct LockOptions {
 ///
 /// ```
 /// use std::time::Duration;
-/// use camino::Utf8Path;
+/// use std::path::Path;
 /// use dir_lock::{Holder, WaitObserver};
 ///
 /// struct Say;
 /// impl WaitObserver for Say {
-///     fn waiting(&self, path: &Utf8Path, holders: &[Holder], waited: Duration) {
+///     fn waiting(&self, path: &Path, holders: &[Holder], waited: Duration) {
 ///         let _ = (path, holders, waited); // the CLI prints "waiting for lock on PATH, held by ..."
 ///     }
 /// }
 /// ```
 pub trait WaitObserver: Send + Sync {
     /// The lock on `path` has been waited for `waited` so far; `holders` may be empty.
-    fn waiting(&self, _path: &Utf8Path, _holders: &[Holder], _waited: Duration) {}
+    fn waiting(&self, _path: &Path, _holders: &[Holder], _waited: Duration) {}
 }
 
 impl WaitObserver for () {}
@@ -122,7 +122,7 @@ static RELEASED: Condvar = Condvar::new();
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use std::time::Duration;
 /// use dir_lock::{LockFile, LockOptions, Wait};
 ///
@@ -137,7 +137,7 @@ static RELEASED: Condvar = Condvar::new();
 #[derive(Debug)]
 pub struct LockFile {
     file: File,
-    path: Utf8PathBuf,
+    path: PathBuf,
     key: (u64, u64),
     kind: LockKind,
     waited_for: Option<Vec<Holder>>,
@@ -148,7 +148,7 @@ impl LockFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// use dir_lock::{Error, LockFile, LockKind, LockOptions, Wait};
     /// let path = dir.join("cache.lock");
     /// let shared = LockOptions { kind: LockKind::Shared, wait: Wait::NonBlock };
@@ -156,7 +156,7 @@ impl LockFile {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire(
-        path: impl AsRef<Utf8Path>,
+        path: impl AsRef<Path>,
         opts: &LockOptions,
         on_wait: &dyn WaitObserver,
     ) -> Result<LockFile> {
@@ -186,12 +186,12 @@ impl LockFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
     /// assert!(lock.path().ends_with("a.lock"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn path(&self) -> &Utf8Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
@@ -199,7 +199,7 @@ impl LockFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
     /// assert_eq!(lock.kind(), dir_lock::LockKind::Exclusive);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -213,7 +213,7 @@ impl LockFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
     /// assert!(lock.waited_for().is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -226,7 +226,7 @@ impl LockFile {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
     /// lock.release()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -307,7 +307,7 @@ impl Drop for Registered {
 /// Claims `key` for the calling thread. Another thread of this process holding it is waited for
 /// as `wait` says (the kernel would not make us wait: both descriptors are ours); the same thread
 /// holding it is [`Error::AlreadyHeldByThisProcess`].
-fn register(key: (u64, u64), path: &Utf8Path, wait: Wait, start: Instant) -> Result<bool> {
+fn register(key: (u64, u64), path: &Path, wait: Wait, start: Instant) -> Result<bool> {
     let mut waited = false;
     let me = std::thread::current().id();
     // A poisoned registry is still a valid map (insert/remove cannot half-happen).
@@ -357,7 +357,7 @@ fn unregister(key: (u64, u64)) {
 /// Takes the flock; returns the holders seen if it had to wait.
 fn lock(
     file: &File,
-    path: &Utf8Path,
+    path: &Path,
     opts: &LockOptions,
     on_wait: &dyn WaitObserver,
     start: Instant,
@@ -376,7 +376,7 @@ fn lock(
 }
 
 /// One non-blocking attempt: `Ok(true)` taken, `Ok(false)` held by someone else.
-fn try_lock(file: &File, path: &Utf8Path, kind: LockKind) -> Result<bool> {
+fn try_lock(file: &File, path: &Path, kind: LockKind) -> Result<bool> {
     // Through fs4's trait explicitly: std's `File` has inherent lock methods of the same names.
     let res = match kind {
         LockKind::Shared => fs4::FileExt::try_lock_shared(file),
@@ -393,7 +393,7 @@ fn try_lock(file: &File, path: &Utf8Path, kind: LockKind) -> Result<bool> {
 /// Polls with backoff until taken or `limit` has passed: no thread is ever left blocked.
 fn poll(
     file: &File,
-    path: &Utf8Path,
+    path: &Path,
     kind: LockKind,
     limit: Duration,
     on_wait: &dyn WaitObserver,
@@ -426,7 +426,7 @@ fn poll(
 
 /// A blocking `flock` (EINTR retried), so the hand-off is immediate; a helper thread tells the
 /// observer meanwhile and ends as soon as the lock is taken (or failed).
-fn block(file: &File, path: &Utf8Path, kind: LockKind, on_wait: &dyn WaitObserver) -> Result<()> {
+fn block(file: &File, path: &Path, kind: LockKind, on_wait: &dyn WaitObserver) -> Result<()> {
     let (done, stop) = mpsc::channel::<()>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
@@ -453,7 +453,7 @@ fn block(file: &File, path: &Utf8Path, kind: LockKind, on_wait: &dyn WaitObserve
     })
 }
 
-fn lock_error(file: &File, path: &Utf8Path, source: io::Error) -> Error {
+fn lock_error(file: &File, path: &Path, source: io::Error) -> Error {
     if sys::is_unsupported(&source) {
         Error::Unsupported { path: path.to_owned(), fs_type: sys::fs_type_name(file), source }
     } else {

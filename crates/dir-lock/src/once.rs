@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use atomic_io::{AtomicFile, WriteOptions};
-use camino::{Utf8Path, Utf8PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::holder::Holder;
@@ -89,12 +89,12 @@ impl OnceOutcome {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use std::io::Write;
 /// use dir_lock::{produce_once, OnceOptions, OnceOutcome};
 ///
 /// let target = dir.join("model.bin");
-/// let non_empty = |p: &camino::Utf8Path| match std::fs::metadata(p) {
+/// let non_empty = |p: &std::path::Path| match std::fs::metadata(p) {
 ///     Ok(m) if m.len() > 0 => Ok(()),
 ///     Ok(_) => Err("empty".to_owned()),
 ///     Err(e) => Err(e.to_string()),
@@ -108,13 +108,13 @@ impl OnceOutcome {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn produce_once<V, P, E>(
-    target: impl AsRef<Utf8Path>,
+    target: impl AsRef<Path>,
     opts: &OnceOptions<'_>,
     verify: V,
     produce: P,
 ) -> Result<OnceOutcome>
 where
-    V: Fn(&Utf8Path) -> std::result::Result<(), String>,
+    V: Fn(&Path) -> std::result::Result<(), String>,
     P: FnOnce(&mut AtomicFile) -> std::result::Result<(), E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -167,14 +167,17 @@ where
 /// `TARGET.lock`, beside the target.
 ///
 /// ```
-/// assert_eq!(dir_lock::sidecar_lock_path("a/model.bin").unwrap(), "a/model.bin.lock");
+/// use std::path::Path;
+/// assert_eq!(dir_lock::sidecar_lock_path("a/model.bin").unwrap(), Path::new("a/model.bin.lock"));
 /// ```
-pub fn sidecar_lock_path(target: impl AsRef<Utf8Path>) -> Result<Utf8PathBuf> {
+pub fn sidecar_lock_path(target: impl AsRef<Path>) -> Result<PathBuf> {
     sidecar(target.as_ref())
 }
 
-fn sidecar(target: &Utf8Path) -> Result<Utf8PathBuf> {
+fn sidecar(target: &Path) -> Result<PathBuf> {
     let name =
         target.file_name().ok_or_else(|| Error::InvalidTarget { path: target.to_owned() })?;
-    Ok(target.with_file_name(format!("{name}.lock")))
+    let mut lock = name.to_owned();
+    lock.push(".lock");
+    Ok(target.with_file_name(lock))
 }

@@ -10,15 +10,14 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use camino::{Utf8Path, Utf8PathBuf};
 use dir_lock::{
     Error, Holder, InstanceGuard, LockFile, LockKind, LockOptions, OnceOptions, OnceOutcome, Wait,
     WaitObserver, holders, produce_once,
 };
 
-fn tempdir() -> (tempfile::TempDir, Utf8PathBuf) {
+fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = Utf8Path::from_path(dir.path()).unwrap().to_owned();
+    let path = dir.path().to_owned();
     (dir, path)
 }
 
@@ -55,9 +54,9 @@ struct Holding {
 
 impl Holding {
     /// Starts `hold MODE PATH` and waits until it says "ready".
-    fn start(mode: &str, path: &Utf8Path) -> Holding {
+    fn start(mode: &str, path: &Path) -> Holding {
         let mut child = Command::new(hold_bin())
-            .args([mode, path.as_str()])
+            .arg(mode).arg(path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -65,7 +64,7 @@ impl Holding {
         let stdin = child.stdin.take();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line, "ready\n", "hold {mode} {path} did not get its lock");
+        assert_eq!(line, "ready\n", "hold {mode} {} did not get its lock", path.display());
         Holding { child, stdin }
     }
 
@@ -195,7 +194,7 @@ fn a_timed_out_waiter_names_the_holder_and_does_not_disturb_it() {
     let before = std::fs::read_to_string(&path).unwrap();
     struct Count(AtomicUsize);
     impl WaitObserver for Count {
-        fn waiting(&self, _: &Utf8Path, holders: &[Holder], _: Duration) {
+        fn waiting(&self, _: &Path, holders: &[Holder], _: Duration) {
             assert!(!holders.is_empty());
             self.0.fetch_add(1, Ordering::SeqCst);
         }
@@ -224,7 +223,7 @@ fn a_blocked_waiter_is_told_who_holds_it_and_gets_it_when_the_holder_is_killed()
     // The observer kills the holder the first time it is told: no sleep decides anything.
     struct KillOnWait<'a>(&'a std::sync::Mutex<Option<Holding>>, u32);
     impl WaitObserver for KillOnWait<'_> {
-        fn waiting(&self, _: &Utf8Path, holders: &[Holder], _: Duration) {
+        fn waiting(&self, _: &Path, holders: &[Holder], _: Duration) {
             assert_eq!(holders[0].pid, Some(self.1));
             if let Some(h) = self.0.lock().unwrap().take() {
                 h.kill();
@@ -250,7 +249,7 @@ fn instance_guard_refuses_a_second_instance_and_admits_one_after_a_kill() {
         "{err}"
     );
     // A second process is refused too, with the same message.
-    let out = Command::new(hold_bin()).args(["instance", pid_file.as_str()]).output().unwrap();
+    let out = Command::new(hold_bin()).arg("instance").arg(&pid_file).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("pid {}", first.pid())));
 
@@ -262,7 +261,7 @@ fn instance_guard_refuses_a_second_instance_and_admits_one_after_a_kill() {
     assert_eq!(text.lines().next(), Some(std::process::id().to_string().as_str()));
 }
 
-fn non_empty(p: &Utf8Path) -> Result<(), String> {
+fn non_empty(p: &Path) -> Result<(), String> {
     match std::fs::metadata(p) {
         Ok(m) if m.len() > 0 => Ok(()),
         Ok(_) => Err("empty".into()),
@@ -270,7 +269,7 @@ fn non_empty(p: &Utf8Path) -> Result<(), String> {
     }
 }
 
-fn entries(dir: &Utf8Path) -> Vec<String> {
+fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -3,7 +3,6 @@
 use std::io;
 use std::path::PathBuf;
 
-use camino::Utf8PathBuf;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -17,7 +16,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// use folder_copier::{plan, CopyOptions, Error};
 ///
 /// std::fs::create_dir(root.join("src"))?;
@@ -31,7 +30,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     // ---- refusals before any work ----
     /// SRC or DST could not be examined.
-    #[error("failed to inspect {path}: {source}")]
+    #[error("failed to inspect {}: {source}", names::shown(path))]
     Inspect {
         /// The path.
         path: PathBuf,
@@ -39,16 +38,16 @@ pub enum Error {
         source: io::Error,
     },
     /// SRC is not a directory.
-    #[error("source {path} is not a directory")]
+    #[error("source {} is not a directory", names::shown(path))]
     SourceNotDirectory {
         /// SRC.
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// DST exists and is not a directory.
-    #[error("destination {path} exists and is not a directory")]
+    #[error("destination {} exists and is not a directory", names::shown(path))]
     DestinationNotDirectory {
         /// DST.
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// DST is SRC, or inside it (by path after resolving symlinks, or by device and inode of one of
     /// DST's ancestors, which also catches bind mounts).
@@ -57,20 +56,20 @@ pub enum Error {
     )]
     DestinationInsideSource {
         /// SRC.
-        src: Utf8PathBuf,
+        src: PathBuf,
         /// DST.
-        dst: Utf8PathBuf,
+        dst: PathBuf,
     },
     /// SRC is inside DST and some file would be written into SRC itself.
     #[error(
         "refusing to copy {src} into {dst}: {} would be written inside the source",
-        inside.display()
+        names::shown(inside)
     )]
     DestinationOverlapsSource {
         /// SRC.
-        src: Utf8PathBuf,
+        src: PathBuf,
         /// DST.
-        dst: Utf8PathBuf,
+        dst: PathBuf,
         /// The first destination path that lies inside SRC.
         inside: PathBuf,
     },
@@ -83,7 +82,7 @@ pub enum Error {
     )]
     Collisions {
         /// DST.
-        dst: Utf8PathBuf,
+        dst: PathBuf,
         /// Every collision found (at least one).
         collisions: Vec<Collision>,
     },
@@ -94,14 +93,14 @@ pub enum Error {
     )]
     NoSpace {
         /// DST (or the existing directory it will be created in).
-        dst: Utf8PathBuf,
+        dst: PathBuf,
         /// Bytes the copy needs (file sizes rounded up to 4 KiB blocks).
         needed: u64,
         /// Bytes the file system reports available to this user.
         available: u64,
     },
     /// Asking the file system for its free space failed.
-    #[error("failed to read the free space of {path}: {source}")]
+    #[error("failed to read the free space of {}: {source}", names::shown(path))]
     FreeSpace {
         /// The directory asked about.
         path: PathBuf,
@@ -117,32 +116,25 @@ pub enum Error {
         source: rayon::ThreadPoolBuildError,
     },
     /// Removing leftover temp files in DST failed before the copy started.
-    #[error("failed to sweep leftover temp files in {dst}: {source}")]
+    #[error("failed to sweep leftover temp files in {}: {source}", names::shown(dst))]
     Sweep {
         /// DST.
-        dst: Utf8PathBuf,
+        dst: PathBuf,
         /// The cause.
         source: atomic_io::Error,
     },
 
     // ---- per-file (or per-directory) failures ----
     /// Walking the source tree failed at a path (e.g. an unreadable directory).
-    #[error("failed to read {}: {source}", path.display())]
+    #[error("failed to read {}: {source}", names::shown(path))]
     Walk {
         /// Where the walk failed.
         path: PathBuf,
         /// The cause.
         source: walkdir::Error,
     },
-    /// The destination path of a regular file is not UTF-8; atomic-io, which every file is written
-    /// through, takes UTF-8 paths only.
-    #[error("cannot copy {}: its destination path is not UTF-8 (atomic writes take UTF-8 paths)", path.display())]
-    NotUtf8 {
-        /// The source file.
-        path: PathBuf,
-    },
     /// Opening a source file failed.
-    #[error("failed to open {}: {source}", path.display())]
+    #[error("failed to open {}: {source}", names::shown(path))]
     Open {
         /// The source file.
         path: PathBuf,
@@ -150,7 +142,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Reading a source file failed.
-    #[error("failed to read {}: {source}", path.display())]
+    #[error("failed to read {}: {source}", names::shown(path))]
     Read {
         /// The source file.
         path: PathBuf,
@@ -158,7 +150,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A source entry is no longer what the plan saw (e.g. a file replaced by a FIFO); not opened.
-    #[error("{} is now a {kind}, not a regular file; not copied", path.display())]
+    #[error("{} is now a {kind}, not a regular file; not copied", names::shown(path))]
     NotRegular {
         /// The source path.
         path: PathBuf,
@@ -171,7 +163,7 @@ pub enum Error {
     #[error(
         "{} changed while it was copied (size {before_len} -> {after_len}, {read} bytes read, \
          mtime changed: {mtime_changed}); copy discarded",
-        path.display()
+        names::shown(path)
     )]
     SourceChanged {
         /// The source file.
@@ -187,7 +179,7 @@ pub enum Error {
     },
     /// Nothing was read from a source file whose size is not 0. Impossible by construction (the
     /// size check catches it first); checked anyway.
-    #[error("read 0 bytes from {} whose size is {len}; copy discarded", path.display())]
+    #[error("read 0 bytes from {} whose size is {len}; copy discarded", names::shown(path))]
     EmptyCopy {
         /// The source file.
         path: PathBuf,
@@ -195,12 +187,12 @@ pub enum Error {
         len: u64,
     },
     /// The written temp file's size is not the number of bytes read.
-    #[error("{temp} holds {actual} bytes after writing {expected} from {}; copy discarded", src.display())]
+    #[error("{temp} holds {actual} bytes after writing {expected} from {}; copy discarded", names::shown(src))]
     SizeMismatch {
         /// The source file.
         src: PathBuf,
         /// The temp file.
-        temp: Utf8PathBuf,
+        temp: PathBuf,
         /// Bytes read from the source.
         expected: u64,
         /// Size of the temp file.
@@ -210,23 +202,23 @@ pub enum Error {
     #[error(
         "{temp} read back hashes to {actual}, but {} hashed to {expected} while it was read; copy \
          discarded",
-        src.display()
+        names::shown(src)
     )]
     HashMismatch {
         /// The source file.
         src: PathBuf,
         /// The temp file.
-        temp: Utf8PathBuf,
+        temp: PathBuf,
         /// XXH3-128 of the bytes read from the source.
         expected: checksum::Digest,
         /// XXH3-128 of the temp file read back.
         actual: checksum::Digest,
     },
     /// Reading the written temp file back for verification failed.
-    #[error("failed to read back {temp} to verify it: {source}")]
+    #[error("failed to read back {} to verify it: {source}", names::shown(temp))]
     ReadBack {
         /// The temp file.
-        temp: Utf8PathBuf,
+        temp: PathBuf,
         /// The cause.
         source: io::Error,
     },
@@ -239,14 +231,14 @@ pub enum Error {
     Checksum(#[from] checksum::Error),
     /// A symlink appeared at the destination between the check and the creation of the temp file;
     /// nothing was written through it.
-    #[error("{path} became a symlink while it was being replaced; not written through")]
+    #[error("{} became a symlink while it was being replaced; not written through", names::shown(path))]
     DestinationRaced {
         /// The destination.
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// Something in the destination is in the way and is not replaced (a directory where a file or
     /// symlink goes, or a non-directory where a directory goes).
-    #[error("{} is a {kind} in the destination; not replaced", path.display())]
+    #[error("{} is a {kind} in the destination; not replaced", names::shown(path))]
     InTheWay {
         /// The destination path.
         path: PathBuf,
@@ -255,7 +247,7 @@ pub enum Error {
     },
     /// A source file and its destination are the same file (hard link, bind mount), seen only at
     /// copy time.
-    #[error("{} and {} are the same file; not copied", src.display(), dst.display())]
+    #[error("{} and {} are the same file; not copied", names::shown(src), names::shown(dst))]
     SameFile {
         /// The source file.
         src: PathBuf,
@@ -264,7 +256,7 @@ pub enum Error {
     },
     /// A file-system operation in the destination failed (creating a directory or symlink,
     /// removing a planted symlink, setting modes and times, syncing a directory).
-    #[error("failed to {action} {}: {source}", path.display())]
+    #[error("failed to {action} {}: {source}", names::shown(path))]
     Destination {
         /// What was being done.
         action: &'static str,
@@ -274,7 +266,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A directory's entries cannot be written because the directory itself could not be created.
-    #[error("{} not copied: its destination directory {} could not be created", path.display(), dir.display())]
+    #[error("{} not copied: its destination directory {} could not be created", names::shown(path), names::shown(dir))]
     ParentFailed {
         /// The source entry.
         path: PathBuf,
@@ -314,10 +306,10 @@ impl std::fmt::Display for Collision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Collision::CaseFold { first, second } => {
-                write!(f, "{} and {} differ only by case", first.display(), second.display())
+                write!(f, "{} and {} differ only by case", names::shown(first), names::shown(second))
             }
             Collision::SameFile { src, dst } => {
-                write!(f, "{} and {} are the same file", src.display(), dst.display())
+                write!(f, "{} and {} are the same file", names::shown(src), names::shown(dst))
             }
         }
     }

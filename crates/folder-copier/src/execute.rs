@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use atomic_io::Durability;
 use atomic_io::sweep::{SweepOptions, sweep};
-use camino::Utf8Path;
 use checksum::FileKind;
 
 use crate::plan::DirPlan;
@@ -25,7 +24,7 @@ use crate::{
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// std::fs::create_dir_all(root.join("src/sub"))?;
 /// std::fs::write(root.join("src/sub/a.bin"), vec![1; 100_000])?;
 /// let report = folder_copier::copy(root.join("src"), root.join("dst"), &Default::default(), &())?;
@@ -34,8 +33,8 @@ use crate::{
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn copy(
-    src: impl AsRef<Utf8Path>,
-    dst: impl AsRef<Utf8Path>,
+    src: impl AsRef<Path>,
+    dst: impl AsRef<Path>,
     opts: &CopyOptions,
     progress: &dyn CopyProgress,
 ) -> Result<CopyReport> {
@@ -62,7 +61,7 @@ pub fn copy(
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// # std::fs::create_dir(root.join("src"))?;
 /// std::fs::write(root.join("src/a"), b"a")?;
 /// let opts = folder_copier::CopyOptions::default();
@@ -95,7 +94,7 @@ pub fn execute(
     report.warnings.extend(warnings);
 
     create_root(&dst, opts, &mut report)?;
-    if dst.as_std_path().is_dir() {
+    if dst.is_dir() {
         let swept = sweep(&dst, &SweepOptions { dry_run: false })
             .map_err(|source| Error::Sweep { dst: dst.clone(), source })?;
         let removed = swept.removed.into_iter().map(|path| Warning::RemovedTemp { path });
@@ -105,7 +104,7 @@ pub fn execute(
             report.warnings.push(warning);
         }
         for err in swept.errors {
-            report.failed.push(Failure { path: dst.as_std_path().to_owned(), error: err.into() });
+            report.failed.push(Failure { path: dst.to_owned(), error: err.into() });
         }
     }
 
@@ -113,7 +112,7 @@ pub fn execute(
     let shared = Shared {
         opts,
         progress,
-        src: src.as_std_path(),
+        src: &src,
         dst: &dst,
         batch_files: Shared::batch_files_for(pool.current_num_threads()),
     };
@@ -171,12 +170,12 @@ pub fn execute(
 
 /// Creates DST (and missing parents) when it does not exist; with durability full, syncs the
 /// directory each new one was created in.
-fn create_root(dst: &Utf8Path, opts: &CopyOptions, report: &mut CopyReport) -> Result<()> {
-    if dst.as_std_path().exists() {
+fn create_root(dst: &Path, opts: &CopyOptions, report: &mut CopyReport) -> Result<()> {
+    if dst.exists() {
         return Ok(());
     }
     let mut missing = Vec::new();
-    let mut cursor = Some(dst.as_std_path());
+    let mut cursor = Some(dst);
     while let Some(path) = cursor {
         if path.as_os_str().is_empty() || path.exists() {
             break;
@@ -187,7 +186,7 @@ fn create_root(dst: &Utf8Path, opts: &CopyOptions, report: &mut CopyReport) -> R
     std::fs::DirBuilder::new()
         .recursive(true)
         .create(dst)
-        .map_err(|source| Error::Inspect { path: dst.as_std_path().to_owned(), source })?;
+        .map_err(|source| Error::Inspect { path: dst.to_owned(), source })?;
     report.dirs_created += missing.len() as u64;
     if opts.durability == Durability::Full {
         for created in &missing {
@@ -217,7 +216,7 @@ enum DirState {
 /// directory goes is removed first, so nothing is ever written through it.
 fn make_dirs(
     dirs: &[DirPlan],
-    dst: &Utf8Path,
+    dst: &Path,
     opts: &CopyOptions,
     report: &mut CopyReport,
 ) -> Vec<DirState> {
@@ -225,7 +224,7 @@ fn make_dirs(
     let mut index: HashMap<&Path, usize> = HashMap::new();
     for (i, dir) in dirs.iter().enumerate() {
         index.insert(dir.rel.as_path(), i);
-        let dst_dir = dst.as_std_path().join(&dir.rel);
+        let dst_dir = dst.join(&dir.rel);
         let parent = dir.rel.parent().and_then(|p| index.get(p)).copied();
         if opts.cancelled() || matches!(parent.map(|p| &states[p]), Some(DirState::Cancelled)) {
             states.push(DirState::Cancelled);
@@ -300,15 +299,15 @@ fn apply_dir_metadata(
     dirs: &[DirPlan],
     states: &[DirState],
     completed: &[bool],
-    src: &Utf8Path,
-    dst: &Utf8Path,
+    src: &Path,
+    dst: &Path,
     report: &mut CopyReport,
 ) {
     for (i, dir) in dirs.iter().enumerate().rev() {
         if !completed[i] || !matches!(states[i], DirState::Ready { .. }) {
             continue;
         }
-        let dst_dir = dst.as_std_path().join(&dir.rel);
+        let dst_dir = dst.join(&dir.rel);
         let result = std::fs::set_permissions(&dst_dir, std::fs::Permissions::from_mode(dir.mode))
             .map_err(|source| ("set the mode of", source))
             .and_then(|()| {
@@ -318,7 +317,7 @@ fn apply_dir_metadata(
             });
         if let Err((action, source)) = result {
             report.failed.push(Failure {
-                path: src.as_std_path().join(&dir.rel),
+                path: src.join(&dir.rel),
                 error: Error::Destination { action, path: dst_dir, source },
             });
         }

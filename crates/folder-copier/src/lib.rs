@@ -7,7 +7,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! # let root = dir.path();
 //! use folder_copier::{copy, CopyOptions};
 //!
 //! std::fs::create_dir_all(root.join("roms/nes"))?;
@@ -78,9 +78,9 @@
 //!   ([`RetryPolicy`]); `ENOENT`, `EACCES`, `ENOSPC` and the rest are not.
 //! - **Cancellation** ([`CopyOptions::cancel`]) is checked between files and between buffers: no
 //!   new file starts, temps are removed, and the partial report comes back.
-//! - **Names are bytes**: a name that is not UTF-8 is never dropped. Directories and symlinks with
-//!   such names are copied; a regular file whose destination path is not UTF-8 is reported as
-//!   failed by path ([`Error::NotUtf8`]), because atomic-io takes UTF-8 paths.
+//! - **Names are bytes**: a name that is not UTF-8 (`caf\xe9.nes`, a folder `dir\xe9/`) is copied
+//!   exactly like any other: temps, collision checks, skips and reports treat it the same. In
+//!   messages and reports every name is shown escaped, reversibly ([`names::shown`]).
 //!
 //! ## What is not guaranteed
 //!
@@ -111,7 +111,7 @@
 //! - `fs4`: the free space of DST's file system.
 //! - `rustix`: `O_NOFOLLOW | O_NONBLOCK` opens, `utimensat` on symlinks, `posix_fadvise`, without
 //!   `unsafe`.
-//! - `camino`: UTF-8 paths in the API for paths users type.
+//! - `names`: how a name is shown in messages (escaped, reversibly, as everywhere in the toolkit).
 //! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
 #![cfg(unix)]

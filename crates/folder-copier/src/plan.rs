@@ -10,7 +10,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use atomic_io::{AtomicFile, Durability, WriteOptions, is_temp_name};
-use camino::{Utf8Path, Utf8PathBuf};
 use checksum::FileKind;
 
 use crate::sys::{self, Mtime};
@@ -68,7 +67,7 @@ pub struct PlanTotals {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// # std::fs::create_dir(root.join("src"))?;
 /// std::fs::write(root.join("src/a"), b"abc")?;
 /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
@@ -94,7 +93,7 @@ pub struct PlannedEntry {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// std::fs::create_dir_all(root.join("src/roms/nes"))?;
 /// std::fs::write(root.join("src/roms/nes/a.nes"), vec![7; 10_000])?;
 /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
@@ -105,8 +104,8 @@ pub struct PlannedEntry {
 /// ```
 #[derive(Debug)]
 pub struct CopyPlan {
-    pub(crate) src: Utf8PathBuf,
-    pub(crate) dst: Utf8PathBuf,
+    pub(crate) src: PathBuf,
+    pub(crate) dst: PathBuf,
     /// Parents before children (walk order).
     pub(crate) dirs: Vec<DirPlan>,
     pub(crate) problems: Vec<Failure>,
@@ -147,14 +146,14 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src/sub"))?;
     /// # std::fs::write(root.join("src/sub/a"), b"a")?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
     /// assert_eq!(plan.src(), root.join("src"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn src(&self) -> &Utf8Path {
+    pub fn src(&self) -> &Path {
         &self.src
     }
 
@@ -162,14 +161,14 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src/sub"))?;
     /// # std::fs::write(root.join("src/sub/a"), b"a")?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
     /// assert_eq!(plan.dst(), root.join("dst"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn dst(&self) -> &Utf8Path {
+    pub fn dst(&self) -> &Path {
         &self.dst
     }
 
@@ -177,7 +176,7 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src/sub"))?;
     /// # std::fs::write(root.join("src/sub/a"), b"a")?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
@@ -192,7 +191,7 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src/sub"))?;
     /// # std::fs::write(root.join("src/sub/a"), b"a")?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
@@ -208,7 +207,7 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src/sub"))?;
     /// # std::fs::write(root.join("src/sub/a"), b"a")?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
@@ -223,7 +222,7 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src/sub"))?;
     /// # std::fs::write(root.join("src/sub/a"), b"a")?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
@@ -238,7 +237,7 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src/sub"))?;
     /// # std::fs::write(root.join("src/sub/a"), b"a")?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
@@ -263,7 +262,7 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src/sub"))?;
     /// # std::fs::write(root.join("src/sub/a"), b"a")?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
@@ -296,7 +295,7 @@ impl CopyPlan {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// use folder_copier::{plan, CopyOptions, Error};
 ///
 /// std::fs::create_dir(root.join("src"))?;
@@ -309,13 +308,13 @@ impl CopyPlan {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn plan(
-    src: impl AsRef<Utf8Path>,
-    dst: impl AsRef<Utf8Path>,
+    src: impl AsRef<Path>,
+    dst: impl AsRef<Path>,
     opts: &CopyOptions,
 ) -> Result<CopyPlan> {
     let (src, dst) = (src.as_ref(), dst.as_ref());
-    fn inspect(path: &Utf8Path) -> impl FnOnce(io::Error) -> Error + '_ {
-        move |source| Error::Inspect { path: path.as_std_path().to_owned(), source }
+    fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+        move |source| Error::Inspect { path: path.to_owned(), source }
     }
     let src_meta = std::fs::metadata(src).map_err(inspect(src))?;
     if !src_meta.is_dir() {
@@ -351,7 +350,7 @@ pub fn plan(
         return Err(Error::DestinationOverlapsSource {
             src: src.to_owned(),
             dst: dst.to_owned(),
-            inside: dst.as_std_path().join(inside),
+            inside: dst.join(inside),
         });
     }
 
@@ -387,9 +386,9 @@ pub fn plan(
 
 /// DST as an absolute path with symlinks resolved as far as it exists, and its nearest existing
 /// directory (DST itself when it exists).
-fn resolve_dst(dst: &Utf8Path) -> Result<(PathBuf, PathBuf)> {
+fn resolve_dst(dst: &Path) -> Result<(PathBuf, PathBuf)> {
     let absolute = std::path::absolute(dst)
-        .map_err(|source| Error::Inspect { path: dst.as_std_path().to_owned(), source })?;
+        .map_err(|source| Error::Inspect { path: dst.to_owned(), source })?;
     let mut existing = absolute.as_path();
     let mut rest = Vec::new();
     loop {
@@ -425,8 +424,8 @@ fn resolve_dst(dst: &Utf8Path) -> Result<(PathBuf, PathBuf)> {
 /// Refuses DST equal to or inside SRC: by resolved path, and by device and inode of every existing
 /// ancestor of DST (a bind mount of SRC has another path but the same inode).
 fn refuse_inside(
-    src: &Utf8Path,
-    dst: &Utf8Path,
+    src: &Path,
+    dst: &Path,
     src_canon: &Path,
     src_meta: &Metadata,
     dst_abs: &Path,
@@ -449,7 +448,7 @@ fn refuse_inside(
 
 /// Walks SRC in name order, without following symlinks, into `plan.dirs`.
 fn walk(plan: &mut CopyPlan) -> Result<()> {
-    let root = plan.src.as_std_path().to_owned();
+    let root = plan.src.to_owned();
     let mut index: HashMap<PathBuf, usize> = HashMap::new();
     let walker = walkdir::WalkDir::new(&root).follow_links(false).sort_by_file_name();
     for item in walker {
@@ -500,11 +499,6 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
         } else if is_temp_name(&name) && (file_type.is_file() || file_type.is_symlink()) {
             plan.warnings.push(Warning::SkippedTemp { path: path.to_path_buf() });
         } else if file_type.is_file() {
-            if plan.dst.as_std_path().join(&rel).to_str().is_none() {
-                let path = path.to_path_buf();
-                plan.problems.push(Failure { path: path.clone(), error: Error::NotUtf8 { path } });
-                continue;
-            }
             plan.dirs[parent].entries.push(EntryPlan {
                 name,
                 kind: EntryKind::File { len: meta.len() },
@@ -549,8 +543,8 @@ fn dir_plan(rel: PathBuf, meta: &Metadata) -> DirPlan {
 /// Compares each entry with what DST holds: sets the expected [`Action`], finds source files that
 /// are their own destination, and notes temp symlinks a killed copy left.
 fn look_at_destination(plan: &mut CopyPlan, opts: &CopyOptions, collisions: &mut Vec<Collision>) {
-    let src_root = plan.src.as_std_path().to_owned();
-    let dst_root = plan.dst.as_std_path().to_owned();
+    let src_root = plan.src.to_owned();
+    let dst_root = plan.dst.to_owned();
     // Directories whose destination is missing: their subdirectories are missing too.
     let mut missing: Vec<bool> = Vec::with_capacity(plan.dirs.len());
     let mut index: HashMap<PathBuf, usize> = HashMap::new();
@@ -618,7 +612,6 @@ fn list_dir(dir: &Path) -> Option<HashMap<OsString, FileType>> {
 /// Whether the file system holding `dir` treats names that differ only by case as one: creates an
 /// atomic-io temp file there (removed at once) and looks its case-flipped name up.
 fn probe_case_insensitive(dir: &Path) -> Option<bool> {
-    let dir = Utf8Path::from_path(dir)?;
     let opts = WriteOptions { durability: Durability::None, ..WriteOptions::default() };
     let probe = AtomicFile::create(dir.join(".folder-copier-case-probe"), &opts).ok()?;
     let name = probe.temp_path().file_name()?;
@@ -714,7 +707,7 @@ mod tests {
     #[test]
     fn resolve_dst_handles_missing_parts() {
         let tmp = tempfile::tempdir().unwrap();
-        let base = Utf8Path::from_path(tmp.path()).unwrap();
+        let base = tmp.path();
         let canon = std::fs::canonicalize(base).unwrap();
         let (abs, existing) = resolve_dst(&base.join("a/b/../c")).unwrap();
         assert_eq!(abs, canon.join("a/c"));

@@ -58,7 +58,7 @@ pub struct DirStats {
 ///     }
 /// }
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// # std::fs::create_dir(root.join("src"))?;
 /// # std::fs::write(root.join("src/a"), b"a")?;
 /// let count = Count::default();

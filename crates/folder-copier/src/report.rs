@@ -9,9 +9,13 @@ use crate::Error;
 /// A source entry that was not copied, and why.
 ///
 /// ```
+/// use std::ffi::OsStr;
+/// use std::os::unix::ffi::OsStrExt;
 /// use folder_copier::{Error, Failure};
-/// let f = Failure { path: "src/a".into(), error: Error::NotUtf8 { path: "src/a".into() } };
-/// assert!(f.to_string().starts_with("src/a: "));
+/// let path = std::path::PathBuf::from(OsStr::from_bytes(b"src/caf\xe9"));
+/// let error = Error::Open { path: path.clone(), source: std::io::ErrorKind::NotFound.into() };
+/// let f = Failure { path, error };
+/// assert!(f.to_string().starts_with(r"src/caf\xe9: "));
 /// ```
 #[derive(Debug)]
 pub struct Failure {
@@ -23,7 +27,7 @@ pub struct Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.error)
+        write!(f, "{}: {}", names::shown(&self.path), self.error)
     }
 }
 
@@ -68,16 +72,16 @@ impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Warning::SkippedSpecial { path, kind } => {
-                write!(f, "skipped {kind} {} (not a regular file, never opened)", path.display())
+                write!(f, "skipped {kind} {} (not a regular file, never opened)", names::shown(path))
             }
             Warning::SkippedTemp { path } => {
-                write!(f, "skipped {} (named like an atomic-io temp file)", path.display())
+                write!(f, "skipped {} (named like an atomic-io temp file)", names::shown(path))
             }
             Warning::RemovedTemp { path } => {
-                write!(f, "removed leftover temp file {}", path.display())
+                write!(f, "removed leftover temp file {}", names::shown(path))
             }
             Warning::BusyTemp { path } => {
-                write!(f, "left temp file {} alone (a live writer holds it)", path.display())
+                write!(f, "left temp file {} alone (a live writer holds it)", names::shown(path))
             }
         }
     }
@@ -87,7 +91,7 @@ impl fmt::Display for Warning {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// # std::fs::create_dir(root.join("src"))?;
 /// std::fs::write(root.join("src/a"), b"abc")?;
 /// let opts = Default::default();

@@ -126,18 +126,17 @@ fn random_alnum() -> [u8; 10] {
 }
 
 /// `name` with the case of every ASCII letter flipped (`Ab` -> `aB`).
-pub(crate) fn flip_case(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_lowercase() {
-                c.to_ascii_uppercase()
-            } else if c.is_ascii_uppercase() {
-                c.to_ascii_lowercase()
-            } else {
-                c
-            }
-        })
-        .collect()
+pub(crate) fn flip_case(name: &OsStr) -> OsString {
+    let flipped = name.as_bytes().iter().map(|&b| {
+        if b.is_ascii_lowercase() {
+            b.to_ascii_uppercase()
+        } else if b.is_ascii_uppercase() {
+            b.to_ascii_lowercase()
+        } else {
+            b
+        }
+    });
+    OsString::from_vec(flipped.collect())
 }
 
 #[cfg(test)]
@@ -175,6 +174,7 @@ mod tests {
 
     #[test]
     fn flip_case_flips_ascii_letters_only() {
-        assert_eq!(flip_case("Game.ROM-é1"), "gAME.rom-é1");
+        assert_eq!(flip_case(OsStr::new("Game.ROM-é1")), "gAME.rom-é1");
+        assert_eq!(flip_case(OsStr::from_bytes(b"A\xe9")), OsStr::from_bytes(b"a\xe9"));
     }
 }

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use atomic_io::{AtomicFile, Durability, Overwrite, Staged, WriteOptions};
-use camino::{Utf8Path, Utf8PathBuf};
 use checksum::{Algo, Digest, FileKind, Hasher};
 
 use crate::plan::{DirPlan, EntryKind, EntryPlan};
@@ -39,7 +38,7 @@ pub(crate) struct Shared<'a> {
     pub(crate) opts: &'a CopyOptions,
     pub(crate) progress: &'a dyn CopyProgress,
     pub(crate) src: &'a Path,
-    pub(crate) dst: &'a Utf8Path,
+    pub(crate) dst: &'a Path,
     /// Files per batch.
     pub(crate) batch_files: usize,
 }
@@ -54,7 +53,7 @@ impl Shared<'_> {
 struct Job<'p> {
     rel: PathBuf,
     src: PathBuf,
-    dst: Utf8PathBuf,
+    dst: PathBuf,
     entry: &'p EntryPlan,
 }
 
@@ -152,7 +151,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
             first: range.start == 0,
             entries: &dir.entries[range],
             join,
-            dst_dir: shared.dst.as_std_path().join(&dir.rel),
+            dst_dir: shared.dst.join(&dir.rel),
             changed: subdirs_created,
             report: CopyReport::default(),
             stats: DirStats::default(),
@@ -215,14 +214,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
                     }
                 }
                 EntryKind::File { .. } => {
-                    // The plan refused non-UTF-8 destination paths already.
-                    let Some(dst) = Utf8Path::from_path(&self.dst_dir.join(&entry.name))
-                        .map(Utf8Path::to_owned)
-                    else {
-                        let err = Error::NotUtf8 { path: src.clone() };
-                        self.fail(&rel, src, err, entry_len(entry));
-                        continue;
-                    };
+                    let dst = self.dst_dir.join(&entry.name);
                     let job = Job { rel, src, dst, entry };
                     match self.prepare(&job) {
                         Ok(None) => {
@@ -340,7 +332,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
     /// the same content). Anything in the way that is not a regular file or a directory (a planted
     /// symlink, a FIFO) is removed, never opened or written through.
     fn up_to_date(&mut self, job: &Job<'_>, src_meta: &Metadata) -> Result<bool> {
-        let dst = job.dst.as_std_path();
+        let dst = &job.dst;
         let dst_meta = match std::fs::symlink_metadata(dst) {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -510,7 +502,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
         let times = FileTimes::new().set_modified(mtime.to_system_time());
         temp.as_file().set_times(times).map_err(|source| Error::Destination {
             action: "set the mtime of",
-            path: temp.temp_path().as_std_path().to_owned(),
+            path: temp.temp_path().to_owned(),
             source,
         })?;
         Ok(Some(Written { temp, digest: hasher.finish(), len: read, attempt }))
@@ -538,7 +530,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
                     let len = entry_len(job.entry);
                     let err = Error::Destination {
                         action: "fsync",
-                        path: s.temp_path().as_std_path().to_owned(),
+                        path: s.temp_path().to_owned(),
                         source,
                     };
                     self.fail(&job.rel, job.src, err, len); // dropping `s` removes the temp
@@ -717,21 +709,12 @@ fn entry_len(entry: &EntryPlan) -> u64 {
     }
 }
 
-/// `fsync`s a destination directory: through atomic-io when its path is UTF-8, else directly.
+/// `fsync`s a destination directory through atomic-io, with the bare cause as the error.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    match Utf8Path::from_path(dir) {
-        Some(dir) => atomic_io::sync_dir(dir).map_err(|err| match err {
-            atomic_io::Error::OpenDir { source, .. } | atomic_io::Error::SyncDir { source, .. } => {
-                source
-            }
-            other => io::Error::other(other.to_string()),
-        }),
-        None => {
-            // Makes the entries of a directory whose name is not UTF-8 durable (atomic-io takes
-            // UTF-8 paths only); same as atomic_io::sync_dir.
-            std::fs::File::open(dir)?.sync_all()
-        }
-    }
+    atomic_io::sync_dir(dir).map_err(|err| match err {
+        atomic_io::Error::OpenDir { source, .. } | atomic_io::Error::SyncDir { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    })
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use camino::{Utf8Path, Utf8PathBuf};
 use folder_copier::{
     Action, Collision, CopyOptions, CopyProgress, CopyReport, DirStats, Durability, Error,
     FileOutcome, PlanTotals, RetryPolicy, Warning, copy, execute, plan,
@@ -19,20 +18,20 @@ use folder_copier::{
 
 struct Scratch {
     _dir: tempfile::TempDir,
-    root: Utf8PathBuf,
+    root: PathBuf,
 }
 
 impl Scratch {
     fn new() -> Scratch {
         let dir = tempfile::tempdir().unwrap();
-        let root = Utf8Path::from_path(dir.path()).unwrap().to_owned();
+        let root = dir.path().to_owned();
         fs::create_dir(root.join("src")).unwrap();
         Scratch { _dir: dir, root }
     }
-    fn src(&self) -> Utf8PathBuf {
+    fn src(&self) -> PathBuf {
         self.root.join("src")
     }
-    fn dst(&self) -> Utf8PathBuf {
+    fn dst(&self) -> PathBuf {
         self.root.join("dst")
     }
 }
@@ -50,7 +49,8 @@ fn content(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn write(path: &Path, bytes: &[u8], mode: u32, mtime_sec: i64) {
+fn write(path: impl AsRef<Path>, bytes: &[u8], mode: u32, mtime_sec: i64) {
+    let path = path.as_ref();
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, bytes).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
@@ -95,15 +95,16 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, String> {
 }
 
 /// Asserts DST holds exactly SRC, byte for byte, with modes and mtimes (the roots' too).
-fn assert_same_tree(src: &Utf8Path, dst: &Utf8Path) {
-    let (a, b) = (snapshot(src.as_std_path()), snapshot(dst.as_std_path()));
+fn assert_same_tree(src: &Path, dst: &Path) {
+    let (a, b) = (snapshot(src), snapshot(dst));
     for (rel, what) in &a {
         assert_eq!(b.get(rel), Some(what), "{} differs", rel.display());
     }
     assert_eq!(
         a.len(),
         b.len(),
-        "extra entries in {dst}: {:?}",
+        "extra entries in {}: {:?}",
+        dst.display(),
         b.keys().filter(|k| !a.contains_key(*k)).collect::<Vec<_>>()
     );
     let (sm, dm) = (fs::metadata(src).unwrap(), fs::metadata(dst).unwrap());
@@ -111,7 +112,8 @@ fn assert_same_tree(src: &Utf8Path, dst: &Utf8Path) {
     assert_eq!((sm.mtime(), sm.mtime_nsec()), (dm.mtime(), dm.mtime_nsec()), "root mtime");
 }
 
-fn temps_in(root: &Path) -> Vec<PathBuf> {
+fn temps_in(root: impl AsRef<Path>) -> Vec<PathBuf> {
+    let root = root.as_ref();
     walkdir::WalkDir::new(root)
         .into_iter()
         .map(|e| e.unwrap())
@@ -142,7 +144,7 @@ fn many_folders(s: &Scratch) -> u64 {
             };
             let mode = if f % 2 == 0 { 0o644 } else { 0o755 };
             write(
-                &dir.join(format!("game-{f}.rom")).into_std_path_buf(),
+                &dir.join(format!("game-{f}.rom")),
                 &content(d * 100 + f, len),
                 mode,
                 1_500_000_000 + (d * 7 + f) as i64,
@@ -154,9 +156,9 @@ fn many_folders(s: &Scratch) -> u64 {
     symlink("/nonexistent/target", src.join("dangling")).unwrap();
     fs::create_dir_all(src.join("empty/nested-empty")).unwrap();
     fs::set_permissions(src.join("empty"), fs::Permissions::from_mode(0o750)).unwrap();
-    write(&src.join("top.txt").into_std_path_buf(), b"top\n", 0o600, 1_600_000_000);
-    write(&src.join("locked/read-only").into_std_path_buf(), b"ro", 0o444, 1_600_000_000);
-    write(&src.join("locked/setuid").into_std_path_buf(), b"su", 0o4755, 1_600_000_000);
+    write(&src.join("top.txt"), b"top\n", 0o600, 1_600_000_000);
+    write(&src.join("locked/read-only"), b"ro", 0o444, 1_600_000_000);
+    write(&src.join("locked/setuid"), b"su", 0o4755, 1_600_000_000);
     fs::set_permissions(src.join("locked"), fs::Permissions::from_mode(0o555)).unwrap();
     files + 3
 }
@@ -171,7 +173,7 @@ fn many_folders_copy_identically_and_a_second_run_skips_everything() {
     assert_eq!(report.links, 31);
     assert!(report.verified);
     assert_same_tree(&s.src(), &s.dst());
-    assert!(temps_in(s.dst().as_std_path()).is_empty());
+    assert!(temps_in(s.dst()).is_empty());
 
     let again = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
     ok(&again);
@@ -181,7 +183,7 @@ fn many_folders_copy_identically_and_a_second_run_skips_everything() {
     // A chmod alone (same size and mtime) is applied without copying; a touched file is copied
     // into its read-only directory.
     fs::set_permissions(s.src().join("top.txt"), fs::Permissions::from_mode(0o640)).unwrap();
-    write(&s.src().join("locked/read-only").into_std_path_buf(), b"RO", 0o444, 1_700_000_000);
+    write(&s.src().join("locked/read-only"), b"RO", 0o444, 1_700_000_000);
     fs::set_permissions(s.src().join("locked"), fs::Permissions::from_mode(0o555)).unwrap();
     let third = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
     ok(&third);
@@ -196,7 +198,7 @@ fn one_large_folder_copies_identically_with_any_number_of_jobs() {
         for f in 0..600u64 {
             let len = (f as usize * 977) % 40_000;
             write(
-                &s.src().join(format!("f{f:04}")).into_std_path_buf(),
+                &s.src().join(format!("f{f:04}")),
                 &content(f, len),
                 0o640,
                 1_400_000_000 + f as i64,
@@ -231,11 +233,11 @@ fn durability_none_and_no_verify_still_copy_identically() {
 fn changed_files_are_copied_again_and_checksum_mode_compares_content() {
     let s = Scratch::new();
     let a = s.src().join("a");
-    write(a.as_std_path(), b"version 1", 0o644, 1_500_000_000);
+    write(&a, b"version 1", 0o644, 1_500_000_000);
     ok(&copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap());
 
     // Same size and mtime, other content: skipped by default, copied with `checksum`.
-    write(a.as_std_path(), b"version 2", 0o644, 1_500_000_000);
+    write(&a, b"version 2", 0o644, 1_500_000_000);
     let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
     assert_eq!((report.copied, report.skipped), (0, 1));
     let opts = CopyOptions { checksum: true, ..CopyOptions::default() };
@@ -246,7 +248,7 @@ fn changed_files_are_copied_again_and_checksum_mode_compares_content() {
     assert_eq!(fs::read(s.dst().join("a")).unwrap(), b"version 2");
 
     // Same content, other mtime: copied by default (mtime differs), skipped with `checksum`.
-    write(a.as_std_path(), b"version 2", 0o644, 1_600_000_000);
+    write(&a, b"version 2", 0o644, 1_600_000_000);
     assert_eq!(copy(s.src(), s.dst(), &opts, &()).unwrap().skipped, 1);
     let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
     assert_eq!(report.copied, 1);
@@ -265,7 +267,7 @@ fn fifos_are_skipped_with_a_warning_and_never_opened() {
     ok(&report);
     assert_eq!(report.copied, 1);
     assert!(report.warnings.contains(&Warning::SkippedSpecial {
-        path: fifo.into_std_path_buf(),
+        path: fifo,
         kind: checksum::FileKind::Fifo
     }));
     assert!(!s.dst().join("pipe").exists());
@@ -285,7 +287,7 @@ fn destination_inside_source_is_refused() {
         s.src().join("sub/../sub"),
     ] {
         let err = plan(s.src(), &dst, &CopyOptions::default()).unwrap_err();
-        assert!(matches!(err, Error::DestinationInsideSource { .. }), "{dst}: {err}");
+        assert!(matches!(err, Error::DestinationInsideSource { .. }), "{}: {err}", dst.display());
     }
     assert!(!s.src().join("new").exists() && !s.src().join("sub/x").exists());
     // A sibling whose name starts like SRC is not inside it.
@@ -402,30 +404,29 @@ fn symlinks_planted_in_the_destination_are_replaced_never_written_through() {
 }
 
 #[test]
-fn names_that_are_not_utf8_are_copied_or_reported_by_path() {
+fn names_that_are_not_utf8_are_copied_like_any_other() {
     let s = Scratch::new();
-    let src = s.src().into_std_path_buf();
-    let bad_file = src.join(OsStr::from_bytes(b"caf\xe9.txt"));
-    let bad_dir = src.join(OsStr::from_bytes(b"dir-\xff"));
-    let bad_link = src.join(OsStr::from_bytes(b"link-\xfe"));
-    fs::write(&bad_file, b"x").unwrap();
+    let src = s.src();
+    let bad_dir = src.join(OsStr::from_bytes(b"dir\xe9"));
     fs::create_dir(&bad_dir).unwrap();
-    symlink("somewhere", &bad_link).unwrap();
-    fs::write(src.join("fine"), b"fine").unwrap();
+    for (name, mtime) in [(&b"caf\xe9.nes"[..], 1), (b"\xff\xfe", 2), (b"x\xe9", 3), (b"x\xe8", 4)] {
+        write(src.join(OsStr::from_bytes(name)), name, 0o640, 1_600_000_000 + mtime);
+    }
+    write(bad_dir.join("inner.nes"), b"utf-8 name in a latin-1 folder", 0o644, 1_600_000_100);
+    write(bad_dir.join("caf\u{e9}.nes"), b"utf-8 e-acute", 0o644, 1_600_000_101);
+    symlink(OsStr::from_bytes(b"caf\xe9.nes"), src.join(OsStr::from_bytes(b"link-\xfe"))).unwrap();
+    write(src.join("fine"), b"fine", 0o644, 1_600_000_200);
 
     let planned = plan(s.src(), s.dst(), &CopyOptions::default()).unwrap();
-    assert_eq!(planned.problems().len(), 1);
+    assert!(planned.problems().is_empty(), "{:#?}", planned.problems());
     let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
-    assert_eq!(report.failed.len(), 1, "{:#?}", report.failed);
-    assert_eq!(report.failed[0].path, bad_file);
-    assert!(matches!(report.failed[0].error, Error::NotUtf8 { .. }));
-    let dst = s.dst().into_std_path_buf();
-    assert!(dst.join(OsStr::from_bytes(b"dir-\xff")).is_dir());
-    assert_eq!(
-        fs::read_link(dst.join(OsStr::from_bytes(b"link-\xfe"))).unwrap(),
-        Path::new("somewhere")
-    );
-    assert_eq!(fs::read(dst.join("fine")).unwrap(), b"fine");
+    assert!(report.failed.is_empty(), "{:#?}", report.failed);
+    assert_eq!(report.copied, 7);
+    assert_same_tree(&s.src(), &s.dst());
+    assert!(temps_in(s.dst()).is_empty());
+    // A rerun finds every one of them up to date: none skipped as odd, none copied again.
+    let again = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    assert_eq!((again.copied, again.failed.len()), (0, 0), "{again:#?}");
 }
 
 #[test]
@@ -478,7 +479,7 @@ fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() 
 
     // Changes once: the second attempt copies the file as it is now.
     let s = Scratch::new();
-    let big = s.src().join("big").into_std_path_buf();
+    let big = s.src().join("big");
     fs::write(&big, content(1, 600_000)).unwrap();
     let meddler =
         Meddler { path: big.clone(), times: AtomicU64::new(1), retries: Mutex::default() };
@@ -490,7 +491,7 @@ fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() 
 
     // Changes on every attempt: reported, and the destination never gets a copy.
     let s = Scratch::new();
-    let big = s.src().join("big").into_std_path_buf();
+    let big = s.src().join("big");
     fs::write(&big, content(2, 600_000)).unwrap();
     fs::write(s.src().join("other"), b"other").unwrap();
     let meddler =
@@ -501,7 +502,7 @@ fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() 
     assert!(matches!(report.failed[0].error, Error::SourceChanged { .. }), "{}", report.failed[0]);
     assert!(!s.dst().join("big").exists());
     assert_eq!(fs::read(s.dst().join("other")).unwrap(), b"other");
-    assert!(temps_in(s.dst().as_std_path()).is_empty());
+    assert!(temps_in(s.dst()).is_empty());
 }
 
 /// Sets the cancel flag once `after` files are done.
@@ -524,7 +525,7 @@ fn cancelling_stops_new_work_removes_temps_and_returns_a_partial_report() {
     let s = Scratch::new();
     for f in 0..200u64 {
         write(
-            &s.src().join(format!("d{}/f{f:03}", f % 4)).into_std_path_buf(),
+            &s.src().join(format!("d{}/f{f:03}", f % 4)),
             &content(f, 5000),
             0o644,
             1_500_000_000,
@@ -540,9 +541,9 @@ fn cancelling_stops_new_work_removes_temps_and_returns_a_partial_report() {
     assert!(report.copied >= 10 && report.copied < 200, "copied {}", report.copied);
     assert_eq!(report.copied + report.not_attempted, 200);
     assert!(
-        temps_in(s.dst().as_std_path()).is_empty(),
+        temps_in(s.dst()).is_empty(),
         "temps left: {:?}",
-        temps_in(s.dst().as_std_path())
+        temps_in(s.dst())
     );
     // Every destination file present is complete.
     for entry in walkdir::WalkDir::new(s.dst())
@@ -553,7 +554,7 @@ fn cancelling_stops_new_work_removes_temps_and_returns_a_partial_report() {
         let rel = entry.path().strip_prefix(s.dst()).unwrap();
         assert_eq!(
             fs::read(entry.path()).unwrap(),
-            fs::read(s.src().as_std_path().join(rel)).unwrap()
+            fs::read(s.src().join(rel)).unwrap()
         );
     }
 
@@ -582,9 +583,9 @@ fn leftover_temps_of_a_killed_copy_are_removed_by_the_next_copy() {
     ok(&report);
     assert!(!orphan.exists() && fs::symlink_metadata(&orphan_link).is_err());
     assert!(unrelated.exists());
-    assert!(report.warnings.contains(&Warning::RemovedTemp { path: orphan.into_std_path_buf() }));
+    assert!(report.warnings.contains(&Warning::RemovedTemp { path: orphan }));
     assert!(
-        report.warnings.contains(&Warning::RemovedTemp { path: orphan_link.into_std_path_buf() })
+        report.warnings.contains(&Warning::RemovedTemp { path: orphan_link })
     );
 }
 
@@ -596,7 +597,7 @@ fn files_named_like_temps_in_the_source_are_skipped_with_a_warning() {
     let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
     ok(&report);
     assert_eq!(report.copied, 0);
-    assert_eq!(report.warnings, [Warning::SkippedTemp { path: temp.into_std_path_buf() }]);
+    assert_eq!(report.warnings, [Warning::SkippedTemp { path: temp }]);
 }
 
 #[derive(Default)]
