@@ -13,7 +13,7 @@ use crate::seal::Refusal;
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
 /// let err = snapshot_verify::verify(
-///     camino::Utf8Path::from_path(dir.path()).unwrap(),
+///     dir.path(),
 ///     &Default::default(),
 /// )
 /// .unwrap_err();
@@ -24,13 +24,13 @@ use crate::seal::Refusal;
 #[non_exhaustive]
 pub enum Error {
     /// The path given as a snapshot (or as the root of snapshots) is not a directory.
-    #[error("{} is not a directory", path.display())]
+    #[error("{} is not a directory", names::shown(path))]
     NotADirectory {
         /// The path.
         path: PathBuf,
     },
     /// The snapshot directory (or the root of snapshots) could not be opened or listed.
-    #[error("failed to open {}: {source}", path.display())]
+    #[error("failed to open {}: {source}", names::shown(path))]
     Open {
         /// The directory.
         path: PathBuf,
@@ -38,13 +38,13 @@ pub enum Error {
         source: io::Error,
     },
     /// The directory has no manifest: it was never sealed, or its seal is still being written.
-    #[error("{} is not sealed: it has no {}", dir.display(), crate::MANIFEST)]
+    #[error("{} is not sealed: it has no {}", names::shown(dir), crate::MANIFEST)]
     NotSealed {
         /// The directory.
         dir: PathBuf,
     },
     /// The manifest (or its sizes file) exists but could not be read.
-    #[error("failed to read manifest {}: {source}", path.display())]
+    #[error("failed to read manifest {}: {source}", names::shown(path))]
     ReadManifest {
         /// The manifest or sizes file.
         path: PathBuf,
@@ -54,7 +54,7 @@ pub enum Error {
     /// The manifest (or its sizes file) is not one this crate accepts: a malformed or over-long
     /// line, an absolute path, a `..` component, a repeated path, a file too large. Nothing in the
     /// snapshot was read.
-    #[error("invalid manifest {}: {}", path.display(), summary(issues, *more))]
+    #[error("invalid manifest {}: {}", names::shown(path), summary(issues, *more))]
     InvalidManifest {
         /// The manifest or sizes file.
         path: PathBuf,
@@ -64,7 +64,7 @@ pub enum Error {
         more: u64,
     },
     /// Sealing was refused; every reason is listed and nothing was written.
-    #[error("refused to seal {}: {}", dir.display(), refusals(reasons))]
+    #[error("refused to seal {}: {}", names::shown(dir), refusals(reasons))]
     Refused {
         /// The directory.
         dir: PathBuf,
@@ -73,7 +73,7 @@ pub enum Error {
     },
     /// Writing the manifest or its sizes file failed; the directory is left unsealed (or with
     /// its previous seal).
-    #[error("failed to write {}: {source}", path.display())]
+    #[error("failed to write {}: {source}", names::shown(path))]
     Write {
         /// The file being written.
         path: PathBuf,
@@ -81,7 +81,7 @@ pub enum Error {
         source: atomic_io::Error,
     },
     /// The manifest written by [`seal`](crate::seal()) did not read back as written.
-    #[error("manifest {} did not read back as written: {reason}", path.display())]
+    #[error("manifest {} did not read back as written: {reason}", names::shown(path))]
     ReadBack {
         /// The temp file holding the new manifest.
         path: PathBuf,

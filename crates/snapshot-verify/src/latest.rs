@@ -5,7 +5,6 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use camino::Utf8Path;
 use serde::Serialize;
 
 use crate::path::serialize_path;
@@ -108,7 +107,7 @@ impl std::fmt::Display for SkipReason {
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
-/// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// # let root = tmp.path();
 /// use snapshot_verify::{latest, seal};
 /// for step in ["step-9", "step-10"] {
 ///     std::fs::create_dir(root.join(step)).unwrap();
@@ -117,10 +116,10 @@ impl std::fmt::Display for SkipReason {
 /// }
 /// std::fs::write(root.join("step-10/w.bin"), b"step-1X").unwrap(); // a bad run
 /// let found = latest(root, &Default::default()).unwrap();
-/// assert_eq!(found.found.unwrap(), root.join("step-9").as_std_path());
-/// assert_eq!(found.skipped[0].path, root.join("step-10").as_std_path());
+/// assert_eq!(found.found.unwrap(), root.join("step-9"));
+/// assert_eq!(found.skipped[0].path, root.join("step-10"));
 /// ```
-pub fn latest(root: impl AsRef<Utf8Path>, opts: &LatestOptions) -> Result<Latest> {
+pub fn latest(root: impl AsRef<Path>, opts: &LatestOptions) -> Result<Latest> {
     latest_with_progress(root, opts, &())
 }
 
@@ -128,29 +127,23 @@ pub fn latest(root: impl AsRef<Utf8Path>, opts: &LatestOptions) -> Result<Latest
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
-/// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// # let root = tmp.path();
 /// let found = snapshot_verify::latest_with_progress(root, &Default::default(), &()).unwrap();
 /// assert!(found.found.is_none());
 /// ```
 pub fn latest_with_progress(
-    root: impl AsRef<Utf8Path>,
+    root: impl AsRef<Path>,
     opts: &LatestOptions,
     progress: &dyn Progress,
 ) -> Result<Latest> {
     let root = root.as_ref();
-    let mut names = candidates(root.as_std_path())?;
+    let mut names = candidates(root)?;
     names.sort_by(|a, b| compare_names(b, a));
     let mut result = Latest::default();
     for name in names {
-        let path = root.as_std_path().join(&name);
+        let path = root.join(&name);
         progress.snapshot(&path);
-        // Names that are not UTF-8 cannot be given to the UTF-8 API; they are reported, not lost.
-        let Some(dir) = Utf8Path::from_path(&path) else {
-            let message = "name is not UTF-8".to_owned();
-            result.skipped.push(Skipped { path, reason: SkipReason::Error { message } });
-            continue;
-        };
-        let reason = match verify_with_progress(dir, &opts.verify, progress) {
+        let reason = match verify_with_progress(&path, &opts.verify, progress) {
             Ok(report) if report.is_ok() => {
                 result.found = Some(path);
                 result.report = Some(report);

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! # let tmp = tempfile::tempdir().unwrap();
-//! # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+//! # let dir = tmp.path();
 //! use snapshot_verify::{seal, verify, ProblemKind, SealSpec, VerifyOptions};
 //!
 //! std::fs::write(dir.join("config.json"), br#"{"lr": 0.001}"#).unwrap();
@@ -119,7 +119,6 @@ pub use latest::{
     Latest, LatestOptions, SkipReason, Skipped, compare_names, latest, latest_with_progress,
 };
 pub use manifest::ManifestIssue;
-pub use path::shown_path;
 pub use problem::{Mode, Pass, Problem, ProblemKind, Progress, Report};
 pub use seal::{Refusal, RefusalKind, SealSpec, Sealed, seal, seal_with_progress};
 pub use verify::{VerifyOptions, verify, verify_with_progress};

@@ -146,7 +146,7 @@ pub(crate) fn read_manifest(
             continue;
         }
         if let Some(first) = seen.get(&rel) {
-            let shown = crate::shown_path(&rel);
+            let shown = names::shown(&rel);
             issues.push(line, format!("repeats {shown} (already on line {first})"));
             continue;
         }
@@ -251,7 +251,7 @@ pub(crate) fn read_sizes(
         match parsed {
             Ok((rel, len)) => {
                 if sizes.insert(rel.clone(), len).is_some() {
-                    issues.push(line_no, format!("repeats {}", crate::shown_path(&rel)));
+                    issues.push(line_no, format!("repeats {}", names::shown(&rel)));
                 }
             }
             Err(reason) => issues.push(line_no, reason),
@@ -263,11 +263,11 @@ pub(crate) fn read_sizes(
         sizes.keys().filter(|p| !listed.contains(p.as_path())).collect();
     unlisted.sort_by(|a, b| crate::path::cmp_bytes(a, b));
     for rel in unlisted {
-        issues.push(0, format!("{} is not in {MANIFEST}", crate::shown_path(rel)));
+        issues.push(0, format!("{} is not in {MANIFEST}", names::shown(rel)));
     }
     for entry in entries {
         if entry.path != own && !sizes.contains_key(&entry.path) {
-            issues.push(0, format!("has no size for {}", crate::shown_path(&entry.path)));
+            issues.push(0, format!("has no size for {}", names::shown(&entry.path)));
         }
     }
     issues.into_result(path, sizes)

@@ -1,7 +1,6 @@
 //! Relative paths inside a snapshot: validation of what a manifest (or a caller) names, and how a
 //! path is shown to people.
 
-use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -40,28 +39,10 @@ pub(crate) fn normalize_rel(raw: &Path) -> Result<PathBuf, &'static str> {
     Ok(out)
 }
 
-/// A path as people should see it, on one line: unchanged when it is UTF-8 without control
-/// characters, otherwise quoted with Rust string escapes (`"a\nb"`, `"\xFF"`), so that nothing is
-/// lost and one problem stays one line.
-///
-/// ```
-/// use std::path::Path;
-/// use std::os::unix::ffi::OsStrExt;
-/// assert_eq!(snapshot_verify::shown_path(Path::new("data/a.bin")), "data/a.bin");
-/// assert_eq!(snapshot_verify::shown_path(Path::new("a\nb")), r#""a\nb""#);
-/// let odd = Path::new(std::ffi::OsStr::from_bytes(b"x\xff"));
-/// assert_eq!(snapshot_verify::shown_path(odd), r#""x\xFF""#);
-/// ```
-pub fn shown_path(path: &Path) -> Cow<'_, str> {
-    match path.to_str() {
-        Some(text) if !text.chars().any(char::is_control) => Cow::Borrowed(text),
-        _ => Cow::Owned(format!("{:?}", path.as_os_str())),
-    }
-}
-
-/// Serde `serialize_with` for paths: [`shown_path`], so non-UTF-8 names survive as escapes.
+/// Serde `serialize_with` for paths: the escaped form every report uses ([`names::escape`]), so a
+/// name that is not UTF-8 survives as escapes and reads back with [`names::unescape`].
 pub(crate) fn serialize_path<S: serde::Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&shown_path(path))
+    s.serialize_str(&names::escape(path))
 }
 
 /// Whether the walk treats `rel` as a `*.json` file (extension compared case-insensitively).

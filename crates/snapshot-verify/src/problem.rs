@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use checksum::{Digest, FileKind};
 use serde::Serialize;
 
-use crate::path::{serialize_path, shown_path};
+use crate::path::serialize_path;
 
 /// How much a verification reads.
 ///
@@ -142,7 +142,7 @@ impl ProblemKind {
             ProblemKind::Unreadable { reason } => reason.clone(),
             ProblemKind::NotARegularFile { found } => format!("found a {found}"),
             ProblemKind::SymlinkLeavesTree { link, target } => {
-                format!("{} -> {}, not followed", shown_path(link), shown_path(target))
+                format!("{} -> {}, not followed", names::shown(link), names::shown(target))
             }
         })
     }
@@ -150,7 +150,7 @@ impl ProblemKind {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.name(), shown_path(&self.path))?;
+        write!(f, "{}: {}", self.kind.name(), names::shown(&self.path))?;
         match self.kind.details() {
             Some(details) => write!(f, " ({details})"),
             None => Ok(()),

@@ -7,13 +7,12 @@ use std::io::Seek;
 use std::path::{Path, PathBuf};
 
 use atomic_io::{AtomicFile, Staged, WriteOptions};
-use camino::{Utf8Path, Utf8PathBuf};
 use checksum::{Algo, FileKind};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::manifest::{ManifestEntry, manifest_line, read_manifest, read_sizes, sizes_line};
-use crate::path::{cmp_bytes, is_json, normalize_rel, serialize_path, shown_path};
+use crate::path::{cmp_bytes, is_json, normalize_rel, serialize_path};
 use crate::read::{self, JsonFailure, ReadFailure};
 use crate::verify::{Check, check, is_ignored, open_root, pool};
 use crate::walk::{Node, walk};
@@ -32,7 +31,7 @@ use crate::{Error, MANIFEST, Mode, Pass, Progress, Report, Result, SIZES, Verify
 #[derive(Clone, Debug)]
 pub struct SealSpec {
     /// Files (relative to the snapshot) that must exist, be regular files and be non-empty.
-    pub required: Vec<Utf8PathBuf>,
+    pub required: Vec<PathBuf>,
     /// Empty files (and a snapshot with no files at all) are allowed.
     pub allow_empty: bool,
     /// `*.json` files larger than this are refused rather than parsed (parsing is streamed, so
@@ -172,7 +171,7 @@ impl RefusalKind {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.name(), shown_path(&self.path))?;
+        write!(f, "{}: {}", self.kind.name(), names::shown(&self.path))?;
         match self.kind.details() {
             Some(details) => write!(f, " ({details})"),
             None => Ok(()),
@@ -184,7 +183,7 @@ impl fmt::Display for Refusal {
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
-/// # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// # let dir = tmp.path();
 /// std::fs::write(dir.join("a"), b"abc").unwrap();
 /// let sealed = snapshot_verify::seal(dir, &Default::default()).unwrap();
 /// assert_eq!((sealed.files, sealed.bytes), (1, 3));
@@ -193,8 +192,8 @@ impl fmt::Display for Refusal {
 #[derive(Clone, Debug, Serialize)]
 pub struct Sealed {
     /// The manifest written (`DIR/manifest.xxh128`).
-    #[serde(serialize_with = "serialize_utf8")]
-    pub manifest: Utf8PathBuf,
+    #[serde(serialize_with = "serialize_path")]
+    pub manifest: PathBuf,
     /// Files listed (the sizes file not counted).
     pub files: u64,
     /// Their total length.
@@ -221,7 +220,7 @@ pub struct Sealed {
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
-/// # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// # let dir = tmp.path();
 /// use snapshot_verify::{seal, Error, SealSpec};
 /// std::fs::write(dir.join("config.json"), b"{\"lr\": 0.1").unwrap(); // cut short
 /// std::fs::write(dir.join("empty.bin"), b"").unwrap();
@@ -231,7 +230,7 @@ pub struct Sealed {
 /// assert_eq!(names, ["invalid_json", "empty", "required_missing"]);
 /// assert!(!dir.join("manifest.xxh128").exists());
 /// ```
-pub fn seal(dir: impl AsRef<Utf8Path>, spec: &SealSpec) -> Result<Sealed> {
+pub fn seal(dir: impl AsRef<Path>, spec: &SealSpec) -> Result<Sealed> {
     seal_with_progress(dir, spec, &())
 }
 
@@ -239,17 +238,16 @@ pub fn seal(dir: impl AsRef<Utf8Path>, spec: &SealSpec) -> Result<Sealed> {
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
-/// # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// # let dir = tmp.path();
 /// std::fs::write(dir.join("a"), b"x").unwrap();
 /// snapshot_verify::seal_with_progress(dir, &Default::default(), &()).unwrap();
 /// ```
 pub fn seal_with_progress(
-    dir: impl AsRef<Utf8Path>,
+    dir: impl AsRef<Path>,
     spec: &SealSpec,
     progress: &dyn Progress,
 ) -> Result<Sealed> {
-    let dir_utf8 = dir.as_ref();
-    let dir = dir_utf8.as_std_path();
+    let dir = dir.as_ref();
     let root = open_root(dir)?;
     let tree = walk(dir).map_err(|source| Error::Open { path: dir.into(), source })?;
     let mut refusals: Vec<Refusal> = Vec::new();
@@ -297,11 +295,11 @@ pub fn seal_with_progress(
 
     // 2. Required files.
     for required in &spec.required {
-        let rel = match normalize_rel(Path::new(required.as_str())) {
+        let rel = match normalize_rel(required) {
             Ok(rel) => rel,
             Err(error) => {
                 let kind = RefusalKind::InvalidRequiredPath { error: error.into() };
-                refuse(&mut refusals, required.as_std_path(), kind);
+                refuse(&mut refusals, required, kind);
                 continue;
             }
         };
@@ -411,17 +409,17 @@ pub fn seal_with_progress(
     entries.sort_by(|a, b| cmp_bytes(&a.path, &b.path));
     let manifest_bytes: Vec<u8> =
         entries.iter().flat_map(|e| manifest_line(&e.path, e.digest)).collect();
-    let staged_sizes = stage(&dir_utf8.join(SIZES), &sizes_bytes)?;
-    let staged_manifest = stage(&dir_utf8.join(MANIFEST), &manifest_bytes)?;
+    let staged_sizes = stage(&dir.join(SIZES), &sizes_bytes)?;
+    let staged_manifest = stage(&dir.join(MANIFEST), &manifest_bytes)?;
 
     // 6. Read both back, parse them as verify does, and verify the tree against them.
     let limits = VerifyOptions::default().limits();
     let read_back = rewound;
     let back_error = |staged: &Staged, reason: String| Error::ReadBack {
-        path: staged.temp_path().as_std_path().into(),
+        path: staged.temp_path().into(),
         reason,
     };
-    let manifest_temp = staged_manifest.temp_path().as_std_path().to_path_buf();
+    let manifest_temp = staged_manifest.temp_path().to_path_buf();
     let back = read_manifest(read_back(&staged_manifest)?, &manifest_temp, limits)
         .map_err(|err| back_error(&staged_manifest, err.to_string()))?;
     if back != entries {
@@ -432,7 +430,7 @@ pub fn seal_with_progress(
     if digest != sizes_digest {
         return Err(back_error(&staged_sizes, "its digest differs from the one listed".into()));
     }
-    let sizes_temp = staged_sizes.temp_path().as_std_path().to_path_buf();
+    let sizes_temp = staged_sizes.temp_path().to_path_buf();
     let sizes_back = read_sizes(read_back(&staged_sizes)?, &sizes_temp, limits, &back)
         .map_err(|err| back_error(&staged_sizes, err.to_string()))?;
     if sizes_back != sizes {
@@ -468,24 +466,24 @@ pub fn seal_with_progress(
     // 7. Make them visible: the sizes file first, the manifest (the mark of a sealed snapshot)
     // last, then one directory sync for both renames.
     let rename = |staged: Staged| {
-        let path = staged.target().as_std_path().to_path_buf();
+        let path = staged.target().to_path_buf();
         staged.rename().map_err(|source| Error::Write { path, source })
     };
     rename(staged_sizes)?;
     rename(staged_manifest)?;
     // Makes both renames durable: without it a power loss could bring back the unsealed
     // directory (or the previous seal) after `seal` returned.
-    atomic_io::sync_dir(dir_utf8).map_err(|source| Error::Write { path: dir.into(), source })?;
+    atomic_io::sync_dir(dir).map_err(|source| Error::Write { path: dir.into(), source })?;
     Ok(Sealed {
-        manifest: dir_utf8.join(MANIFEST),
+        manifest: dir.join(MANIFEST),
         files: files.len() as u64,
         bytes: total,
         report,
     })
 }
 
-fn stage(target: &Utf8Path, bytes: &[u8]) -> Result<Staged> {
-    let err = |source| Error::Write { path: target.as_std_path().into(), source };
+fn stage(target: &Path, bytes: &[u8]) -> Result<Staged> {
+    let err = |source| Error::Write { path: target.into(), source };
     let mut file = AtomicFile::create(target, &WriteOptions::default()).map_err(err)?;
     file.append(bytes).map_err(err)?;
     file.stage().map_err(err)
@@ -495,7 +493,7 @@ fn stage(target: &Utf8Path, bytes: &[u8]) -> Result<Staged> {
 fn rewound(staged: &Staged) -> Result<&std::fs::File> {
     let mut file = staged.as_file();
     file.rewind().map_err(|source| Error::ReadManifest {
-        path: staged.temp_path().as_std_path().into(),
+        path: staged.temp_path().into(),
         source,
     })?;
     Ok(staged.as_file())
@@ -526,11 +524,4 @@ fn serialize_display<S: serde::Serializer>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(value)
-}
-
-fn serialize_utf8<S: serde::Serializer>(
-    path: &Utf8PathBuf,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(path.as_str())
 }

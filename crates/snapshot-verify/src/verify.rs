@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Seek};
 use std::path::{Path, PathBuf};
 
-use camino::Utf8Path;
 use checksum::{Algo, Digest, FileKind};
 use rayon::prelude::*;
 
@@ -74,7 +73,7 @@ impl VerifyOptions {
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
-/// # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// # let dir = tmp.path();
 /// use snapshot_verify::{seal, verify, ProblemKind, SealSpec, VerifyOptions};
 /// std::fs::write(dir.join("weights.bin"), b"0123456789").unwrap();
 /// seal(dir, &SealSpec::default()).unwrap();
@@ -84,7 +83,7 @@ impl VerifyOptions {
 /// let report = verify(dir, &VerifyOptions::default()).unwrap();
 /// assert_eq!(report.problems[0].kind, ProblemKind::SizeDiffers { expected: 10, actual: 9 });
 /// ```
-pub fn verify(dir: impl AsRef<Utf8Path>, opts: &VerifyOptions) -> Result<Report> {
+pub fn verify(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<Report> {
     verify_with_progress(dir, opts, &())
 }
 
@@ -92,18 +91,18 @@ pub fn verify(dir: impl AsRef<Utf8Path>, opts: &VerifyOptions) -> Result<Report>
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
-/// # let dir = camino::Utf8Path::from_path(tmp.path()).unwrap();
+/// # let dir = tmp.path();
 /// std::fs::write(dir.join("a"), b"x").unwrap();
 /// snapshot_verify::seal(dir, &Default::default()).unwrap();
 /// let report = snapshot_verify::verify_with_progress(dir, &Default::default(), &()).unwrap();
 /// assert_eq!(report.files, 2); // `a` and manifest.sizes
 /// ```
 pub fn verify_with_progress(
-    dir: impl AsRef<Utf8Path>,
+    dir: impl AsRef<Path>,
     opts: &VerifyOptions,
     progress: &dyn Progress,
 ) -> Result<Report> {
-    let dir = dir.as_ref().as_std_path();
+    let dir = dir.as_ref();
     let root = open_root(dir)?;
     let manifest_path = dir.join(MANIFEST);
     let file = match root.open_file(Path::new(MANIFEST)) {
@@ -246,7 +245,7 @@ fn absent(c: &Check<'_>, rel: &Path) -> ProblemKind {
     }
     match c.tree.error_above(rel) {
         Some((dir, err)) => ProblemKind::Unreadable {
-            reason: format!("{} could not be listed: {err}", crate::shown_path(dir)),
+            reason: format!("{} could not be listed: {err}", names::shown(dir)),
         },
         None => ProblemKind::Missing,
     }

@@ -1,27 +1,30 @@
 //! `latest`: the newest snapshot that verifies, newer broken ones skipped and reported.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
+use std::path::PathBuf;
 
-use camino::{Utf8Path, Utf8PathBuf};
 use snapshot_verify::{LatestOptions, SealSpec, SkipReason, latest, seal};
 
 struct Root {
     _tmp: tempfile::TempDir,
-    root: Utf8PathBuf,
+    root: PathBuf,
 }
 
 impl Root {
     fn new() -> Root {
         let tmp = tempfile::tempdir().unwrap();
-        let root = Utf8Path::from_path(tmp.path()).unwrap().to_owned();
+        let root = tmp.path().to_owned();
         Root { _tmp: tmp, root }
     }
 
     /// A sealed snapshot `name` holding one weights file.
-    fn snapshot(&self, name: &str) -> Utf8PathBuf {
-        let dir = self.root.join(name);
+    fn snapshot(&self, name: impl AsRef<OsStr>) -> PathBuf {
+        let dir = self.root.join(name.as_ref());
         std::fs::create_dir(&dir).unwrap();
-        std::fs::write(dir.join("weights.bin"), format!("weights of {name}")).unwrap();
+        let weights = [b"weights of ", name.as_ref().as_bytes()].concat();
+        std::fs::write(dir.join("weights.bin"), weights).unwrap();
         std::fs::write(dir.join("config.json"), b"{}").unwrap();
         seal(&dir, &SealSpec::default()).unwrap();
         dir
@@ -47,14 +50,14 @@ fn the_newest_good_snapshot_is_chosen_when_the_newest_is_corrupt() {
         root.snapshot(step);
     }
     let found = root.latest();
-    assert_eq!(found.found.as_deref(), Some(root.root.join("step-11").as_std_path()));
+    assert_eq!(found.found.as_deref(), Some(root.root.join("step-11").as_path()));
     assert!(found.skipped.is_empty());
 
     // A bad run: the newest checkpoint's weights are cut short, the one before lost its config.
     std::fs::write(root.root.join("step-11/weights.bin"), b"weights of").unwrap();
     std::fs::remove_file(root.root.join("step-10/config.json")).unwrap();
     let found = root.latest();
-    assert_eq!(found.found.as_deref(), Some(root.root.join("step-9").as_std_path()));
+    assert_eq!(found.found.as_deref(), Some(root.root.join("step-9").as_path()));
     assert!(found.report.as_ref().unwrap().is_ok());
     assert_eq!(names(&found), ["step-11", "step-10"]);
     let SkipReason::Problems { problems } = &found.skipped[0].reason else { panic!() };
@@ -72,7 +75,7 @@ fn unsealed_and_invalid_snapshots_are_skipped_with_the_reason() {
     std::fs::write(bad.join("manifest.xxh128"), "364b7492fe58a3947e824cae26e04823  ../../etc/x\n")
         .unwrap();
     let found = root.latest();
-    assert_eq!(found.found.as_deref(), Some(root.root.join("2024-05-01T10-00").as_std_path()));
+    assert_eq!(found.found.as_deref(), Some(root.root.join("2024-05-01T10-00").as_path()));
     assert_eq!(names(&found), ["2024-05-03T10-00", "2024-05-02T10-00"]);
     let SkipReason::Error { message } = &found.skipped[0].reason else { panic!() };
     assert!(message.contains("invalid manifest") && message.contains("'..'"), "{message}");
@@ -87,7 +90,7 @@ fn hidden_directories_symlinks_and_files_are_not_candidates() {
     symlink(&staging, root.root.join("step-3")).unwrap();
     std::fs::write(root.root.join("step-4"), b"not a directory").unwrap();
     let found = root.latest();
-    assert_eq!(found.found.as_deref(), Some(root.root.join("step-1").as_std_path()));
+    assert_eq!(found.found.as_deref(), Some(root.root.join("step-1").as_path()));
     assert!(found.skipped.is_empty(), "{:?}", found.skipped);
 }
 
@@ -111,8 +114,23 @@ fn latest_serializes_for_json() {
     let broken = root.snapshot("a2");
     std::fs::remove_file(broken.join("weights.bin")).unwrap();
     let json = serde_json::to_value(root.latest()).unwrap();
-    assert_eq!(json["found"], root.root.join("a1").as_str());
+    assert_eq!(json["found"], root.root.join("a1").to_str().unwrap());
     assert_eq!(json["skipped"][0]["reason"], "problems");
     assert_eq!(json["skipped"][0]["problems"][0]["kind"], "missing");
     assert_eq!(json["report"]["problems"], serde_json::json!([]));
+}
+
+#[test]
+fn a_snapshot_whose_name_is_not_utf8_is_a_candidate_like_any_other() {
+    let root = Root::new();
+    root.snapshot("step-1");
+    let newest = root.snapshot(OsStr::from_bytes(b"step-2-caf\xe9"));
+    let found = root.latest();
+    assert_eq!(found.found.as_deref(), Some(newest.as_path()), "{found:?}");
+    assert!(found.skipped.is_empty(), "{:?}", found.skipped);
+    // In the JSON report the name is escaped, reversibly, like in every message.
+    let json = serde_json::to_value(&found).unwrap();
+    let shown = json["found"].as_str().unwrap();
+    assert!(shown.ends_with(r"step-2-caf\xe9"), "{shown}");
+    assert_eq!(names::unescape(shown).unwrap(), newest.as_os_str());
 }

@@ -165,7 +165,7 @@ fn symlinks_inside_the_tree_are_not_followed_either() {
 fn fifo_in_place_of_a_file_is_reported_without_blocking() {
     let snap = Snap::sealed();
     std::fs::remove_file(snap.path("config.json")).unwrap();
-    mkfifo(snap.path("config.json").as_std_path());
+    mkfifo(snap.path("config.json").as_path());
     let dir = snap.dir.clone();
     let reports = must_return("verify", move || {
         [
@@ -319,7 +319,7 @@ fn a_manifest_that_is_a_symlink_or_a_fifo_is_not_followed_or_waited_on() {
     let err = snap_err(&snap);
     assert!(matches!(err, Error::ReadManifest { .. }), "{err:?}");
     std::fs::remove_file(snap.path("manifest.xxh128")).unwrap();
-    mkfifo(snap.path("manifest.xxh128").as_std_path());
+    mkfifo(snap.path("manifest.xxh128").as_path());
     let dir = snap.dir.clone();
     let err = must_return("verify", move || verify(&dir, &VerifyOptions::default()).unwrap_err());
     assert!(err.to_string().contains("is a FIFO, not a regular file"), "{err}");

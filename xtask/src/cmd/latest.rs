@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use camino::Utf8PathBuf;
 use serde::Serialize;
-use snapshot_verify::{Latest, LatestOptions, SkipReason, shown_path};
+use snapshot_verify::{Latest, LatestOptions, SkipReason};
 
 use super::verify::{Bar, print_error, print_json};
 use crate::exit;
@@ -54,7 +54,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         print_json(&Out { root, ok: latest.found.is_some(), latest: &latest })?;
     } else {
         for skipped in &latest.skipped {
-            say!("latest: skipped {}: {}", shown_path(&skipped.path), skipped.reason);
+            say!("latest: skipped {}: {}", names::shown(&skipped.path), skipped.reason);
             if let SkipReason::Problems { problems } = &skipped.reason {
                 for problem in problems.iter().take(PROBLEMS_SHOWN) {
                     say!("  {problem}");
@@ -65,7 +65,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         match &latest.found {
-            Some(found) => out!("{}", shown_path(found)),
+            Some(found) => out!("{}", names::shown(found)),
             None => {
                 say!("latest: no snapshot under {root} verifies ({} checked)", latest.skipped.len())
             }

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use camino::Utf8PathBuf;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde::Serialize;
-use snapshot_verify::{Error, Mode, Pass, Report, VerifyOptions, shown_path};
+use snapshot_verify::{Error, Mode, Pass, Report, VerifyOptions};
 
 use crate::exit;
 
@@ -116,7 +116,7 @@ pub(crate) fn print_error(verb: &str, dir: &str, json: bool, err: &Error) -> any
     }
     match err {
         Error::InvalidManifest { path, issues, more } => {
-            say!("{verb}: invalid manifest {}: nothing else was read", shown_path(path));
+            say!("{verb}: invalid manifest {}: nothing else was read", names::shown(path));
             for issue in issues {
                 say!("  {issue}");
             }
@@ -135,7 +135,7 @@ pub(crate) fn error_json(err: &Error) -> serde_json::Value {
         Error::InvalidManifest { path, issues, more } => serde_json::json!({
             "kind": "invalid_manifest",
             "message": message,
-            "path": shown_path(path),
+            "path": names::escape(path),
             "issues": issues,
             "more": more,
         }),
@@ -195,7 +195,7 @@ impl snapshot_verify::Progress for Bar {
 
     fn snapshot(&self, dir: &Path) {
         if let Some(bar) = &self.0 {
-            bar.set_prefix(format!("{} ", shown_path(dir)));
+            bar.set_prefix(format!("{} ", names::shown(dir)));
         }
     }
 }

@@ -1,9 +1,8 @@
 //! A small snapshot to seal, break and verify, in a fresh temp dir per test.
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use camino::{Utf8Path, Utf8PathBuf};
 use snapshot_verify::{Problem, ProblemKind, Report, SealSpec, VerifyOptions, seal, verify};
 use tempfile::TempDir;
 
@@ -11,7 +10,7 @@ use tempfile::TempDir;
 /// name with a space and non-ASCII letters.
 pub struct Snap {
     _tmp: TempDir,
-    pub dir: Utf8PathBuf,
+    pub dir: PathBuf,
 }
 
 pub const WEIGHTS: &str = "model/weights.bin";
@@ -33,7 +32,7 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 impl Snap {
     pub fn new() -> Snap {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = Utf8Path::from_path(tmp.path()).unwrap().join("step-1");
+        let dir = tmp.path().join("step-1");
         std::fs::create_dir_all(dir.join("model")).unwrap();
         std::fs::write(dir.join("config.json"), br#"{"lr": 0.001, "layers": [1, 2, 3]}"#).unwrap();
         std::fs::write(dir.join(WEIGHTS), pattern(WEIGHTS_LEN, 1)).unwrap();
@@ -50,7 +49,7 @@ impl Snap {
         snap
     }
 
-    pub fn path(&self, rel: &str) -> Utf8PathBuf {
+    pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }
 
