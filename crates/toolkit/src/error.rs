@@ -1,6 +1,6 @@
 //! The facade's error: each crate's error as it is, plus what only a composed workflow can say.
 
-use camino::Utf8PathBuf;
+use std::path::PathBuf;
 
 /// Any error of the toolkit's crates, or of a workflow that combines them.
 ///
@@ -40,23 +40,23 @@ pub enum Error {
     )]
     CopyIncomplete {
         /// The destination.
-        dst: Utf8PathBuf,
+        dst: PathBuf,
         /// What the copy did: every failure by path.
         report: Box<folder_copier::CopyReport>,
     },
     /// [`StatusWriter::write`](crate::StatusWriter::write) was asked to replace the pid file its
     /// instance lock is on: that would put an unlocked file in its place and let a second
     /// instance start.
-    #[error("{path} is the instance's pid file; status files must be other files")]
+    #[error("{} is the instance's pid file; status files must be other files", names::shown(path))]
     StatusIsPidFile {
         /// The status path asked for.
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// [`StatusWriter`](crate::StatusWriter): the pid file could not be inspected.
-    #[error("cannot inspect the pid file {path}: {source}")]
+    #[error("cannot inspect the pid file {}: {source}", names::shown(path))]
     Status {
         /// The pid file.
-        path: Utf8PathBuf,
+        path: PathBuf,
         /// The cause.
         source: std::io::Error,
     },

@@ -2,7 +2,7 @@
 //! the file, checked against its known digest before anyone sees it.
 
 use atomic_io::AtomicFile;
-use camino::Utf8Path;
+use std::path::Path;
 use checksum::{Digest, hash_file};
 use dir_lock::{OnceOptions, OnceOutcome, produce_once};
 
@@ -23,7 +23,7 @@ use crate::Result;
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use std::io::Write;
 /// use toolkit::prelude::*;
 ///
@@ -47,7 +47,7 @@ use crate::Result;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn fetch_once<F, E>(
-    target: impl AsRef<Utf8Path>,
+    target: impl AsRef<Path>,
     expected: Digest,
     opts: &OnceOptions<'_>,
     fetch: F,
@@ -65,7 +65,7 @@ where
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use toolkit::prelude::*;
 ///
 /// std::fs::write(dir.join("f"), b"abc")?;
@@ -76,7 +76,7 @@ where
 /// assert_eq!(err, format!("xxh128 is {right}, expected {wrong}"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn check_digest(path: &Utf8Path, expected: Digest) -> std::result::Result<(), String> {
+pub fn check_digest(path: &Path, expected: Digest) -> std::result::Result<(), String> {
     let found = hash_file(expected.algo(), path).map_err(|e| e.to_string())?.digest;
     if found == expected {
         Ok(())

@@ -40,7 +40,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! # let dir = dir.path();
 //! use toolkit::prelude::*;
 //!
 //! let status = dir.join("status.json");
@@ -57,7 +57,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! # let dir = dir.path();
 //! use toolkit::prelude::*;
 //!
 //! std::fs::write(dir.join("game.sfc"), b"rom bytes")?;
@@ -71,7 +71,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! # let dir = dir.path();
 //! use std::time::Duration;
 //! use toolkit::prelude::*;
 //!
@@ -91,7 +91,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! # let root = dir.path();
 //! use toolkit::prelude::*;
 //!
 //! std::fs::create_dir_all(root.join("roms/gba"))?;
@@ -108,7 +108,7 @@
 //!
 //! ```
 //! # let dir = tempfile::tempdir()?;
-//! # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+//! # let root = dir.path();
 //! use toolkit::prelude::*;
 //!
 //! let snap = root.join("step-10");
@@ -124,12 +124,40 @@
 //!
 //! The workflows have their examples on [`fetch_once`], [`copy_and_seal`] and [`StatusWriter`].
 //!
+//! ## Paths and names
+//!
+//! Every function that takes a path takes `impl AsRef<Path>` (a `&str`, a `PathBuf`, a
+//! `tempfile::TempDir`'s path, ...) and every path handed back is a std [`PathBuf`](std::path::PathBuf).
+//! File names are bytes: a name that is not UTF-8, as in old Latin-1 or Shift-JIS collections,
+//! is written, copied, sealed and verified exactly like any other. Where a name is shown to a
+//! person (error messages, the `--json` reports of the CLI) it is escaped the one way
+//! [`names`] defines, reversibly, so two different names never print alike.
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! # let root = dir.path();
+//! use std::ffi::OsStr;
+//! use std::os::unix::ffi::OsStrExt;
+//! use std::path::PathBuf;
+//! use toolkit::prelude::*;
+//!
+//! let roms: PathBuf = root.join("roms");
+//! let latin1 = roms.join(OsStr::from_bytes(b"caf\xe9.nes"));
+//! std::fs::create_dir(&roms)?;
+//! write_atomic(&latin1, b"rom bytes")?;
+//! let mirrored = copy_and_seal(&roms, root.join("card"), &CopyOptions::default(), &())?;
+//! assert_eq!(mirrored.copy.copied, 1);
+//! assert!(root.join("card").join(OsStr::from_bytes(b"caf\xe9.nes")).exists());
+//! assert_eq!(toolkit::names::shown(&latin1).to_string(), format!("{}/caf\\xe9.nes", roms.display()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Why these modules and dependencies
 //!
 //! The crates are re-exported whole (`toolkit::atomic_io`, ...) rather than flattened, so that
 //! their own docs, error types and `Result` aliases stay where they are and names never clash
-//! (every crate has an `Error`). The facade depends on the five crates, `camino` (their path
-//! type) and `thiserror` (its [`Error`]); nothing else.
+//! (every crate has an `Error`). The facade depends on the five crates, `names` (re-exported: how
+//! a name is shown) and `thiserror` (its [`Error`]); nothing else.
 #![forbid(unsafe_code)]
 
 mod error;
@@ -141,6 +169,7 @@ pub use atomic_io;
 pub use checksum;
 pub use dir_lock;
 pub use folder_copier;
+pub use names;
 pub use snapshot_verify;
 
 pub use error::{Error, Result};

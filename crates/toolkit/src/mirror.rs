@@ -1,7 +1,7 @@
 //! [`copy_and_seal`]: the ROM-collection story's whole job: copy verified, then seal the copy so
 //! that any later reader can check it (`verify`, or plain `xxhsum -c`).
 
-use camino::Utf8Path;
+use std::path::Path;
 use folder_copier::{CopyOptions, CopyProgress, CopyReport};
 use snapshot_verify::{SealSpec, Sealed};
 
@@ -29,7 +29,7 @@ pub struct Mirrored {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let root = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let root = dir.path();
 /// use toolkit::prelude::*;
 ///
 /// std::fs::create_dir_all(root.join("roms/snes"))?;
@@ -41,8 +41,8 @@ pub struct Mirrored {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn copy_and_seal(
-    src: impl AsRef<Utf8Path>,
-    dst: impl AsRef<Utf8Path>,
+    src: impl AsRef<Path>,
+    dst: impl AsRef<Path>,
     opts: &CopyOptions,
     progress: &dyn CopyProgress,
 ) -> Result<Mirrored> {

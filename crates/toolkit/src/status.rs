@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use std::path::{Path, PathBuf};
 use dir_lock::InstanceGuard;
 
 use crate::{Error, Result};
@@ -18,7 +18,7 @@ use crate::{Error, Result};
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use toolkit::prelude::*;
 ///
 /// let status = StatusWriter::acquire(dir.join("trainer.pid"), dir)?;
@@ -32,7 +32,7 @@ use crate::{Error, Result};
 #[derive(Debug)]
 pub struct StatusWriter {
     _guard: InstanceGuard,
-    dir: Utf8PathBuf,
+    dir: PathBuf,
     /// The pid file's device and inode: replacing it would swap the locked file for an unlocked
     /// one and let a second instance start, so it is never written as a status file.
     pid_file: (u64, u64),
@@ -43,12 +43,12 @@ impl StatusWriter {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// let status = toolkit::StatusWriter::acquire(dir.join("d.pid"), dir)?;
     /// assert_eq!(status.dir(), dir);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn acquire(pid_file: impl AsRef<Utf8Path>, dir: impl AsRef<Utf8Path>) -> Result<Self> {
+    pub fn acquire(pid_file: impl AsRef<Path>, dir: impl AsRef<Path>) -> Result<Self> {
         let pid_file = pid_file.as_ref();
         let guard = InstanceGuard::acquire(pid_file)?;
         let meta = std::fs::metadata(pid_file)
@@ -64,12 +64,12 @@ impl StatusWriter {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// let status = toolkit::StatusWriter::acquire(dir.join("d.pid"), dir.join("run"))?;
     /// assert!(status.dir().ends_with("run"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn dir(&self) -> &Utf8Path {
+    pub fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -78,14 +78,14 @@ impl StatusWriter {
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
-    /// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+    /// # let dir = dir.path();
     /// let status = toolkit::StatusWriter::acquire(dir.join("d.pid"), dir)?;
     /// status.write("progress.json", b"{\"epoch\": 3}")?;
     /// status.write("progress.json", b"{\"epoch\": 4}")?;
     /// assert_eq!(std::fs::read_to_string(dir.join("progress.json"))?, "{\"epoch\": 4}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn write(&self, name: impl AsRef<Utf8Path>, bytes: &[u8]) -> Result<()> {
+    pub fn write(&self, name: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
         let path = self.dir.join(name);
         if std::fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == self.pid_file) {
             return Err(Error::StatusIsPidFile { path });

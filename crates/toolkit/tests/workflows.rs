@@ -5,17 +5,17 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use std::path::{Path, PathBuf};
 use toolkit::prelude::*;
 use toolkit::{Error, dir_lock};
 
-fn tempdir() -> (tempfile::TempDir, Utf8PathBuf) {
+fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = Utf8PathBuf::from_path_buf(dir.path().to_owned()).unwrap();
+    let path = dir.path().to_owned();
     (dir, path)
 }
 
-fn temps(dir: &Utf8Path) -> Vec<String> {
+fn temps(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -154,4 +154,51 @@ fn the_pid_file_is_never_replaced_as_a_status_file() {
     assert!(err.to_string().contains("is the instance's pid file"), "{err}");
     // The lock still holds: a second instance is refused.
     assert!(StatusWriter::acquire(dir.join("d.pid"), &dir).is_err());
+}
+
+/// Names that are not UTF-8 (a Latin-1 folder holding UTF-8 files, names that differ only in an
+/// invalid byte) go through every workflow exactly like UTF-8 ones.
+#[test]
+fn names_that_are_not_utf8_go_through_every_workflow() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let os = |b: &'static [u8]| OsStr::from_bytes(b);
+    let (_d, root) = tempdir();
+
+    // copy_and_seal: everything copied, the seal lists every name, verify passes.
+    let src = root.join(os(b"roms-\xe9"));
+    std::fs::create_dir_all(src.join(os(b"dir\xe9"))).unwrap();
+    let files: [&[u8]; 5] =
+        [b"caf\xe9.nes", b"\xff\xfe", b"x\xe9", b"x\xe8", "dir\u{e9}-utf8.nes".as_bytes()];
+    for name in files {
+        std::fs::write(src.join(os(name)), name).unwrap();
+    }
+    std::fs::write(src.join(os(b"dir\xe9/inner.nes")), b"inner").unwrap();
+    let dst = root.join(os(b"card-\xff"));
+    let mirrored = copy_and_seal(&src, &dst, &CopyOptions::default(), &()).unwrap();
+    assert_eq!(mirrored.copy.copied, 6, "{:?}", mirrored.copy);
+    let manifest = std::fs::read(mirrored.sealed.manifest).unwrap();
+    for name in [&b"  caf\xe9.nes\n"[..], b"  \xff\xfe\n", b"  dir\xe9/inner.nes\n"] {
+        assert!(manifest.windows(name.len()).any(|w| w == name), "{}", manifest.escape_ascii());
+    }
+    assert!(verify(&dst, &VerifyOptions::default()).unwrap().is_ok());
+
+    // fetch_once: the target, its temp and its sidecar lock all carry the odd name.
+    let target = root.join(os(b"model-\xe9.bin"));
+    let expected = hash_bytes(Algo::Xxh128, WEIGHTS);
+    let outcome =
+        fetch_once(&target, expected, &OnceOptions::default(), |f| f.append(WEIGHTS)).unwrap();
+    assert!(outcome.produced());
+    assert_eq!(std::fs::read(&target).unwrap(), WEIGHTS);
+    assert!(root.join(os(b"model-\xe9.bin.lock")).exists());
+
+    // StatusWriter: pid file and status files with odd names.
+    let run = root.join(os(b"run-\xfe"));
+    std::fs::create_dir(&run).unwrap();
+    let status = StatusWriter::acquire(run.join(os(b"d\xe9.pid")), &run).unwrap();
+    status.write(os(b"status-\xe9.json"), b"{}").unwrap();
+    assert_eq!(std::fs::read(run.join(os(b"status-\xe9.json"))).unwrap(), b"{}");
+    let err = status.write(os(b"d\xe9.pid"), b"{}").unwrap_err();
+    assert!(err.to_string().contains(r"d\xe9.pid is the instance's pid file"), "{err}");
+    assert!(temps(&run).is_empty() && temps(&root).is_empty());
 }
