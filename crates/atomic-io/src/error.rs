@@ -43,7 +43,11 @@ pub enum Error {
         kind: &'static str,
     },
     /// The directory the target would live in does not exist.
-    #[error("cannot write {}: directory {} does not exist", names::shown(path), names::shown(parent))]
+    #[error(
+        "cannot write {}: directory {} does not exist",
+        names::shown(path),
+        names::shown(parent)
+    )]
     MissingParent {
         /// The target.
         path: PathBuf,
@@ -89,7 +93,11 @@ pub enum Error {
         source: io::Error,
     },
     /// Creating the temp file failed (a read-only or full directory, no permission, ...).
-    #[error("failed to create a temp file in {} for {}: {source}", names::shown(dir), names::shown(target))]
+    #[error(
+        "failed to create a temp file in {} for {}: {source}",
+        names::shown(dir),
+        names::shown(target)
+    )]
     CreateTemp {
         /// The directory.
         dir: PathBuf,
@@ -111,7 +119,11 @@ pub enum Error {
         source: io::Error,
     },
     /// Setting the temp file's mode or owner failed.
-    #[error("failed to set the permissions of {} (temp file for {}): {source}", names::shown(temp), names::shown(target))]
+    #[error(
+        "failed to set the permissions of {} (temp file for {}): {source}",
+        names::shown(temp),
+        names::shown(target)
+    )]
     Permissions {
         /// The temp file.
         temp: PathBuf,
@@ -121,7 +133,11 @@ pub enum Error {
         source: io::Error,
     },
     /// Writing to the temp file failed (`ENOSPC`, `EIO`, quota, ...).
-    #[error("failed to write {} (temp file for {}): {source}", names::shown(temp), names::shown(target))]
+    #[error(
+        "failed to write {} (temp file for {}): {source}",
+        names::shown(temp),
+        names::shown(target)
+    )]
     Write {
         /// The temp file.
         temp: PathBuf,
@@ -131,7 +147,11 @@ pub enum Error {
         source: io::Error,
     },
     /// `fsync` of the temp file failed; the target was not touched.
-    #[error("failed to fsync {} (temp file for {}): {source}", names::shown(temp), names::shown(target))]
+    #[error(
+        "failed to fsync {} (temp file for {}): {source}",
+        names::shown(temp),
+        names::shown(target)
+    )]
     SyncTemp {
         /// The temp file.
         temp: PathBuf,

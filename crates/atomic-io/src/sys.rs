@@ -121,15 +121,24 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = open_dir(tmp.path()).unwrap();
         std::fs::write(tmp.path().join("a"), b"a").unwrap();
-        assert!(matches!(link_unlink(&dir, OsStr::new("a"), OsStr::new("b")).unwrap(), NoReplace::Renamed));
+        assert!(matches!(
+            link_unlink(&dir, OsStr::new("a"), OsStr::new("b")).unwrap(),
+            NoReplace::Renamed
+        ));
         assert!(!tmp.path().join("a").exists());
         assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"a");
 
         std::fs::write(tmp.path().join("c"), b"c").unwrap();
-        assert!(matches!(link_unlink(&dir, OsStr::new("c"), OsStr::new("b")).unwrap(), NoReplace::Exists));
+        assert!(matches!(
+            link_unlink(&dir, OsStr::new("c"), OsStr::new("b")).unwrap(),
+            NoReplace::Exists
+        ));
         assert_eq!(std::fs::read(tmp.path().join("b")).unwrap(), b"a", "existing file untouched");
         assert!(tmp.path().join("c").exists());
-        assert!(matches!(rename_noreplace(&dir, OsStr::new("c"), OsStr::new("b")).unwrap(), NoReplace::Exists));
+        assert!(matches!(
+            rename_noreplace(&dir, OsStr::new("c"), OsStr::new("b")).unwrap(),
+            NoReplace::Exists
+        ));
     }
 
     #[test]

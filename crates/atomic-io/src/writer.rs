@@ -723,8 +723,8 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 /// ```
 pub fn sync_dir(dir: impl AsRef<Path>) -> Result<()> {
     let dir = dir.as_ref();
-    let file = sys::open_dir(dir)
-        .map_err(|source| Error::OpenDir { dir: dir.to_owned(), source })?;
+    let file =
+        sys::open_dir(dir).map_err(|source| Error::OpenDir { dir: dir.to_owned(), source })?;
     // Makes the directory's entries (renames, new names) durable; the caller asked for exactly that.
     file.sync_all().map_err(|source| Error::SyncDir { dir: dir.to_owned(), source })
 }

@@ -39,7 +39,7 @@ fn removes_orphans_recursively_and_nothing_else() {
     fs::create_dir(dir.join("a").join(ORPHAN)).unwrap();
 
     let report = sweep(&dir, &SweepOptions::default()).unwrap();
-    let removed: Vec<PathBuf> = orphans.iter().map(|p| p.clone().into()).collect();
+    let removed: Vec<PathBuf> = orphans.to_vec();
     let mut got = report.removed.clone();
     got.sort();
     let mut want = removed.clone();

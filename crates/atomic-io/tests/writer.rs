@@ -299,7 +299,8 @@ fn a_missing_parent_is_named() {
     let err = write_atomic(dir.join("no/such/dir/file"), b"x").unwrap_err();
     assert!(matches!(err, Error::MissingParent { .. }), "{err}");
     assert!(
-        err.to_string().contains(&format!("directory {}/no/such/dir does not exist", dir.display())),
+        err.to_string()
+            .contains(&format!("directory {}/no/such/dir does not exist", dir.display())),
         "{err}"
     );
 

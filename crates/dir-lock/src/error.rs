@@ -53,7 +53,10 @@ pub enum Error {
     },
     /// The file system does not support `flock` (ENOLCK, EOPNOTSUPP, ENOSYS; some NFS and FUSE
     /// mounts). Nothing ran without the lock.
-    #[error("cannot lock {}: the file system ({fs_type}) does not support flock: {source}", names::shown(path))]
+    #[error(
+        "cannot lock {}: the file system ({fs_type}) does not support flock: {source}",
+        names::shown(path)
+    )]
     Unsupported {
         /// The lock file.
         path: PathBuf,
@@ -65,7 +68,10 @@ pub enum Error {
     /// This process already holds a [`LockFile`](crate::LockFile) on the same file (same device
     /// and inode). `flock` locks belong to the open file description, so a second lock would wait
     /// for the first forever; this error is returned instead.
-    #[error("{} is already locked by this process; a second lock on it would deadlock", names::shown(path))]
+    #[error(
+        "{} is already locked by this process; a second lock on it would deadlock",
+        names::shown(path)
+    )]
     AlreadyHeldByThisProcess {
         /// The lock file.
         path: PathBuf,

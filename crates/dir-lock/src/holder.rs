@@ -11,7 +11,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-
 use crate::error::{Error, Result};
 
 /// What is known about one holder of a lock. Any field may be unknown.

@@ -64,7 +64,7 @@
 //! - `fs4`: portable `flock`/`LockFileEx` on a `File`, the same advisory lock `flock(1)` uses.
 //! - `rustix`: `fstatfs` for naming the file system, `uname` for the host, without `unsafe`.
 //! - `atomic-io`: the temp-verify-rename that makes [`produce_once`] crash-safe.
-//! - `camino`: UTF-8 paths in the API; `thiserror`: the error enum.
+//! - `names`: how a path is shown in messages (escaped, reversibly); `thiserror`: the error enum.
 #![forbid(unsafe_code)]
 
 mod error;

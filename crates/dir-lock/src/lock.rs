@@ -10,8 +10,8 @@ use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use std::path::{Path, PathBuf};
 use fs4::TryLockError;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::holder::{self, Holder, Holders};

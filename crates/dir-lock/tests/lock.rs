@@ -56,7 +56,8 @@ impl Holding {
     /// Starts `hold MODE PATH` and waits until it says "ready".
     fn start(mode: &str, path: &Path) -> Holding {
         let mut child = Command::new(hold_bin())
-            .arg(mode).arg(path)
+            .arg(mode)
+            .arg(path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

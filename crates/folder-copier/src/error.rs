@@ -3,7 +3,6 @@
 use std::io;
 use std::path::PathBuf;
 
-
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -187,7 +186,10 @@ pub enum Error {
         len: u64,
     },
     /// The written temp file's size is not the number of bytes read.
-    #[error("{temp} holds {actual} bytes after writing {expected} from {}; copy discarded", names::shown(src))]
+    #[error(
+        "{temp} holds {actual} bytes after writing {expected} from {}; copy discarded",
+        names::shown(src)
+    )]
     SizeMismatch {
         /// The source file.
         src: PathBuf,
@@ -231,7 +233,10 @@ pub enum Error {
     Checksum(#[from] checksum::Error),
     /// A symlink appeared at the destination between the check and the creation of the temp file;
     /// nothing was written through it.
-    #[error("{} became a symlink while it was being replaced; not written through", names::shown(path))]
+    #[error(
+        "{} became a symlink while it was being replaced; not written through",
+        names::shown(path)
+    )]
     DestinationRaced {
         /// The destination.
         path: PathBuf,
@@ -266,7 +271,11 @@ pub enum Error {
         source: io::Error,
     },
     /// A directory's entries cannot be written because the directory itself could not be created.
-    #[error("{} not copied: its destination directory {} could not be created", names::shown(path), names::shown(dir))]
+    #[error(
+        "{} not copied: its destination directory {} could not be created",
+        names::shown(path),
+        names::shown(dir)
+    )]
     ParentFailed {
         /// The source entry.
         path: PathBuf,
@@ -306,7 +315,12 @@ impl std::fmt::Display for Collision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Collision::CaseFold { first, second } => {
-                write!(f, "{} and {} differ only by case", names::shown(first), names::shown(second))
+                write!(
+                    f,
+                    "{} and {} differ only by case",
+                    names::shown(first),
+                    names::shown(second)
+                )
             }
             Collision::SameFile { src, dst } => {
                 write!(f, "{} and {} are the same file", names::shown(src), names::shown(dst))

@@ -202,7 +202,7 @@ impl CopyPlan {
         &self.warnings
     }
 
-    /// Entries that cannot be copied, known already (unreadable directories, non-UTF-8 file names);
+    /// Entries that cannot be copied, known already (unreadable directories);
     /// [`execute`](crate::execute) reports them as failed.
     ///
     /// ```
@@ -290,8 +290,9 @@ impl CopyPlan {
 /// - `dst`'s file system has less space available than the files to copy need
 ///   ([`Error::NoSpace`]; see [`PlanTotals::needed`]).
 ///
-/// FIFOs, sockets and devices are listed as warnings, never opened. Unreadable directories and files
-/// whose destination path is not UTF-8 are listed as [`problems`](CopyPlan::problems), by path.
+/// FIFOs, sockets and devices are listed as warnings, never opened. Unreadable directories are
+/// listed as [`problems`](CopyPlan::problems), by path. Names are bytes: one that is not UTF-8 is
+/// planned like any other.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -307,11 +308,7 @@ impl CopyPlan {
 /// assert!(!root.join("dst").exists());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn plan(
-    src: impl AsRef<Path>,
-    dst: impl AsRef<Path>,
-    opts: &CopyOptions,
-) -> Result<CopyPlan> {
+pub fn plan(src: impl AsRef<Path>, dst: impl AsRef<Path>, opts: &CopyOptions) -> Result<CopyPlan> {
     let (src, dst) = (src.as_ref(), dst.as_ref());
     fn inspect(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
         move |source| Error::Inspect { path: path.to_owned(), source }

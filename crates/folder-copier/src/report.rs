@@ -72,7 +72,11 @@ impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Warning::SkippedSpecial { path, kind } => {
-                write!(f, "skipped {kind} {} (not a regular file, never opened)", names::shown(path))
+                write!(
+                    f,
+                    "skipped {kind} {} (not a regular file, never opened)",
+                    names::shown(path)
+                )
             }
             Warning::SkippedTemp { path } => {
                 write!(f, "skipped {} (named like an atomic-io temp file)", names::shown(path))

@@ -712,7 +712,9 @@ fn entry_len(entry: &EntryPlan) -> u64 {
 /// `fsync`s a destination directory through atomic-io, with the bare cause as the error.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     atomic_io::sync_dir(dir).map_err(|err| match err {
-        atomic_io::Error::OpenDir { source, .. } | atomic_io::Error::SyncDir { source, .. } => source,
+        atomic_io::Error::OpenDir { source, .. } | atomic_io::Error::SyncDir { source, .. } => {
+            source
+        }
         other => io::Error::other(other.to_string()),
     })
 }

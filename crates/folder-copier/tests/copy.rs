@@ -49,8 +49,7 @@ fn content(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn write(path: impl AsRef<Path>, bytes: &[u8], mode: u32, mtime_sec: i64) {
-    let path = path.as_ref();
+fn write(path: &Path, bytes: &[u8], mode: u32, mtime_sec: i64) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, bytes).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
@@ -266,10 +265,11 @@ fn fifos_are_skipped_with_a_warning_and_never_opened() {
     let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
     ok(&report);
     assert_eq!(report.copied, 1);
-    assert!(report.warnings.contains(&Warning::SkippedSpecial {
-        path: fifo,
-        kind: checksum::FileKind::Fifo
-    }));
+    assert!(
+        report
+            .warnings
+            .contains(&Warning::SkippedSpecial { path: fifo, kind: checksum::FileKind::Fifo })
+    );
     assert!(!s.dst().join("pipe").exists());
 }
 
@@ -409,13 +409,14 @@ fn names_that_are_not_utf8_are_copied_like_any_other() {
     let src = s.src();
     let bad_dir = src.join(OsStr::from_bytes(b"dir\xe9"));
     fs::create_dir(&bad_dir).unwrap();
-    for (name, mtime) in [(&b"caf\xe9.nes"[..], 1), (b"\xff\xfe", 2), (b"x\xe9", 3), (b"x\xe8", 4)] {
-        write(src.join(OsStr::from_bytes(name)), name, 0o640, 1_600_000_000 + mtime);
+    for (name, mtime) in [(&b"caf\xe9.nes"[..], 1), (b"\xff\xfe", 2), (b"x\xe9", 3), (b"x\xe8", 4)]
+    {
+        write(&src.join(OsStr::from_bytes(name)), name, 0o640, 1_600_000_000 + mtime);
     }
-    write(bad_dir.join("inner.nes"), b"utf-8 name in a latin-1 folder", 0o644, 1_600_000_100);
-    write(bad_dir.join("caf\u{e9}.nes"), b"utf-8 e-acute", 0o644, 1_600_000_101);
+    write(&bad_dir.join("inner.nes"), b"utf-8 name in a latin-1 folder", 0o644, 1_600_000_100);
+    write(&bad_dir.join("caf\u{e9}.nes"), b"utf-8 e-acute", 0o644, 1_600_000_101);
     symlink(OsStr::from_bytes(b"caf\xe9.nes"), src.join(OsStr::from_bytes(b"link-\xfe"))).unwrap();
-    write(src.join("fine"), b"fine", 0o644, 1_600_000_200);
+    write(&src.join("fine"), b"fine", 0o644, 1_600_000_200);
 
     let planned = plan(s.src(), s.dst(), &CopyOptions::default()).unwrap();
     assert!(planned.problems().is_empty(), "{:#?}", planned.problems());
@@ -540,11 +541,7 @@ fn cancelling_stops_new_work_removes_temps_and_returns_a_partial_report() {
     assert!(report.failed.is_empty(), "{:#?}", report.failed);
     assert!(report.copied >= 10 && report.copied < 200, "copied {}", report.copied);
     assert_eq!(report.copied + report.not_attempted, 200);
-    assert!(
-        temps_in(s.dst()).is_empty(),
-        "temps left: {:?}",
-        temps_in(s.dst())
-    );
+    assert!(temps_in(s.dst()).is_empty(), "temps left: {:?}", temps_in(s.dst()));
     // Every destination file present is complete.
     for entry in walkdir::WalkDir::new(s.dst())
         .into_iter()
@@ -552,10 +549,7 @@ fn cancelling_stops_new_work_removes_temps_and_returns_a_partial_report() {
         .filter(|e| e.file_type().is_file())
     {
         let rel = entry.path().strip_prefix(s.dst()).unwrap();
-        assert_eq!(
-            fs::read(entry.path()).unwrap(),
-            fs::read(s.src().join(rel)).unwrap()
-        );
+        assert_eq!(fs::read(entry.path()).unwrap(), fs::read(s.src().join(rel)).unwrap());
     }
 
     flag.store(false, Ordering::SeqCst);
@@ -584,9 +578,7 @@ fn leftover_temps_of_a_killed_copy_are_removed_by_the_next_copy() {
     assert!(!orphan.exists() && fs::symlink_metadata(&orphan_link).is_err());
     assert!(unrelated.exists());
     assert!(report.warnings.contains(&Warning::RemovedTemp { path: orphan }));
-    assert!(
-        report.warnings.contains(&Warning::RemovedTemp { path: orphan_link })
-    );
+    assert!(report.warnings.contains(&Warning::RemovedTemp { path: orphan_link }));
 }
 
 #[test]

@@ -219,7 +219,8 @@ fn unescape_bytes(text: &[u8], shown: bool) -> Result<Vec<u8>, UnescapeError> {
             Some(b'r') => out.push(b'\r'),
             Some(b't') if shown => out.push(b'\t'),
             Some(b'x') if shown => {
-                let hex = text.get(i + 2..i + 4).ok_or_else(|| bad("truncated \\x escape".into()))?;
+                let hex =
+                    text.get(i + 2..i + 4).ok_or_else(|| bad("truncated \\x escape".into()))?;
                 let value = std::str::from_utf8(hex)
                     .ok()
                     .filter(|h| h.bytes().all(|d| matches!(d, b'0'..=b'9' | b'a'..=b'f')))

@@ -81,8 +81,7 @@
 //!   `manifest.sizes` (never a silent mismatch); re-run the seal.
 //! - A directory swapped for a symlink *during* the walk may have its names listed (never its
 //!   files read: every open is beneath the snapshot with no symlink followed).
-//! - Unix only; paths the user types (the directory, required files) must be UTF-8, names found
-//!   inside the snapshot need not be.
+//! - Unix only. Names are bytes: neither the directory nor the files in it need UTF-8 names.
 //!
 //! ## Why these dependencies
 //!
@@ -97,7 +96,7 @@
 //! - `serde` (derive) and `serde_json`: `serde_json` checks `*.json` files while streaming them
 //!   (into serde's `IgnoredAny`); `serde`'s derive makes [`Report`], [`Refusal`] and [`Latest`]
 //!   serializable so the CLI's `--json` output is the library's own types, not a copy of them.
-//! - `camino`: UTF-8 paths in the public API for paths users type.
+//! - `names`: how a path is shown in messages and `--json` reports (escaped, reversibly).
 //! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]

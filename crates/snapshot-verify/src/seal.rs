@@ -474,12 +474,7 @@ pub fn seal_with_progress(
     // Makes both renames durable: without it a power loss could bring back the unsealed
     // directory (or the previous seal) after `seal` returned.
     atomic_io::sync_dir(dir).map_err(|source| Error::Write { path: dir.into(), source })?;
-    Ok(Sealed {
-        manifest: dir.join(MANIFEST),
-        files: files.len() as u64,
-        bytes: total,
-        report,
-    })
+    Ok(Sealed { manifest: dir.join(MANIFEST), files: files.len() as u64, bytes: total, report })
 }
 
 fn stage(target: &Path, bytes: &[u8]) -> Result<Staged> {
@@ -492,10 +487,8 @@ fn stage(target: &Path, bytes: &[u8]) -> Result<Staged> {
 /// The staged file, rewound to its start for reading back.
 fn rewound(staged: &Staged) -> Result<&std::fs::File> {
     let mut file = staged.as_file();
-    file.rewind().map_err(|source| Error::ReadManifest {
-        path: staged.temp_path().into(),
-        source,
-    })?;
+    file.rewind()
+        .map_err(|source| Error::ReadManifest { path: staged.temp_path().into(), source })?;
     Ok(staged.as_file())
 }
 

@@ -2,9 +2,9 @@
 //! the file, checked against its known digest before anyone sees it.
 
 use atomic_io::AtomicFile;
-use std::path::Path;
 use checksum::{Digest, hash_file};
 use dir_lock::{OnceOptions, OnceOutcome, produce_once};
+use std::path::Path;
 
 use crate::Result;
 

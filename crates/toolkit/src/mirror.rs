@@ -1,9 +1,9 @@
 //! [`copy_and_seal`]: the ROM-collection story's whole job: copy verified, then seal the copy so
 //! that any later reader can check it (`verify`, or plain `xxhsum -c`).
 
-use std::path::Path;
 use folder_copier::{CopyOptions, CopyProgress, CopyReport};
 use snapshot_verify::{SealSpec, Sealed};
+use std::path::Path;
 
 use crate::{Error, Result};
 

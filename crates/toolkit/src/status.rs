@@ -3,8 +3,8 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use std::path::{Path, PathBuf};
 use dir_lock::InstanceGuard;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 

@@ -284,7 +284,7 @@ impl Demo {
                 "{} files, {}, {secs:.2} s, {} re-verified before its rename",
                 sealed.files,
                 HumanBytes(sealed.bytes),
-                sealed.manifest.file_name().unwrap_or("manifest"),
+                names::shown(sealed.manifest.file_name().unwrap_or("manifest".as_ref())),
             ),
         ))
     }

@@ -18,12 +18,13 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use dir_lock::{Error, Holder, Holders, LockFile, LockKind, LockOptions, Wait, WaitObserver};
 
 use crate::exit;
@@ -155,9 +156,9 @@ pub(crate) struct SayWaiting {
 }
 
 impl WaitObserver for SayWaiting {
-    fn waiting(&self, path: &Utf8Path, holders: &[Holder], _waited: Duration) {
+    fn waiting(&self, path: &Path, holders: &[Holder], _waited: Duration) {
         if !self.said.swap(true, Ordering::Relaxed) {
-            say!("waiting for lock on {path}, held{}", Holders(holders.to_vec()));
+            say!("waiting for lock on {}, held{}", names::shown(path), Holders(holders.to_vec()));
         }
     }
 }

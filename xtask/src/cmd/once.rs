@@ -15,10 +15,11 @@
 //! result failed verification, or `--timeout` ran out (TARGET untouched; the message names the
 //! holder); 2 usage or an error before any work.
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use checksum::{Algo, Digest};
 use dir_lock::{Error, Holders, OnceOptions, OnceOutcome, Wait, produce_once};
 
@@ -60,9 +61,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let observer = SayWaiting::default();
     let opts = OnceOptions { timeout, on_wait: &observer, ..OnceOptions::default() };
     let target = &args.target;
-    let verify = |path: &Utf8Path| verify(path, expected);
+    let verify = |path: &Path| verify(path, expected);
     let produce = |file: &mut atomic_io::AtomicFile| -> Result<(), String> {
-        let temp = file.temp_path().as_str();
+        let temp = file.temp_path().to_str().ok_or("the temp path is not UTF-8")?;
         let argv: Vec<String> = args.command.iter().map(|a| a.replace("{}", temp)).collect();
         let status = Command::new(&argv[0])
             .args(&argv[1..])
@@ -100,8 +101,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Non-empty, and the expected XXH128 if given.
-fn verify(path: &Utf8Path, expected: Option<Digest>) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot stat {path}: {e}"))?;
+fn verify(path: &Path, expected: Option<Digest>) -> Result<(), String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot stat {}: {e}", names::shown(path)))?;
     if meta.len() == 0 {
         return Err("it is empty".to_owned());
     }

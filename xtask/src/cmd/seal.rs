@@ -42,8 +42,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let spec =
-        SealSpec { required: args.require, allow_empty: args.allow_empty, ..Default::default() };
+    let spec = SealSpec {
+        required: args.require.into_iter().map(Into::into).collect(),
+        allow_empty: args.allow_empty,
+        ..Default::default()
+    };
     let bar = Bar::new();
     let result = snapshot_verify::seal_with_progress(&args.dir, &spec, &bar);
     bar.finish();
@@ -64,7 +67,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "{dir}: sealed ({} listed, {}; {} verifies)",
                     plural(sealed.files, "file", "files"),
                     HumanBytes(sealed.bytes),
-                    sealed.manifest
+                    names::shown(&sealed.manifest)
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -72,7 +72,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(n) => n,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(err) => {
-                say!("write: failed to read stdin: {err}; {} not touched", file.target());
+                say!(
+                    "write: failed to read stdin: {err}; {} not touched",
+                    names::shown(file.target())
+                );
                 return Ok(exit::USAGE.into());
             }
         };
@@ -104,7 +107,10 @@ fn on_interrupt_remove(file: &AtomicFile) -> anyhow::Result<Arc<Mutex<bool>>> {
             }
             let _ = std::fs::remove_file(&temp);
             let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
-            say!("write: interrupted by {name}; {target} not touched, temp removed");
+            say!(
+                "write: interrupted by {name}; {} not touched, temp removed",
+                names::shown(&target)
+            );
             std::process::exit(i32::from(exit::INTERRUPTED));
         }
     });
