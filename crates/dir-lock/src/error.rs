@@ -37,11 +37,12 @@ pub enum Error {
     },
     /// The lock path is a symlink to nothing. A lock file is never created through a symlink.
     #[error(
-        "cannot lock {path}: it is a symlink to a missing file, and lock files are not created through symlinks"
+        "cannot lock {path}: it is a symlink to a missing file, and lock files are not created through symlinks",
+        path = names::shown(path)
     )]
     DanglingSymlink {
         /// The lock file.
-        path: Utf8PathBuf,
+        path: PathBuf,
     },
     /// `flock` itself failed (other than "would block" or "not supported").
     #[error("failed to lock {}: {source}", names::shown(path))]

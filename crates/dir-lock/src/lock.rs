@@ -174,7 +174,7 @@ impl LockFile {
         let lock = LockFile { file, path: path.to_owned(), key, kind: opts.kind, waited_for };
         guard.key = None;
         let recorded = match opts.kind {
-            LockKind::Exclusive => holder::record_holder(&lock.file, path.as_std_path(), created),
+            LockKind::Exclusive => holder::record_holder(&lock.file, path, created),
             LockKind::Shared if created => holder::mark_created(&lock.file),
             LockKind::Shared => Ok(()),
         };
@@ -267,19 +267,19 @@ impl Drop for LockFile {
 /// already existed, opened read-only (enough for `flock`) and following a symlink as `flock(1)`
 /// does. Creation never goes through a symlink (`O_EXCL`), so a dangling symlink is refused.
 /// Non-blocking, so a FIFO at the path cannot hang the open.
-fn open(path: &Utf8Path) -> Result<(File, bool)> {
+fn open(path: &Path) -> Result<(File, bool)> {
     use rustix::fs::{Mode, OFlags};
     let err = |e: rustix::io::Errno| Error::Open { path: path.to_owned(), source: e.into() };
     let common = OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
     let create = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | common;
     // A file deleted between the two opens is created on the next round; a few rounds are plenty.
     for _ in 0..8 {
-        match rustix::fs::open(path.as_std_path(), create, Mode::from_raw_mode(0o644)) {
+        match rustix::fs::open(path, create, Mode::from_raw_mode(0o644)) {
             Ok(fd) => return Ok((File::from(fd), true)),
             Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(err(e)),
         }
-        match rustix::fs::open(path.as_std_path(), OFlags::RDONLY | common, Mode::empty()) {
+        match rustix::fs::open(path, OFlags::RDONLY | common, Mode::empty()) {
             Ok(fd) => return Ok((File::from(fd), false)),
             Err(rustix::io::Errno::NOENT) if path.is_symlink() => {
                 return Err(Error::DanglingSymlink { path: path.to_owned() });

@@ -348,11 +348,11 @@ fn threads_of_one_process_produce_once() {
 }
 
 /// A file's bytes and mtime, set to an old mtime first so that any write would show.
-fn fingerprint(path: &Utf8Path) -> (Vec<u8>, std::time::SystemTime) {
+fn fingerprint(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
     (std::fs::read(path).unwrap(), std::fs::symlink_metadata(path).unwrap().modified().unwrap())
 }
 
-fn age(path: &Utf8Path) {
+fn age(path: &Path) {
     let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     std::fs::File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
 }

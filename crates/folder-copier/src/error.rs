@@ -51,7 +51,9 @@ pub enum Error {
     /// DST is SRC, or inside it (by path after resolving symlinks, or by device and inode of one of
     /// DST's ancestors, which also catches bind mounts).
     #[error(
-        "refusing to copy {src} into {dst}: the destination is the source or inside the source"
+        "refusing to copy {src} into {dst}: the destination is the source or inside the source",
+        src = names::shown(src),
+        dst = names::shown(dst)
     )]
     DestinationInsideSource {
         /// SRC.
@@ -62,7 +64,9 @@ pub enum Error {
     /// SRC is inside DST and some file would be written into SRC itself.
     #[error(
         "refusing to copy {src} into {dst}: {} would be written inside the source",
-        names::shown(inside)
+        names::shown(inside),
+        src = names::shown(src),
+        dst = names::shown(dst)
     )]
     DestinationOverlapsSource {
         /// SRC.
@@ -77,7 +81,8 @@ pub enum Error {
     #[error(
         "{} destination collision(s) in {dst}, nothing copied{}",
         collisions.len(),
-        collisions.first().map(|c| format!("; first: {c}")).unwrap_or_default()
+        collisions.first().map(|c| format!("; first: {c}")).unwrap_or_default(),
+        dst = names::shown(dst)
     )]
     Collisions {
         /// DST.
@@ -88,7 +93,8 @@ pub enum Error {
     /// DST's file system has less free space than the copy needs. Nothing was written.
     #[error(
         "not enough free space on {dst}: {needed} bytes needed, {available} bytes available; \
-         nothing copied"
+         nothing copied",
+        dst = names::shown(dst)
     )]
     NoSpace {
         /// DST (or the existing directory it will be created in).
@@ -188,7 +194,8 @@ pub enum Error {
     /// The written temp file's size is not the number of bytes read.
     #[error(
         "{temp} holds {actual} bytes after writing {expected} from {}; copy discarded",
-        names::shown(src)
+        names::shown(src),
+        temp = names::shown(temp)
     )]
     SizeMismatch {
         /// The source file.
@@ -204,7 +211,8 @@ pub enum Error {
     #[error(
         "{temp} read back hashes to {actual}, but {} hashed to {expected} while it was read; copy \
          discarded",
-        names::shown(src)
+        names::shown(src),
+        temp = names::shown(temp)
     )]
     HashMismatch {
         /// The source file.

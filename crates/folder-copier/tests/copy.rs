@@ -428,6 +428,10 @@ fn names_that_are_not_utf8_are_copied_like_any_other() {
     // A rerun finds every one of them up to date: none skipped as odd, none copied again.
     let again = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
     assert_eq!((again.copied, again.failed.len()), (0, 0), "{again:#?}");
+    // Refusals show the name escaped, reversibly, never with U+FFFD.
+    let err = copy(&bad_dir, bad_dir.join("inner"), &CopyOptions::default(), &()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(r"dir\xe9 into ") && !text.contains('\u{fffd}'), "{text}");
 }
 
 #[test]

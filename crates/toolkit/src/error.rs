@@ -36,7 +36,8 @@ pub enum Error {
     #[error(
         "the copy into {dst} is incomplete ({} failed{}); it was not sealed",
         report.failed.len(),
-        if report.interrupted { ", interrupted" } else { "" }
+        if report.interrupted { ", interrupted" } else { "" },
+        dst = names::shown(dst)
     )]
     CopyIncomplete {
         /// The destination.
