@@ -36,6 +36,16 @@ mod bench;
 mod cmd;
 mod exit;
 
+/// An I/O error's cause as the C library words it (`No such file or directory`), without the
+/// ` (os error 2)` Rust adds: for output that must read as other tools' (xxhsum).
+pub(crate) fn strerror(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match (err.raw_os_error(), text.rfind(" (os error ")) {
+        (Some(_), Some(at)) => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -120,6 +120,9 @@ fn parse_gnu(line: &[u8]) -> Result<Parsed<'_>, String> {
         Some(hex) => (Algo::Xxh3, hex),
         None => {
             let algo = match token.len() {
+                _ if !token.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    return Err(format!("{token:?} is not a hex digest"));
+                }
                 8 => Algo::Xxh32,
                 16 => Algo::Xxh64,
                 32 => Algo::Xxh128,

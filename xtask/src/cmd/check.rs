@@ -1,9 +1,12 @@
-//! `cargo xtask check [--strict] [--quiet] [--status] [--ignore-missing] MANIFEST...`
+//! `cargo xtask check [-q] [--status] [-w] [--strict] [--ignore-missing] [MANIFEST...|-]`
 //!
-//! `xxhsum -c` semantics: every line of every manifest (GNU, `XXH3_`, or BSD `--tag` style, escaped
-//! names too) is checked against the file it names, relative to the current directory. stdout gets
-//! `path: OK` / `path: FAILED` / `path: FAILED open or read` in manifest order; stderr gets the
-//! causes and xxhsum's summary warnings. Files are hashed in parallel.
+//! `xxhsum -c` semantics and output: every line of every manifest (GNU, `XXH3_`, or BSD `--tag`
+//! style, escaped names too) is checked against the file it names, relative to the current
+//! directory. stdout gets, byte for byte as xxhsum prints them, `path: OK` / `path: FAILED` in
+//! manifest order, `MANIFEST:LINE: Could not open or read 'path': CAUSE.` for a file that cannot be
+//! read, and after each manifest xxhsum's summary (`1 computed checksum did NOT match`, ...).
+//! `-w` names each improperly formatted line on stderr. `-` or no MANIFEST reads standard input.
+//! Files are hashed in parallel.
 //!
 //! Exit 0 when every listed file matched; 1 when a file did not match or could not be read, when a
 //! manifest has no properly formatted line, or (with `--strict`) when any line is malformed;
@@ -20,25 +23,39 @@ use rayon::prelude::*;
 
 use crate::exit;
 
-/// Flags of `cargo xtask check`.
+/// Flags of `check`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Fail (exit 1) when any manifest line is improperly formatted.
     #[arg(long)]
     strict: bool,
     /// Do not print OK for each successfully verified file.
-    #[arg(long)]
+    #[arg(long, short = 'q')]
     quiet: bool,
     /// Print nothing; the exit code tells.
     #[arg(long)]
     status: bool,
+    /// Name each improperly formatted line on stderr.
+    #[arg(long, short = 'w')]
+    warn: bool,
     /// Do not fail or report for missing files.
     #[arg(long)]
     ignore_missing: bool,
-    /// Manifests to check (`-` for stdin).
-    #[arg(required = true)]
+    /// Manifests to check; `-` (or none) for standard input.
     manifests: Vec<Utf8PathBuf>,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  every listed file matched
+  1  a file did not match or could not be read, a manifest had no checksum line, or (--strict)
+     a line was improperly formatted
+  2  a manifest could not be opened (nothing was checked), or a usage error
+
+Examples:
+  check photos.xxh128                  # photos/a.jpg: OK ...
+  hash -H2 --tag src/ | check -q -     # only failures and the summary";
 
 /// Malformed lines named one by one per manifest; the rest are counted (binary garbage would
 /// otherwise flood the terminal).
@@ -56,7 +73,9 @@ struct Tally {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Open every manifest first: one that cannot be opened is a fatal error before any work.
     let mut readers: Vec<(String, Box<dyn BufRead>)> = Vec::new();
-    for manifest in &args.manifests {
+    let stdin_only = [Utf8PathBuf::from("-")];
+    let manifests = if args.manifests.is_empty() { &stdin_only[..] } else { &args.manifests[..] };
+    for manifest in manifests {
         let reader: Box<dyn BufRead> = if manifest == "-" {
             Box::new(BufReader::new(io::stdin()))
         } else {
@@ -68,32 +87,39 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         readers.push((manifest.to_string(), reader));
     }
-    let mut tally = Tally::default();
+    let mut failed = false;
     for (name, reader) in readers {
+        let mut tally = Tally::default();
         check_manifest(&args, &name, reader, &mut tally)?;
+        // xxhsum says nothing more of a manifest without a single checksum line.
+        if !args.status && !tally.no_valid_lines {
+            summarize(&tally)?;
+        }
+        failed |= tally.unreadable > 0
+            || tally.mismatched > 0
+            || tally.no_valid_lines
+            || (args.strict && tally.malformed > 0)
+            || (args.ignore_missing && tally.verified == 0);
     }
-    if !args.status {
-        let plural =
-            |n: usize, one: &str, many: &str| if n == 1 { one.to_owned() } else { many.to_owned() };
-        if tally.malformed > 0 {
-            let verb = plural(tally.malformed, "line is", "lines are");
-            say!("{} {verb} improperly formatted", tally.malformed);
-        }
-        if tally.unreadable > 0 {
-            let noun = plural(tally.unreadable, "file", "files");
-            say!("{} listed {noun} could not be read", tally.unreadable);
-        }
-        if tally.mismatched > 0 {
-            let noun = plural(tally.mismatched, "checksum", "checksums");
-            say!("{} computed {noun} did NOT match", tally.mismatched);
-        }
-    }
-    let failed = tally.unreadable > 0
-        || tally.mismatched > 0
-        || tally.no_valid_lines
-        || (args.strict && tally.malformed > 0)
-        || (args.ignore_missing && tally.verified == 0);
     Ok(if failed { exit::FAILED.into() } else { ExitCode::SUCCESS })
+}
+
+/// xxhsum's summary of one manifest, on stdout as xxhsum prints it.
+fn summarize(tally: &Tally) -> anyhow::Result<()> {
+    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    if tally.malformed > 0 {
+        let verb = plural(tally.malformed, "line is", "lines are");
+        out!("{} {verb} improperly formatted", tally.malformed);
+    }
+    if tally.unreadable > 0 {
+        let noun = plural(tally.unreadable, "file", "files");
+        out!("{} listed {noun} could not be read", tally.unreadable);
+    }
+    if tally.mismatched > 0 {
+        let noun = plural(tally.mismatched, "checksum", "checksums");
+        out!("{} computed {noun} did NOT match", tally.mismatched);
+    }
+    Ok(())
 }
 
 fn check_manifest(
@@ -115,11 +141,11 @@ fn check_manifest(
             Err(err) => return Err(err).with_context(|| format!("cannot read {name}")),
         };
         malformed += 1;
-        if !args.status && malformed <= MAX_MALFORMED_SHOWN {
-            say!("{name}:{line}: improperly formatted: {reason}");
+        if args.warn && !args.status && malformed <= MAX_MALFORMED_SHOWN {
+            say!("{name}:{line}: Error: Improperly formatted checksum line ({reason}).");
         }
     }
-    if !args.status && malformed > MAX_MALFORMED_SHOWN {
+    if args.warn && !args.status && malformed > MAX_MALFORMED_SHOWN {
         say!("{name}: {} more improperly formatted lines", malformed - MAX_MALFORMED_SHOWN);
     }
     tally.malformed += malformed;
@@ -130,6 +156,7 @@ fn check_manifest(
         }
         return Ok(());
     }
+    let ignored_all = |tally: &Tally| args.ignore_missing && tally.verified == 0;
     let results: Vec<_> = entries
         .par_iter()
         .with_max_len(1)
@@ -160,15 +187,23 @@ fn check_manifest(
             Err(err) => {
                 tally.unreadable += 1;
                 if !args.status {
+                    let cause = match &err {
+                        Error::Open { source, .. } | Error::Read { source, .. } => {
+                            crate::strerror(source)
+                        }
+                        other => other.to_string(),
+                    };
+                    write!(out, "{name}:{line}: Could not open or read '")?;
                     out.write_all(&shown)?;
-                    out.write_all(b": FAILED open or read\n")?;
-                    out.flush()?;
-                    say!("{name}:{line}: could not open or read: {err}");
+                    writeln!(out, "': {cause}.")?;
                 }
             }
         }
     }
     out.flush()?;
+    if ignored_all(tally) && !args.status {
+        say!("{name}: no file was verified");
+    }
     Ok(())
 }
 

@@ -1,31 +1,51 @@
-//! `cargo xtask hash [--algo xxh128|xxh64|xxh3] PATH...`
+//! `cargo xtask hash [-H0..3|--algo ...] [--tag] [PATH...|-]`
 //!
-//! One xxhsum GNU-style line per file on stdout (`<hex>  <path>`, `XXH3_<hex>  <path>` for XXH3),
-//! accepted by `xxhsum -c`. Directories are recursed in sorted order (symlinks and special files
-//! inside them are skipped with a warning); files are hashed in parallel, printed in order.
+//! xxhsum's output: one line per file on stdout (`<hex>  <path>`, or `XXH128 (<path>) = <hex>` with
+//! `--tag`), byte for byte what `xxhsum` prints for the same files and options, so `xxhsum -c`
+//! and `check` both read it. XXH3 lines are always in the tagged style, as xxhsum 0.8.1 writes them
+//! (its `-c` does not read 0.8.2's `XXH3_<hex>` lines; `check` reads both). `-` or no PATH reads
+//! standard input, named `stdin` as xxhsum does. Directories are recursed in sorted order (symlinks
+//! and special files inside them are skipped with a warning); files are hashed in parallel,
+//! printed in order. The default algorithm is XXH128 (xxhsum's is XXH64: say `-H1` for that).
 //!
 //! Exit 0 when every file was hashed; 1 when some path could not be read (each named on stderr,
-//! the others still printed), as coreutils' `*sum` tools do; 2 on usage errors.
+//! the others still printed), as xxhsum and coreutils' `*sum` tools do; 2 on usage errors.
 
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use camino::Utf8PathBuf;
 use checksum::{Entry, Style};
 
 use crate::exit;
 
-/// Flags of `cargo xtask hash`.
+/// Flags of `hash`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
-    /// Hash algorithm.
+    /// Algorithm as xxhsum numbers them: 0 XXH32, 1 XXH64, 2 XXH128, 3 XXH3 (also 32, 64, 128).
+    #[arg(short = 'H', value_name = "N", value_parser = parse_h, conflicts_with = "algo")]
+    h: Option<Algo>,
+    /// Hash algorithm by name.
     #[arg(long, value_enum, default_value = "xxh128")]
     algo: Algo,
-    /// Files, and directories recursed in sorted order.
-    #[arg(required = true)]
-    paths: Vec<Utf8PathBuf>,
+    /// Print BSD-style lines, `XXH128 (path) = hex`, as `xxhsum --tag`.
+    #[arg(long)]
+    tag: bool,
+    /// Files, and directories recursed in sorted order; `-` (or none) for standard input.
+    paths: Vec<OsString>,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  every file was hashed
+  1  some path could not be read (named on stderr; the others are still printed)
+  2  usage error
+
+Examples:
+  hash -H2 photos/ > photos.xxh128      # then: check photos.xxh128, or xxhsum -c photos.xxh128
+  tar c dir | hash -H1 -                 # standard input, as xxhsum names it: stdin";
 
 /// Algorithms `hash` can print.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -33,6 +53,17 @@ enum Algo {
     Xxh128,
     Xxh64,
     Xxh3,
+    Xxh32,
+}
+
+fn parse_h(s: &str) -> Result<Algo, String> {
+    match s {
+        "0" | "32" => Ok(Algo::Xxh32),
+        "1" | "64" => Ok(Algo::Xxh64),
+        "2" | "128" => Ok(Algo::Xxh128),
+        "3" => Ok(Algo::Xxh3),
+        _ => Err(format!("{s} is not one of 0, 1, 2, 3, 32, 64, 128")),
+    }
 }
 
 impl From<Algo> for checksum::Algo {
@@ -41,6 +72,7 @@ impl From<Algo> for checksum::Algo {
             Algo::Xxh128 => checksum::Algo::Xxh128,
             Algo::Xxh64 => checksum::Algo::Xxh64,
             Algo::Xxh3 => checksum::Algo::Xxh3,
+            Algo::Xxh32 => checksum::Algo::Xxh32,
         }
     }
 }
@@ -48,14 +80,29 @@ impl From<Algo> for checksum::Algo {
 /// Files hashed per batch: output appears batch by batch, in order, while memory stays bounded.
 const BATCH: usize = 4096;
 
+/// What to hash, in order: standard input or a file.
+enum Input {
+    Stdin,
+    File(PathBuf),
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let algo = checksum::Algo::from(args.algo);
+    let algo = checksum::Algo::from(args.h.unwrap_or(args.algo));
+    // xxhsum 0.8.1 writes XXH3 in the tagged style only; that is what its `-c` reads.
+    let style = if args.tag || algo == checksum::Algo::Xxh3 { Style::Bsd } else { Style::Gnu };
     let mut failed = 0usize;
-    let mut files: Vec<PathBuf> = Vec::new();
-    for path in &args.paths {
+    let mut inputs: Vec<Input> = Vec::new();
+    let stdin_only = [OsString::from("-")];
+    let paths = if args.paths.is_empty() { &stdin_only[..] } else { &args.paths[..] };
+    for arg in paths {
+        if arg == "-" {
+            inputs.push(Input::Stdin);
+            continue;
+        }
+        let path = Path::new(arg);
         match std::fs::metadata(path) {
             Err(err) => {
-                say!("hash: {path}: {err}");
+                say!("hash: {}: {}", path.display(), err);
                 failed += 1;
             }
             Ok(meta) if meta.is_dir() => match checksum::list_tree(path) {
@@ -65,26 +112,51 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 Ok(listing) => {
                     for skipped in &listing.skipped {
-                        let shown = path.as_std_path().join(&skipped.rel);
+                        let shown = path.join(&skipped.rel);
                         say!("hash: skipped {} {}", skipped.kind, shown.display());
                     }
                     for err in &listing.errors {
                         say!("hash: {err}");
                     }
                     failed += listing.errors.len();
-                    files.extend(listing.files.iter().map(|f| path.as_std_path().join(&f.rel)));
+                    inputs.extend(listing.files.iter().map(|f| Input::File(path.join(&f.rel))));
                 }
             },
-            Ok(_) => files.push(path.into()),
+            Ok(_) => inputs.push(Input::File(path.into())),
         }
     }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    for batch in files.chunks(BATCH) {
-        for (path, result) in batch.iter().zip(checksum::hash_files(algo, batch, None)?) {
+    let mut rest = &inputs[..];
+    while !rest.is_empty() {
+        if let Some(Input::Stdin) = rest.first() {
+            match checksum::hash_reader(algo, std::io::stdin().lock()) {
+                Ok((digest, _)) => {
+                    let path = PathBuf::from("stdin");
+                    out.write_all(&checksum::format_line(&Entry { digest, path, style }))?;
+                }
+                Err(err) => {
+                    out.flush()?;
+                    say!("hash: cannot read standard input: {}", err);
+                    failed += 1;
+                }
+            }
+            rest = &rest[1..];
+            continue;
+        }
+        let files: Vec<PathBuf> = rest
+            .iter()
+            .take(BATCH)
+            .map_while(|i| match i {
+                Input::File(p) => Some(p.clone()),
+                Input::Stdin => None,
+            })
+            .collect();
+        rest = &rest[files.len()..];
+        for (path, result) in files.iter().zip(checksum::hash_files(algo, &files, None)?) {
             match result {
                 Ok(fd) => {
-                    let entry = Entry { digest: fd.digest, path: path.clone(), style: Style::Gnu };
+                    let entry = Entry { digest: fd.digest, path: path.clone(), style };
                     out.write_all(&checksum::format_line(&entry))?;
                 }
                 Err(err) => {
