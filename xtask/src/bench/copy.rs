@@ -1,5 +1,7 @@
 //! `copy`: ours (durability none and full, verification on) against `cp -a`, `cp -a` then `sync`,
 //! `rsync -a` and `xcp -r`, each into a fresh destination (removed, untimed, before every run).
+//! Besides the common trees: one folder of 5,000 files, or with `--huge` one of 100,000 empty
+//! files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,10 +13,18 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let rsync = ctx.tool("rsync");
     let xcp = ctx.tool("xcp");
     let sync = ctx.tool("sync");
-    let mut specs = TreeSpec::standard(ctx.quick);
-    // (c) one folder of 5,000 files: the case one task per folder serves worst.
-    specs.insert(
-        2,
+    let mut specs = ctx.trees();
+    // One huge folder: the case one task per folder serves worst.
+    let one_folder = if ctx.huge {
+        TreeSpec {
+            name: "empty100k",
+            dirs: 1,
+            files_per_dir: if ctx.quick { 5000 } else { 100_000 },
+            min_size: 0,
+            max_size: 0,
+            seed: 7,
+        }
+    } else {
         TreeSpec {
             name: "flat",
             dirs: 1,
@@ -22,8 +32,9 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             min_size: 1 << 10,
             max_size: 64 << 10,
             seed: 4,
-        },
-    );
+        }
+    };
+    specs.insert(specs.len().min(2), one_folder);
     let mut verdicts = (Some(true), Some(true), Some(true));
     for spec in specs {
         let src = ensure_tree(&ctx.data_dir, &spec)?;

@@ -1,5 +1,6 @@
-//! `hash`: ours against `xxhsum -H2` (one process, and one per core), `b3sum`, and a plain
-//! parallel read of the same bytes (the ceiling: what reading alone costs).
+//! `hash`: ours against `xxhsum -H2` (one process, one per core, and eight: more reads in flight
+//! than cores, its fastest way on a cold cache), `b3sum`, and plain reads of the same bytes (the
+//! ceilings: on our own threads in-process, and 32 `cat` processes, what the device gives).
 
 use std::fs::File;
 use std::io::Read;
@@ -7,13 +8,19 @@ use std::process::Command;
 
 use rayon::prelude::*;
 
-use super::{Contender, Ctx, TreeSpec, chunks, ensure_tree, median_of, print_goal};
+use super::{Contender, Ctx, MAX_ARGS, ensure_tree, median_of, print_goal, split};
+
+/// Processes of the peers' "as many reads in flight as the device wants" configurations.
+pub(crate) const XXHSUM_WIDE: usize = 8;
+/// `cat` processes reading at once: the device's read ceiling.
+pub(crate) const CAT_STREAMS: usize = 32;
 
 pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let xxhsum = ctx.tool("xxhsum");
     let b3sum = ctx.tool("b3sum");
+    let cat = ctx.tool("cat");
     let mut goal_per_core = Some(true);
-    for spec in TreeSpec::standard(ctx.quick) {
+    for spec in ctx.trees() {
         let root = ensure_tree(&ctx.data_dir, &spec)?;
         let mut files: Vec<String> =
             spec.files().iter().map(|(rel, _)| rel.to_string_lossy().into_owned()).collect();
@@ -21,33 +28,36 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         let dirs: Vec<String> = (0..spec.dirs).map(|d| format!("dir{d:03}")).collect();
         let bytes = spec.bytes();
         let (root, files, dirs) = (&root, &files, &dirs);
+        let (mut per_core_name, mut wide_name, mut cat_name) = (None, None, None);
         let mut contenders = vec![Contender::command("ours: xtask hash (XXH128)", move || {
             let mut cmd = Command::new(&ctx.exe);
             cmd.arg("hash").args(dirs).current_dir(root);
             cmd
         })];
-        if let Some(xxhsum) = &xxhsum {
+        // One process cannot take 100,000 names as arguments (the kernel's limit is ~2 MiB).
+        let one_process = files.len() <= MAX_ARGS;
+        if let Some(xxhsum) = &xxhsum
+            && one_process
+        {
             contenders.push(Contender::command("xxhsum -H2 (1 process)", move || {
                 let mut cmd = Command::new(xxhsum);
                 cmd.arg("-H2").args(files).current_dir(root);
                 cmd
             }));
-            let parts = chunks(files, ctx.jobs);
-            contenders.push(Contender::parallel(
-                format!("xxhsum -H2 ({} processes)", parts.len()),
-                move || {
-                    parts
-                        .iter()
-                        .map(|part| {
-                            let mut cmd = Command::new(xxhsum);
-                            cmd.arg("-H2").args(part).current_dir(root);
-                            cmd
-                        })
-                        .collect()
-                },
-            ));
         }
-        if let Some(b3sum) = &b3sum {
+        if let Some(xxhsum) = &xxhsum {
+            let per_core = split("xxhsum -H2", xxhsum, &["-H2"], files, ctx.jobs, root);
+            per_core_name = Some(per_core.name.clone());
+            contenders.push(per_core);
+            let wide = split("xxhsum -H2", xxhsum, &["-H2"], files, XXHSUM_WIDE, root);
+            if Some(&wide.name) != per_core_name.as_ref() {
+                wide_name = Some(wide.name.clone());
+                contenders.push(wide);
+            }
+        }
+        if let Some(b3sum) = &b3sum
+            && one_process
+        {
             contenders.push(Contender::command("b3sum", move || {
                 let mut cmd = Command::new(b3sum);
                 cmd.args(files).current_dir(root);
@@ -70,6 +80,11 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 })
             })
         }));
+        if let Some(cat) = &cat {
+            let ceiling = split("cat, read ceiling", cat, &[], files, CAT_STREAMS, root);
+            cat_name = Some(ceiling.name.clone());
+            contenders.push(ceiling);
+        }
         let title = format!(
             "hash: tree `{}` ({} files in {} folders, {} MiB)",
             spec.name,
@@ -79,7 +94,19 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         );
         let stats = ctx.table(&title, Some(bytes), &mut contenders);
         let ours = median_of(&stats, "ours: xtask hash (XXH128)");
-        let per_core = stats.iter().find(|s| s.name.contains("processes)")).and_then(|s| s.median);
+        let per_core = per_core_name.and_then(|name| median_of(&stats, &name));
+        let wide = wide_name.and_then(|name| median_of(&stats, &name)).or(per_core);
+        let cat = cat_name.and_then(|name| median_of(&stats, &name));
+        print_goal(
+            &format!("at most xxhsum's time at {XXHSUM_WIDE} processes"),
+            ours.zip(wide).map(|(o, w)| o <= w),
+            &ours.zip(wide).map_or("-".into(), |(o, w)| format!("ours {:.2}x its time", o / w)),
+        );
+        print_goal(
+            "within 10% of the parallel `cat` read ceiling",
+            ours.zip(cat).map(|(o, c)| o <= c * 1.10),
+            &ours.zip(cat).map_or("-".into(), |(o, c)| format!("ours {:.2}x its time", o / c)),
+        );
         goal_per_core = match (goal_per_core, ours, per_core) {
             (Some(so_far), Some(o), Some(p)) => Some(so_far && o < p),
             _ => None,

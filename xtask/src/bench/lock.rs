@@ -121,7 +121,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 }
             }
             let median = if error.is_none() { median(&runs) } else { None };
-            stats.push(Stats { name: (*name).to_owned(), runs, median, error });
+            stats.push(Stats { name: (*name).to_owned(), runs, median, peak_rss_kib: None, error });
         }
         let title = format!(
             "lock: hand-off to a blocked waiter {case}: from the {} to the waiter's exit \

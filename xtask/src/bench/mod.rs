@@ -1,14 +1,20 @@
-//! `cargo xtask bench [--only GROUP] [--quick] [--json]`: whole-process benchmarks side by side
-//! with the peer tools people use today, printing medians, MiB/s and ratios.
+//! `cargo xtask bench [--only GROUP] [--cold] [--huge] [--quick] [--json]`: whole-process
+//! benchmarks side by side with the peer tools people use today, printing medians, MiB/s, ratios
+//! and peak memory.
 //!
 //! How it measures: the trees are generated deterministically (`trees.rs`) under `--data-dir`
 //! (default `target/bench-data`) and reused while their spec is unchanged. Every contender runs
 //! once to warm up (so the page cache holds the tree: these are warm-cache figures, the data fits
 //! in RAM), then `--runs` rounds alternating A B C A B C, so a change in the machine's load hits
 //! every contender alike; the table shows the median, MiB/s of the median, the ratio to ours and
-//! the min..max spread. A peer tool that is missing is named and skipped; a contender that fails
-//! is reported and the others go on. `--quick` shrinks the trees ~20x and runs fewer rounds: a
-//! smoke test of the harness, not a measurement.
+//! the min..max spread. With `--cold` there is no warm-up and the caches are dropped (`sync`,
+//! then `3` into `/proc/sys/vm/drop_caches`; root only, skipped loudly otherwise) before every
+//! run of every contender, peers alike: the figures a user reading from the disk sees. Peak
+//! resident memory comes from one extra, untimed run of each whole-process contender under GNU
+//! time (`%M`). `--huge` swaps the trees for 100,000 tiny files and a ROM-like tree ten times
+//! the usual one (3.5 GiB): how time and memory grow with the tree. A peer tool that is missing
+//! is named and skipped; a contender that fails is reported and the others go on. `--quick`
+//! shrinks the trees ~20x and runs fewer rounds: a smoke test of the harness, not a measurement.
 //!
 //! Adding a group: a file `bench/<group>.rs` with `pub(crate) fn run(&Ctx) -> anyhow::Result<()>`
 //! that builds `Contender`s, calls `measure` and prints with `print_table`/`print_goal`; then a line
@@ -28,7 +34,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use camino::Utf8PathBuf;
 
-pub(crate) use measure::{Contender, Stats, measure, median_of, print_goal, print_table};
+pub(crate) use measure::{
+    Cache, Contender, Settings, Stats, measure, median_of, print_goal, print_table,
+};
 pub(crate) use trees::{TreeSpec, ensure_tree, generate};
 
 /// Flags of `cargo xtask bench`.
@@ -49,13 +57,23 @@ pub(crate) struct Args {
     /// Print every measurement as JSON on stdout after the tables.
     #[arg(long)]
     json: bool,
+    /// Drop the page cache before every run (root only): reads come from the device.
+    #[arg(long)]
+    cold: bool,
+    /// The large trees instead: 100,000 tiny files, and ten times the ROM-like tree (3.5 GiB,
+    /// generated once, in about a minute).
+    #[arg(long)]
+    huge: bool,
 }
 
 /// What every group gets.
 pub(crate) struct Ctx {
     pub(crate) data_dir: PathBuf,
     pub(crate) quick: bool,
-    pub(crate) runs: usize,
+    /// The large trees (`--huge`).
+    pub(crate) huge: bool,
+    /// Rounds, cache state and the memory probe.
+    pub(crate) settings: Settings,
     /// The running binary: "ours" as a whole process, as a user runs it.
     pub(crate) exe: PathBuf,
     pub(crate) jobs: usize,
@@ -66,9 +84,7 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// The path of a peer tool, or `None` (said on stderr) when it is not installed.
     pub(crate) fn tool(&self, name: &str) -> Option<PathBuf> {
-        let found = std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
-        });
+        let found = which(name);
         if found.is_none() {
             say!("bench: `{name}` is not installed; its contenders are skipped");
         }
@@ -82,31 +98,84 @@ impl Ctx {
         bytes: Option<u64>,
         contenders: &mut [Contender<'_>],
     ) -> Vec<Stats> {
-        let stats = measure(contenders, self.runs);
+        let stats = measure(contenders, &self.settings);
         print_table(title, bytes, &stats, 0);
         self.results.borrow_mut().push((title.to_owned(), stats.clone()));
         stats
     }
+
+    /// The trees every group measures: the standard ones, or with `--huge` the large ones.
+    pub(crate) fn trees(&self) -> Vec<TreeSpec> {
+        if self.huge { TreeSpec::huge(self.quick) } else { TreeSpec::standard(self.quick) }
+    }
 }
 
-type Group = (&'static str, fn(&Ctx) -> anyhow::Result<()>);
+/// The path of `name` on `PATH`, if it is there.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
+}
 
-/// Every group, in the order a full run takes them.
+/// File names one peer process is given as arguments at most: 50,000 names of ~20 bytes stay
+/// well under the kernel's ~2 MiB limit on arguments.
+pub(crate) const MAX_ARGS: usize = 50_000;
+
+/// A command contender made of `n` processes of `tool` (arguments `args`, then an equal share of
+/// `files`), run at once in `root`: how a user runs a single-threaded peer on every core, or
+/// more processes than cores to keep a disk busy.
+pub(crate) fn split<'a>(
+    name: &str,
+    tool: &'a Path,
+    args: &'a [&'a str],
+    files: &[String],
+    n: usize,
+    root: &'a Path,
+) -> Contender<'a> {
+    let parts = chunks(files, n.max(files.len().div_ceil(MAX_ARGS)));
+    Contender::parallel(format!("{name} ({} processes)", parts.len()), move || {
+        parts
+            .iter()
+            .map(|part| {
+                let mut cmd = std::process::Command::new(tool);
+                cmd.args(args).args(part).current_dir(root);
+                cmd
+            })
+            .collect()
+    })
+}
+
+/// A group: its name, whether it reads trees (and so means something on a cold cache), and
+/// its entry point.
+type Group = (&'static str, Cache, fn(&Ctx) -> anyhow::Result<()>);
+
+/// Every group, in the order a full run takes them. `write` and `lock` measure in-process costs
+/// that no page cache changes: they run warm only.
 const GROUPS: [Group; 5] = [
-    ("hash", hash::run),
-    ("write", write::run),
-    ("verify", verify::run),
-    ("copy", copy::run),
-    ("lock", lock::run),
+    ("hash", Cache::Cold, hash::run),
+    ("write", Cache::Warm, write::run),
+    ("verify", Cache::Cold, verify::run),
+    ("copy", Cache::Cold, copy::run),
+    ("lock", Cache::Warm, lock::run),
 ];
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(only) = &args.only {
         anyhow::ensure!(
-            GROUPS.iter().any(|(name, _)| name == only),
+            GROUPS.iter().any(|(name, ..)| name == only),
             "unknown benchmark group `{only}`; groups: {}",
-            GROUPS.map(|(name, _)| name).join(", ")
+            GROUPS.map(|(name, ..)| name).join(", ")
         );
+    }
+    let cache = if args.cold { Cache::Cold } else { Cache::Warm };
+    if cache == Cache::Cold
+        && let Err(err) = measure::drop_caches()
+    {
+        say!("bench: SKIPPED: --cold {err:#}; run it as root. Nothing was measured.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let time = ["/usr/bin/time", "/bin/time"].map(PathBuf::from).into_iter().find(|p| p.is_file());
+    if time.is_none() {
+        say!("bench: GNU time (package `time`) is not installed; peak memory is not measured");
     }
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone().into_std_path_buf(),
@@ -117,22 +186,38 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ctx = Ctx {
         data_dir,
         quick: args.quick,
-        runs: args.runs.unwrap_or(if args.quick { 2 } else { 5 }).max(1),
+        huge: args.huge,
+        settings: Settings {
+            runs: args.runs.unwrap_or(if args.quick { 2 } else { 5 }).max(1),
+            cache,
+            time,
+        },
         exe: std::env::current_exe().context("cannot find the running xtask binary")?,
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         results: Default::default(),
     };
     println!(
-        "bench: {} cores, median of {} alternating runs after a warm-up, warm page cache{}",
+        "bench: {} cores, load average {}, median of {} alternating runs, {}{}",
         ctx.jobs,
-        ctx.runs,
+        load_average(),
+        ctx.settings.runs,
+        match cache {
+            Cache::Warm => "after a warm-up, warm page cache",
+            Cache::Cold => "COLD: caches dropped before every run, no warm-up",
+        },
         if ctx.quick { "; --quick: a smoke test of the harness, NOT a measurement" } else { "" }
     );
-    for (name, group) in GROUPS {
-        if args.only.as_deref().is_none_or(|only| only == name) {
-            group(&ctx).with_context(|| format!("benchmark group `{name}`"))?;
+    for (name, sensitive, group) in GROUPS {
+        if args.only.as_deref().is_some_and(|only| only != name) {
+            continue;
         }
+        if cache == Cache::Cold && sensitive == Cache::Warm {
+            say!("bench: group `{name}` reads no trees; it runs only without --cold");
+            continue;
+        }
+        group(&ctx).with_context(|| format!("benchmark group `{name}`"))?;
     }
+    println!("\nbench: load average at the end {}", load_average());
     if args.json {
         let results: Vec<_> = ctx
             .results
@@ -143,6 +228,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&results)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The 1, 5 and 15-minute load averages, as `/proc/loadavg` gives them: other work on the
+/// machine while measuring.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn workspace_root() -> PathBuf {

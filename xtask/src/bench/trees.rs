@@ -55,6 +55,31 @@ impl TreeSpec {
         ]
     }
 
+    /// The trees for growth: 100,000 tiny files (100 folders of 1,000, 64 B–4 KiB), and the
+    /// ROM-like tree ten times over (400 folders of 13 files, about 3.5 GiB). `quick` shrinks
+    /// them about 20x.
+    pub(crate) fn huge(quick: bool) -> Vec<TreeSpec> {
+        let (tiny_dirs, rom_dirs) = if quick { (5, 20) } else { (100, 400) };
+        vec![
+            TreeSpec {
+                name: "tiny100k",
+                dirs: tiny_dirs,
+                files_per_dir: 1000,
+                min_size: 64,
+                max_size: 4 << 10,
+                seed: 5,
+            },
+            TreeSpec {
+                name: "rom10x",
+                dirs: rom_dirs,
+                files_per_dir: 13,
+                min_size: 16 << 10,
+                max_size: 4 << 20,
+                seed: 6,
+            },
+        ]
+    }
+
     fn marker(&self) -> String {
         format!("generator {GENERATOR_VERSION} {self:?}\n")
     }
@@ -63,7 +88,9 @@ impl TreeSpec {
     pub(crate) fn files(&self) -> Vec<(PathBuf, u64)> {
         let mut rng = SplitMix64(self.seed);
         let mut files = Vec::with_capacity(self.dirs * self.files_per_dir);
-        let (lo, hi) = ((self.min_size as f64).ln(), (self.max_size as f64).ln());
+        // Log-uniform between the bounds; 1 stands in for 0 (ln 0 is not a number), so a tree of
+        // empty files is `min_size: 0, max_size: 0`.
+        let (lo, hi) = ((self.min_size.max(1) as f64).ln(), (self.max_size.max(1) as f64).ln());
         for d in 0..self.dirs {
             for f in 0..self.files_per_dir {
                 let unit = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
@@ -190,5 +217,12 @@ mod tests {
         ensure_tree(dir.path(), &TreeSpec { files_per_dir: 3, ..spec }).unwrap();
         assert!(!root.join("sentinel").exists());
         assert_eq!(fs::read_dir(root.join("dir000")).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn a_tree_of_empty_files() {
+        let spec =
+            TreeSpec { name: "e", dirs: 1, files_per_dir: 3, min_size: 0, max_size: 0, seed: 1 };
+        assert!(spec.files().iter().all(|(_, size)| *size == 0));
     }
 }
