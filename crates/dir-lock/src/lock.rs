@@ -243,7 +243,7 @@ impl LockFile {
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// # let dir = camino::Utf8Path::from_path(dir.path()).unwrap();
+/// # let dir = dir.path();
 /// use std::os::fd::AsFd;
 /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
 /// let _fd = lock.as_fd();
