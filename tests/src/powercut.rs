@@ -12,7 +12,9 @@
 //!
 //! `sync(2)` and `syncfs(2)` make nothing durable here, as on every FUSE file system but virtiofs:
 //! the kernel sends no request for them. A [`PowerCut::cut`] replaces the live image with the
-//! durable one. To cut *during* an operation, [`PowerCut::arm`] freezes the file system at the
+//! durable one. A cut of the other kind ([`Cut::NamesCommitted`]) first commits every pending
+//! directory change but no unsynced data, as a journal commit just before the power went would:
+//! that is how a rename without a data sync becomes a 0-byte file. To cut *during* an operation, [`PowerCut::arm`] freezes the file system at the
 //! N-th request it receives (the request is held, unanswered); the test then cuts, kills the
 //! writer and thaws: the held request fails with `EIO` and is never applied, and every request
 //! until [`PowerCut::resume`] fails the same way, so a dying writer cannot change the image after
@@ -360,7 +362,25 @@ impl PowerCut {
     /// The power goes: the live image becomes the durable one, and every request fails until
     /// [`resume`](Self::resume) (a held request too, once [`thaw`](Self::thaw)ed).
     pub fn cut(&self) {
+        self.cut_with(Cut::DropPending);
+    }
+
+    /// [`cut`](Self::cut) in the given manner.
+    pub fn cut_with(&self, how: Cut) {
         let mut state = self.shared.lock();
+        if how == Cut::NamesCommitted {
+            let dirs: Vec<u64> = state
+                .live
+                .reachable()
+                .nodes
+                .iter()
+                .filter(|(_, node)| matches!(node.content, Content::Dir(_)))
+                .map(|(ino, _)| *ino)
+                .collect();
+            for dir in dirs {
+                sync_dir(&mut state, dir);
+            }
+        }
         state.live = state.durable.reachable();
         state.durable = state.live.clone();
         state.quarantined = true;
@@ -382,9 +402,9 @@ impl PowerCut {
     /// Cut the power while `child` runs, at its `at`-th request: freeze there, cut, SIGKILL the
     /// child, thaw, reap it, resume. False if the child ended before the request came (then the
     /// power is cut after it ended).
-    pub fn cut_during(&self, child: &mut Child) -> bool {
+    pub fn cut_during(&self, child: &mut Child, how: Cut) -> bool {
         let froze = self.wait_frozen(child);
-        self.cut();
+        self.cut_with(how);
         let _ = child.kill();
         self.thaw();
         let _ = child.wait();
@@ -401,6 +421,17 @@ impl Drop for PowerCut {
             let _ = session.umount_and_join();
         }
     }
+}
+
+/// What a power cut keeps of the changes still pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Nothing: only what was synced survives (the disk cache lost everything else).
+    DropPending,
+    /// Every pending directory change (a journal commit just before the cut), but no unsynced
+    /// data: a file renamed or created without a data sync is empty, as ext4's delayed
+    /// allocation leaves it.
+    NamesCommitted,
 }
 
 /// A campaign of power cuts against one operation, started afresh from one snapshot each time.
@@ -423,35 +454,46 @@ pub struct CampaignReport {
 }
 
 impl Campaign<'_> {
-    /// Runs `spawn`'s process once uncut to count its requests, then cuts at up to `max_cuts`
-    /// request numbers spread over that run (each once, the first and last included), and once
-    /// after a complete run. `check(after_return, exit_code)` judges the image after each cut
-    /// (`exit_code` is that of the complete run when `after_return`).
+    /// Runs `spawn`'s process uncut to count its requests, then cuts at up to `max_cuts` request
+    /// numbers spread over that run (each once, the first and last included, alternating the
+    /// two kinds of [`Cut`]), and after two complete runs (one cut of each kind). Each run starts from the snapshot, then `prepare` (e.g. files written
+    /// but not synced, which a snapshot cannot hold), then `spawn`. `check(after_return,
+    /// exit_code)` judges the image after each cut (`exit_code` is that of the complete run when
+    /// `after_return`).
     pub fn run(
         &self,
         max_cuts: u64,
+        mut prepare: impl FnMut(),
         mut spawn: impl FnMut() -> Child,
         mut check: impl FnMut(bool, Option<i32>),
     ) -> CampaignReport {
         let mut report = CampaignReport::default();
-        // An uncut run: how many requests the operation sends, and the cut after it returned.
-        self.fs.restore(&self.start);
-        self.fs.arm(None);
-        let mut child = spawn();
-        let code = crate::wait_within(&mut child);
-        report.requests = self.fs.requests();
-        self.fs.cut();
-        self.fs.resume();
-        check(true, code);
-        report.cuts_after += 1;
+        // Uncut runs: how many requests the operation sends, and a cut of each kind after it
+        // returned.
+        for how in [Cut::DropPending, Cut::NamesCommitted] {
+            self.fs.restore(&self.start);
+            prepare();
+            self.fs.arm(None);
+            let mut child = spawn();
+            let code = crate::wait_within(&mut child);
+            report.requests = report.requests.max(self.fs.requests());
+            self.fs.cut_with(how);
+            self.fs.resume();
+            check(true, code);
+            report.cuts_after += 1;
+        }
         let total = report.requests.max(1);
         let step = total.div_ceil(max_cuts.max(1)).max(1);
         let mut at = 1;
         while at <= total {
             self.fs.restore(&self.start);
+            prepare();
             self.fs.arm(Some(at));
             let mut child: Child = spawn();
-            if !self.fs.cut_during(&mut child) {
+            // Alternately drop everything pending and commit the names without the data.
+            let how =
+                if report.cuts_during % 2 == 0 { Cut::DropPending } else { Cut::NamesCommitted };
+            if !self.fs.cut_during(&mut child, how) {
                 // Ended before request `at` (runs differ a little): the cut came after the end.
                 let code = child.wait().ok().and_then(|s| s.code());
                 check(true, code);

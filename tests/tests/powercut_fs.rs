@@ -1,13 +1,14 @@
 //! The power-cut file system catches the bugs it exists for: data never synced, a rename before
 //! the data sync, a rename whose directory was never synced; and it lets a correct writer through.
 //! Writers are coreutils (`cp`, `mv`, `sync FILE`, which fsyncs FILE) or this process itself.
+#![allow(clippy::print_stderr)] // the campaign's figures
 
 use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use e2e::powercut::{Campaign, PowerCut, quiet};
+use e2e::powercut::{Campaign, Cut, PowerCut, quiet};
 
 const OLD: &[u8] = b"old content\n";
 
@@ -70,6 +71,18 @@ fn skipped_directory_sync_loses_the_rename() {
     fs.resume();
     assert_eq!(fs::read(fs.path().join("target")).unwrap(), OLD, "the rename was lost");
     assert!(!tmp.exists(), "the temp's name was never durable either");
+}
+
+#[test]
+fn a_journal_commit_without_the_data_leaves_an_empty_file() {
+    let Some(fs) = with_old_target() else { return };
+    let tmp = fs.path().join(".target.tmp");
+    fs::File::create(&tmp).unwrap().write_all(&new_content()).unwrap();
+    fs::rename(&tmp, fs.path().join("target")).unwrap();
+    // No sync at all: the names are committed by the cut, the data is not.
+    fs.cut_with(Cut::NamesCommitted);
+    fs.resume();
+    assert_eq!(fs::read(fs.path().join("target")).unwrap().len(), 0);
 }
 
 #[test]
@@ -147,6 +160,7 @@ fn campaign_violations(sync_data: bool) -> (u64, e2e::powercut::CampaignReport) 
     let mut violations = 0;
     let report = campaign.run(
         60,
+        || {},
         || shell_writer(&fs, &src.path().join("new"), sync_data).spawn().unwrap(),
         |returned, code| {
             let now = fs::read(fs.path().join("target")).unwrap_or_default();

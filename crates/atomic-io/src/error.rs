@@ -148,7 +148,7 @@ pub enum Error {
     },
     /// `fsync` of the temp file failed; the target was not touched.
     #[error(
-        "failed to fsync {} (temp file for {}): {source}",
+        "failed to fsync {} (temp file for {}) on a {fs} file system: {source}",
         names::shown(temp),
         names::shown(target)
     )]
@@ -157,6 +157,8 @@ pub enum Error {
         temp: PathBuf,
         /// The target.
         target: PathBuf,
+        /// The file system's type.
+        fs: crate::FileSystem,
         /// The cause.
         source: io::Error,
     },
@@ -178,10 +180,12 @@ pub enum Error {
     },
     /// `fsync` of a directory failed. After a commit, the new content is in place but its
     /// directory entry may not survive a power loss.
-    #[error("failed to fsync directory {}: {source}", names::shown(dir))]
+    #[error("failed to fsync directory {} on a {fs} file system: {source}", names::shown(dir))]
     SyncDir {
         /// The directory.
         dir: PathBuf,
+        /// The file system's type.
+        fs: crate::FileSystem,
         /// The cause.
         source: io::Error,
     },

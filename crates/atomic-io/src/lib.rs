@@ -66,9 +66,14 @@
 //!
 //! ## What is not guaranteed
 //!
+//! - [`Durability::OldOrNew`] skips the directory `fsync`: a power cut leaves the old or the
+//!   complete new content, but may undo a commit that had returned.
 //! - [`Durability::None`] skips every `fsync`: still atomic against process crashes, but after
 //!   power loss the target may be the old content, the new content, or (ext4 without
 //!   `auto_da_alloc`, xfs) an empty or partial file.
+//! - An `fsync` that fails (`EIO`; `EINVAL` or `ENOTSUP` on a file system that cannot sync) is
+//!   an error naming the path and the file system's type, and the temp is not renamed.
+//!   [`sync_file_system`] trusts a batch `syncfs` only on file systems known to honour it.
 //! - A file system or a drive that does not honour `fsync` (some network and FUSE file systems,
 //!   `nobarrier`/`eatmydata` setups, drives with a volatile write cache that lie about flushing)
 //!   voids the power-loss guarantee; nothing in user space can detect that.
@@ -120,6 +125,7 @@ compile_error!(
 );
 
 pub mod bounded;
+mod durable;
 mod error;
 pub mod sweep;
 mod sys;
@@ -128,6 +134,7 @@ mod writer;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+pub use durable::{FileSystem, sync_file_system};
 pub use error::{Error, JsonlProblem, Result};
 pub use writer::{AtomicFile, Durability, Overwrite, Staged, WriteOptions, sync_dir, write_atomic};
 

@@ -11,23 +11,50 @@ use std::path::{Path, PathBuf};
 use crate::sys::{self, NoReplace};
 use crate::{Error, Result, TEMP_RANDOM_LEN, TEMP_SUFFIX, is_temp_name, temp_prefix};
 
-/// How hard a commit works to survive power loss. Both are atomic against process crashes.
+/// What a commit promises after a power cut (or kernel crash). Every level is atomic against
+/// process crashes: the target is the old or the complete new content.
+///
+/// | level | `fsync`s | after a power cut during the write | after one once it returned |
+/// |---|---|---|---|
+/// | [`Full`](Durability::Full) | temp, then directory | old or complete new | new |
+/// | [`OldOrNew`](Durability::OldOrNew) | temp | old or complete new | old or complete new |
+/// | [`None`](Durability::None) | none | old, new, or empty/partial | old, new, or empty/partial |
+///
+/// Each holds on a file system that honours `fsync`; one whose `fsync` fails is an error, and
+/// nothing is renamed onto the target then.
 ///
 /// ```
 /// use atomic_io::{Durability, WriteOptions};
-/// let fast = WriteOptions { durability: Durability::None, ..WriteOptions::default() };
+/// let cheaper = WriteOptions { durability: Durability::OldOrNew, ..WriteOptions::default() };
 /// assert_eq!(WriteOptions::default().durability, Durability::Full);
-/// # let _ = fast;
+/// # let _ = cheaper;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// `fsync` the temp file before the rename and the directory after it: once the commit
-    /// returns, the new content survives power loss (on a file system that honours `fsync`).
+    /// returns, the new content survives a power cut; before that, the old content does.
     #[default]
     Full,
-    /// No `fsync` at all: atomic against process crashes only; after power loss the target may be
-    /// old, new, or (depending on the file system) empty or partial.
+    /// `fsync` the temp file before the rename, but not the directory after it: a power cut
+    /// leaves the old or the complete new content, never an empty or partial file, but may undo
+    /// a commit that had returned (the rename). One `fsync` fewer than [`Full`](Durability::Full).
+    OldOrNew,
+    /// No `fsync` at all: atomic against process crashes only. After a power cut the target may
+    /// be the old content, the new content, or (ext4 without `auto_da_alloc`, xfs) an empty or
+    /// partial file.
     None,
+}
+
+impl Durability {
+    /// Whether the data is synced before the rename (every level but [`None`](Durability::None)).
+    pub fn syncs_data(self) -> bool {
+        self != Durability::None
+    }
+
+    /// Whether the directory is synced after the rename ([`Full`](Durability::Full) only).
+    pub fn syncs_dir(self) -> bool {
+        self == Durability::Full
+    }
 }
 
 /// What a commit does when the target already exists.
@@ -358,12 +385,13 @@ impl AtomicFile {
             target: t.target.clone(),
             source,
         })?;
-        if t.opts.durability == Durability::Full {
+        if t.opts.durability.syncs_data() {
             // Makes the new content (and size) durable before the rename can make it visible;
             // otherwise a power loss after the rename can leave a 0-byte or partial target.
             t.file.sync_all().map_err(|source| Error::SyncTemp {
                 temp: t.temp_path.clone(),
                 target: t.target.clone(),
+                fs: crate::FileSystem::of(&t.file),
                 source,
             })?;
         }
@@ -502,13 +530,14 @@ impl Staged {
     /// ```
     pub fn commit(mut self) -> Result<()> {
         self.temp.rename()?;
-        if self.temp.opts.durability == Durability::Full {
+        if self.temp.opts.durability.syncs_dir() {
             // Makes the rename itself durable: without it a power loss can bring back the old
             // directory entry (the old content) after the commit returned.
-            self.temp
-                .dir
-                .sync_all()
-                .map_err(|source| Error::SyncDir { dir: self.temp.dir_path.clone(), source })?;
+            self.temp.dir.sync_all().map_err(|source| Error::SyncDir {
+                dir: self.temp.dir_path.clone(),
+                fs: crate::FileSystem::of(&self.temp.dir),
+                source,
+            })?;
         }
         Ok(())
     }
@@ -726,5 +755,9 @@ pub fn sync_dir(dir: impl AsRef<Path>) -> Result<()> {
     let file =
         sys::open_dir(dir).map_err(|source| Error::OpenDir { dir: dir.to_owned(), source })?;
     // Makes the directory's entries (renames, new names) durable; the caller asked for exactly that.
-    file.sync_all().map_err(|source| Error::SyncDir { dir: dir.to_owned(), source })
+    file.sync_all().map_err(|source| Error::SyncDir {
+        dir: dir.to_owned(),
+        fs: crate::FileSystem::of(&file),
+        source,
+    })
 }

@@ -278,6 +278,17 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
+    /// `fsync` of a copied file's temp (then removed, never renamed) or of a destination
+    /// directory failed: `EIO`, or a file system that cannot sync (`EINVAL`, `ENOTSUP`).
+    #[error("failed to fsync {} on a {fs} file system: {source}", names::shown(path))]
+    Sync {
+        /// The temp file.
+        path: PathBuf,
+        /// The file system's type.
+        fs: atomic_io::FileSystem,
+        /// The cause.
+        source: io::Error,
+    },
     /// A directory's entries cannot be written because the directory itself could not be created.
     #[error(
         "{} not copied: its destination directory {} could not be created",

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use atomic_io::Durability;
 use atomic_io::sweep::{SweepOptions, sweep};
 use checksum::FileKind;
 
@@ -188,7 +187,7 @@ fn create_root(dst: &Path, opts: &CopyOptions, report: &mut CopyReport) -> Resul
         .create(dst)
         .map_err(|source| Error::Inspect { path: dst.to_owned(), source })?;
     report.dirs_created += missing.len() as u64;
-    if opts.durability == Durability::Full {
+    if opts.durability.syncs_dir() {
         for created in &missing {
             let parent = match created.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p,
@@ -196,8 +195,7 @@ fn create_root(dst: &Path, opts: &CopyOptions, report: &mut CopyReport) -> Resul
             };
             // Makes the new directory's name durable in its parent; the copy's own syncs cover
             // only what is inside DST.
-            sync_dir(parent)
-                .map_err(|source| Error::Inspect { path: parent.to_owned(), source })?;
+            sync_dir(parent)?;
         }
     }
     Ok(())

@@ -37,9 +37,10 @@
 //!    thread. A task copies its files in name order: each file
 //!    is read once with a 256 KiB buffer, each buffer hashed (XXH3-128) and appended to an
 //!    atomic-io temp file beside its destination; the temp gets the source's mode and mtime. Per
-//!    batch of files, each temp is verified, then (durability full) the batch is synced (one
-//!    `syncfs` for four files or more, else an `fsync` per file), then all are renamed into place;
-//!    the directory is synced once at the end of the task. Directory modes and mtimes are
+//!    batch of files, each temp is verified, then (durability full or old-or-new) the batch is
+//!    synced (one `syncfs` for four files or more on a file system known to honour it, see
+//!    `atomic_io::sync_file_system`; else an `fsync` per file), then all are renamed into place;
+//!    with durability full the directory is synced once at the end of the task. Directory modes and mtimes are
 //!    applied last, deepest first.
 //!
 //! The bytes go through user space on purpose: `copy_file_range` would spare a copy, but then
@@ -63,9 +64,15 @@
 //!   discarded and retried, then reported.
 //! - **Durability full** (the default): once [`execute`] returns, every copied file and the names
 //!   in every destination directory survive power loss on a file system that honours `fsync`. Each
-//!   file's data is on disk before its rename (its batch's `syncfs`, which reports write-back
-//!   errors since Linux 5.8, or its own `fsync`; a failed `syncfs` falls back to an `fsync` per
-//!   file, so a failing file is named); each directory is synced once after its renames.
+//!   file's data is on disk before its rename (its batch's `syncfs` on ext4, xfs, btrfs, f2fs,
+//!   which reports write-back errors since Linux 5.8; its own `fsync` everywhere else, FUSE and
+//!   network file systems included, where `syncfs` can return 0 having synced nothing; a failed
+//!   `syncfs` falls back to an `fsync` per file, so a failing file is named); each directory is
+//!   synced once after its renames. A file whose `fsync` fails (a file system that cannot sync)
+//!   fails with [`Error::Sync`] naming the file system, and is not renamed.
+//! - **Durability old-or-new**: the same data syncs, no directory syncs: after a power cut each
+//!   file is absent, its previous version or the complete new one, but renames may be lost.
+//!   **Durability none** syncs nothing: safe against crashes of the process only.
 //! - **No two tasks write one destination path**; collisions are reported before copying.
 //! - **Nothing is written through a symlink planted in DST**: a symlink (or FIFO) where a file or
 //!   symlink goes is removed and the new file renamed in its place; one where a directory goes is

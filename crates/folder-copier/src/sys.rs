@@ -52,19 +52,6 @@ pub(crate) fn open_source(path: &Path) -> io::Result<File> {
     Ok(File::from(rustix::fs::open(path, flags, Mode::empty())?))
 }
 
-/// Flushes every dirty page and inode of the file system holding `file` to the disk and waits:
-/// `syncfs(2)` on Linux; elsewhere `fsync` of `file` alone is not the same, so this fails and the
-/// caller falls back to syncing each file.
-pub(crate) fn sync_file_system(file: &File) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    return Ok(rustix::fs::syncfs(file)?);
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = file;
-        Err(io::Error::from(io::ErrorKind::Unsupported))
-    }
-}
-
 /// Tells the kernel the file is read once, front to back (larger read-ahead). Advisory only.
 pub(crate) fn advise_sequential(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::Sequential);

@@ -271,14 +271,12 @@ impl<'s, 'p> DirTask<'s, 'p> {
         if last {
             let changed = self.join.changed.load(Ordering::Relaxed);
             if changed
-                && self.opts().durability == Durability::Full
-                && let Err(source) = sync_dir(&self.dst_dir)
+                && self.opts().durability.syncs_dir()
+                && let Err(error) = sync_dir(&self.dst_dir)
             {
-                let path = self.dst_dir.clone();
-                self.report.failed.push(Failure {
-                    path: self.shared.src.join(&self.dir.rel),
-                    error: Error::Destination { action: "fsync directory", path, source },
-                });
+                self.report
+                    .failed
+                    .push(Failure { path: self.shared.src.join(&self.dir.rel), error });
             }
             let merged = *self.join.stats.lock().unwrap_or_else(|e| e.into_inner());
             self.shared.progress.dir_done(&self.dir.rel, &merged);
@@ -510,27 +508,32 @@ impl<'s, 'p> DirTask<'s, 'p> {
 
     /// Makes every temp of the batch durable before any of them is renamed: without this, a
     /// power loss could keep a rename whose data never reached the disk (the 0-byte files of the
-    /// ROM story). One `syncfs` costs one journal commit for the whole batch instead of one `fsync`
-    /// (and commit) per file; Linux reports writeback errors through it (since 5.8). If it fails,
-    /// each temp is `fsync`ed on its own so that the failing file is the one named; the others go
-    /// on. A batch of fewer than [`SYNCFS_MIN_FILES`] files is `fsync`ed file by file.
+    /// ROM story). On a file system known to honour it ([`atomic_io::sync_file_system`]: ext4,
+    /// xfs, btrfs, ...) one `syncfs` costs one journal commit for the whole batch instead of one
+    /// `fsync` (and commit) per file, and reports write-back errors (Linux 5.8 and later).
+    /// Everywhere else (FUSE, where `syncfs` does nothing at all, network file systems, unknown
+    /// ones), after a failed `syncfs`, and for a batch of fewer than [`SYNCFS_MIN_FILES`] files,
+    /// each temp is `fsync`ed on its own, from this worker thread, so a failing file is the one
+    /// named; a temp whose `fsync` failed is removed, never renamed.
     fn sync_batch(&mut self, staged: Vec<(Job<'p>, Staged)>) -> Vec<(Job<'p>, Staged)> {
         let Some((_, first)) = staged.first() else { return staged };
         // A batch of a few (large) files: `fsync` each, which waits for their data only, not for
         // whatever else the file system has to write back (other threads' batches included).
-        if staged.len() >= SYNCFS_MIN_FILES && sys::sync_file_system(first.as_file()).is_ok() {
+        if staged.len() >= SYNCFS_MIN_FILES
+            && matches!(atomic_io::sync_file_system(first.as_file()), Ok(true))
+        {
             return staged;
         }
         let mut synced = Vec::with_capacity(staged.len());
         for (job, s) in staged {
-            // The fallback: this temp's data and size, on its own.
+            // This temp's data and size, before its rename can make it visible.
             match s.as_file().sync_all() {
                 Ok(()) => synced.push((job, s)),
                 Err(source) => {
                     let len = entry_len(job.entry);
-                    let err = Error::Destination {
-                        action: "fsync",
+                    let err = Error::Sync {
                         path: s.temp_path().to_owned(),
+                        fs: atomic_io::FileSystem::of(s.as_file()),
                         source,
                     };
                     self.fail(&job.rel, job.src, err, len); // dropping `s` removes the temp
@@ -619,7 +622,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
             self.report.not_attempted += staged.len() as u64;
             return false; // dropping `staged` removes the temps
         }
-        if self.opts().durability == Durability::Full {
+        if self.opts().durability.syncs_data() {
             staged = self.sync_batch(staged);
         }
         for (job, s) in staged {
@@ -709,13 +712,19 @@ fn entry_len(entry: &EntryPlan) -> u64 {
     }
 }
 
-/// `fsync`s a destination directory through atomic-io, with the bare cause as the error.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    atomic_io::sync_dir(dir).map_err(|err| match err {
-        atomic_io::Error::OpenDir { source, .. } | atomic_io::Error::SyncDir { source, .. } => {
-            source
-        }
-        other => io::Error::other(other.to_string()),
+/// `fsync`s a destination directory; a failure names the file system (one that cannot sync
+/// fails with `EINVAL` or `ENOTSUP`).
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    let file = std::fs::File::open(dir).map_err(|source| Error::Destination {
+        action: "open directory",
+        path: dir.to_owned(),
+        source,
+    })?;
+    // Makes the directory's entries (renames, new names) durable; the caller's durability asks so.
+    file.sync_all().map_err(|source| Error::Sync {
+        path: dir.to_owned(),
+        fs: atomic_io::FileSystem::of(&file),
+        source,
     })
 }
 

@@ -80,6 +80,20 @@ pub enum Error {
         /// The cause, from atomic-io.
         source: atomic_io::Error,
     },
+    /// Making a listed file (or a directory on the way to one) durable before sealing failed:
+    /// `EIO`, or a file system that cannot sync (`EINVAL`, `ENOTSUP`). Nothing was sealed.
+    #[error(
+        "failed to fsync {} on a {fs} file system before sealing: {source}",
+        names::shown(path)
+    )]
+    Sync {
+        /// The file or directory.
+        path: PathBuf,
+        /// The file system's type.
+        fs: atomic_io::FileSystem,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The manifest written by [`seal`](crate::seal()) did not read back as written.
     #[error("manifest {} did not read back as written: {reason}", names::shown(path))]
     ReadBack {

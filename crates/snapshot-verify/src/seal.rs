@@ -14,8 +14,9 @@ use serde::Serialize;
 use crate::manifest::{ManifestEntry, manifest_line, read_manifest, read_sizes, sizes_line};
 use crate::path::{cmp_bytes, is_json, normalize_rel, serialize_path};
 use crate::read::{self, JsonFailure, ReadFailure};
+use crate::sys::RootDir;
 use crate::verify::{Check, check, is_ignored, open_root, pool};
-use crate::walk::{Node, walk};
+use crate::walk::{Node, Tree, walk};
 use crate::{Error, MANIFEST, Mode, Pass, Progress, Report, Result, SIZES, VerifyOptions};
 
 /// What a snapshot must satisfy to be sealed. `Default`: nothing required, empty files refused,
@@ -211,6 +212,12 @@ pub struct Sealed {
 /// cannot be read. Temp files of atomic-io writers (`atomic_io::is_temp_name`) are not part of a
 /// snapshot and are left out.
 ///
+/// Every listed file, and every directory on the way to one (the snapshot's parent included), is
+/// made durable before the manifest is written, since a manifest that survives a power cut its
+/// files did not would vouch for empty files: one `syncfs` on a file system known to honour it
+/// (ext4, xfs, btrfs, f2fs), else an `fsync` per file and per directory (FUSE, network file
+/// systems). A sync that fails is [`Error::Sync`], and nothing is sealed.
+///
 /// The seal is done only once the written manifest verifies: both files are written to synced
 /// temp files, read back and parsed, and the whole tree is hashed again against them (a full
 /// verify, extra files included); only then are they renamed into place, the manifest last, and
@@ -402,6 +409,8 @@ pub fn seal_with_progress(
     if !refusals.is_empty() {
         return Err(refused(dir, refusals));
     }
+    // 4b. Make what the manifest will vouch for durable first.
+    sync_listed(&root, &files, &tree, &pool)?;
 
     // 5. Write both files to synced temps; the sizes file is listed in the manifest.
     let sizes_digest = checksum::hash_bytes(Algo::Xxh128, &sizes_bytes);
@@ -475,6 +484,57 @@ pub fn seal_with_progress(
     // directory (or the previous seal) after `seal` returned.
     atomic_io::sync_dir(dir).map_err(|source| Error::Write { path: dir.into(), source })?;
     Ok(Sealed { manifest: dir.join(MANIFEST), files: files.len() as u64, bytes: total, report })
+}
+
+/// Makes every listed file, and every directory on the way to one, durable before a manifest
+/// vouches for them: their writer may never have synced them (a training loop rarely does), and a
+/// manifest that survives a power cut its data did not would vouch for empty files. One `syncfs`
+/// where the file system honours it (ext4, xfs, btrfs: one journal commit); elsewhere (FUSE,
+/// network file systems) an `fsync` per file on the pool's threads, then per directory, the
+/// snapshot's parent included so that the snapshot's own name survives.
+fn sync_listed(
+    root: &RootDir,
+    files: &[(PathBuf, u64, (i64, i64))],
+    tree: &Tree,
+    pool: &rayon::ThreadPool,
+) -> Result<()> {
+    let fs = || atomic_io::FileSystem::of(root.fd());
+    if let Ok(true) = atomic_io::sync_file_system(root.fd()) {
+        return Ok(());
+    }
+    let sync = |rel: &Path| -> Result<()> {
+        let path = root.path().join(rel);
+        let file = root.open_file(rel).map_err(|source| Error::Sync {
+            path: path.clone(),
+            fs: fs(),
+            source,
+        })?;
+        // Makes this listed file's data (or this directory's entries) durable before the seal.
+        file.sync_all().map_err(|source| Error::Sync { path, fs: fs(), source })
+    };
+    pool.install(|| files.par_iter().try_for_each(|(rel, ..)| sync(rel)))?;
+    let mut dirs: Vec<&PathBuf> = tree
+        .nodes
+        .iter()
+        .filter(|(_, node)| matches!(node, Node::Dir))
+        .map(|(rel, _)| rel)
+        .collect();
+    dirs.sort_by(|a, b| cmp_bytes(a, b));
+    pool.install(|| dirs.par_iter().try_for_each(|rel| sync(rel)))?;
+    let sync_dir = |path: &Path| -> Result<()> {
+        let file = std::fs::File::open(path).map_err(|source| Error::Sync {
+            path: path.into(),
+            fs: fs(),
+            source,
+        })?;
+        // Makes the names in the snapshot's top directory (or the snapshot's own name) durable.
+        file.sync_all().map_err(|source| Error::Sync { path: path.into(), fs: fs(), source })
+    };
+    sync_dir(root.path())?;
+    match root.path().parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+        _ => sync_dir(Path::new(".")),
+    }
 }
 
 fn stage(target: &Path, bytes: &[u8]) -> Result<Staged> {

@@ -54,6 +54,11 @@ impl RootDir {
         &self.path
     }
 
+    /// The open directory itself.
+    pub(crate) fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     /// Opens `rel` (relative, made of normal components only) for reading, refusing any symlink on
     /// the way (`ELOOP`/`ENOTDIR`) and never blocking. The caller checks the file type on the
     /// returned descriptor.

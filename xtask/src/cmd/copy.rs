@@ -1,4 +1,4 @@
-//! `cargo xtask copy [--jobs N] [--no-verify] [--durability none|full] [--checksum]
+//! `cargo xtask copy [--jobs N] [--no-verify] [--durability none|old-or-new|full] [--checksum]
 //! [--case-insensitive] [--dry-run] [--json] SRC DST`
 //!
 //! Copies the contents of SRC into DST (like `rsync -a SRC/ DST/`) with `folder_copier`: one task
@@ -48,8 +48,10 @@ pub(crate) struct Args {
     /// checked).
     #[arg(long)]
     no_verify: bool,
-    /// `full`: fsync each file before its rename and each directory after; `none`: leave it to
-    /// the OS (still atomic against crashes of this process).
+    /// What survives a power cut. `full`: each file synced before its rename, each directory
+    /// after (everything reported copied is durable on return); `old-or-new`: files synced, not
+    /// directories (each file old or complete new after a cut, renames may be lost); `none`: no
+    /// sync (safe against crashes of this process only: may leave empty files).
     #[arg(long, value_enum, default_value = "full")]
     durability: DurabilityArg,
     /// Compare content instead of size and mtime to decide what to skip.
@@ -73,6 +75,7 @@ pub(crate) struct Args {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum DurabilityArg {
     Full,
+    OldOrNew,
     None,
 }
 
@@ -90,6 +93,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         verify: !args.no_verify,
         durability: match args.durability {
             DurabilityArg::Full => Durability::Full,
+            DurabilityArg::OldOrNew => Durability::OldOrNew,
             DurabilityArg::None => Durability::None,
         },
         checksum: args.checksum,

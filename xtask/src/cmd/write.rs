@@ -1,4 +1,4 @@
-//! `cargo xtask write [--durability none|full] [--no-clobber] PATH`
+//! `cargo xtask write [--durability none|old-or-new|full] [--no-clobber] PATH`
 //!
 //! A crash-safe `sponge`: stdin is streamed (256 KiB at a time, never held whole in memory) into a
 //! temp file beside PATH, which is then synced and renamed onto PATH with `atomic_io`. PATH is at
@@ -30,7 +30,9 @@ use crate::exit;
 /// Flags of `cargo xtask write`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// `full`: fsync the file and its directory; `none`: leave it to the OS.
+    /// What survives a power cut. `full`: fsync the file and its directory (new once this
+    /// returns); `old-or-new`: fsync the file only (old or complete new, the rename may be lost);
+    /// `none`: no fsync (safe against process crashes only: may leave an empty file).
     #[arg(long, value_enum, default_value = "full")]
     durability: DurabilityArg,
     /// Fail (exit 1) if PATH already exists.
@@ -43,8 +45,9 @@ pub(crate) struct Args {
 /// `--durability` values.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum DurabilityArg {
-    None,
     Full,
+    OldOrNew,
+    None,
 }
 
 /// Bytes read from stdin per `read` and written per `write`.
@@ -55,6 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         durability: match args.durability {
             DurabilityArg::None => Durability::None,
             DurabilityArg::Full => Durability::Full,
+            DurabilityArg::OldOrNew => Durability::OldOrNew,
         },
         overwrite: if args.no_clobber { Overwrite::Refuse } else { Overwrite::Replace },
         mode: None,
