@@ -4,9 +4,11 @@
 //! Everything here is for messages only. PIDs are reused and a lock file's text can be stale;
 //! the lock itself decides who runs.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -257,7 +259,7 @@ fn read_cmdline(pid: u32) -> Option<String> {
     let args: Vec<String> = buf
         .split(|&b| b == 0)
         .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .map(|a| names::escape(OsStr::from_bytes(a)).into_owned())
         .collect();
     (!args.is_empty()).then(|| args.join(" "))
 }
@@ -272,7 +274,10 @@ const MAX_INFO: usize = 4096;
 fn holder_text() -> String {
     let pid = std::process::id();
     let since = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let command = std::env::args().collect::<Vec<_>>().join(" ").replace(['\n', '\r'], " ");
+    // Arguments are bytes: each is escaped (one line, reversible) as every name shown to people.
+    let command: Vec<String> =
+        std::env::args_os().map(|a| names::escape(&a).into_owned()).collect();
+    let command = command.join(" ");
     let mut text = format!("{pid}\n{MARKER}\nhost={}\nsince={since}\ncommand=", host_name());
     // Cut an overlong command line at a character boundary so the text stays recognisable.
     let room = MAX_INFO.saturating_sub(text.len() + 1);

@@ -12,9 +12,11 @@
 //!   checks it like any other file.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use checksum::{Digest, Entry, ManifestReader, Style};
@@ -164,31 +166,28 @@ pub(crate) fn manifest_line(rel: &Path, digest: Digest) -> Vec<u8> {
     checksum::format_line(&Entry { digest, path: rel.into(), style: Style::Gnu })
 }
 
-/// A placeholder digest, only used to borrow checksum's escaping and parsing for sizes lines.
-fn placeholder() -> Digest {
-    checksum::hash_bytes(checksum::Algo::Xxh32, b"")
-}
-
 /// A sizes line: `<len>  <name>\n`, the name escaped exactly as in the manifest line (a leading
-/// `\` on the line when it is).
+/// `\` on the line when it is), by the one definition of that escaping (`names`).
 pub(crate) fn sizes_line(rel: &Path, len: u64) -> Vec<u8> {
-    let gnu = manifest_line(rel, placeholder());
-    let escaped = gnu.first() == Some(&b'\\');
-    // Proof the separator exists: a GNU line is "[\]<hex>  <name>\n" and hex holds no space.
-    let name_at = gnu.windows(2).position(|w| w == b"  ").map_or(0, |i| i + 2);
-    let mut line = Vec::with_capacity(gnu.len());
+    let name = rel.as_os_str().as_bytes();
+    let escaped = names::needs_manifest_escape(name);
+    let mut line = Vec::with_capacity(name.len() + 24);
     if escaped {
         line.push(b'\\');
     }
     line.extend_from_slice(len.to_string().as_bytes());
     line.extend_from_slice(b"  ");
-    line.extend_from_slice(&gnu[name_at..]);
+    if escaped {
+        names::escape_manifest(&mut line, name);
+    } else {
+        line.extend_from_slice(name);
+    }
+    line.push(b'\n');
     line
 }
 
-/// Parses a sizes line by handing its name part to checksum's manifest parser (so escapes are
-/// undone by the one implementation that writes them).
-fn parse_sizes_line(line: &[u8], line_no: u64) -> std::result::Result<(PathBuf, u64), String> {
+/// Parses a sizes line; escapes are undone by the one definition that writes them (`names`).
+fn parse_sizes_line(line: &[u8]) -> std::result::Result<(PathBuf, u64), String> {
     let (escaped, rest) = match line.strip_prefix(b"\\") {
         Some(rest) => (true, rest),
         None => (false, line),
@@ -202,17 +201,18 @@ fn parse_sizes_line(line: &[u8], line_no: u64) -> std::result::Result<(PathBuf, 
         .ok()
         .and_then(|d| d.parse().ok())
         .ok_or("length does not fit in 64 bits")?;
-    let mut gnu = Vec::with_capacity(line.len() + 8);
-    if escaped {
-        gnu.push(b'\\');
+    let raw = &rest[sep + 2..];
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if raw.is_empty() {
+        return Err("no file name".into());
     }
-    gnu.extend_from_slice(placeholder().to_hex().as_bytes());
-    gnu.extend_from_slice(&rest[sep..]);
-    let entry = checksum::parse_line(&gnu, line_no).map_err(|err| match err {
-        checksum::Error::Malformed { reason, .. } => reason,
-        other => other.to_string(),
-    })?;
-    Ok((entry.path, len))
+    let name =
+        if escaped { names::unescape_manifest(raw).map_err(|e| e.reason)? } else { raw.to_vec() };
+    if name.contains(&0) {
+        return Err("file name contains a NUL byte".into());
+    }
+    Ok((PathBuf::from(OsString::from_vec(name)), len))
 }
 
 /// Reads a sizes file and checks it names exactly the files in `entries` (other than itself).
@@ -230,7 +230,7 @@ pub(crate) fn read_sizes(
         let parsed = match lines.next_line() {
             Ok(Some(line)) => {
                 let line = line.strip_suffix(b"\r").unwrap_or(line);
-                parse_sizes_line(line, 0).and_then(|(raw, len)| {
+                parse_sizes_line(line).and_then(|(raw, len)| {
                     normalize_rel(&raw).map(|rel| (rel, len)).map_err(str::to_owned)
                 })
             }
@@ -361,13 +361,13 @@ mod tests {
         for name in [&b"plain"[..], b"a\\b\nc", b"sp  ace", b"x\xff"] {
             let rel = Path::new(OsStr::from_bytes(name));
             let line = sizes_line(rel, 1234);
-            let (back, len) = parse_sizes_line(line.strip_suffix(b"\n").unwrap(), 1).unwrap();
+            let (back, len) = parse_sizes_line(line.strip_suffix(b"\n").unwrap()).unwrap();
             assert_eq!((back.as_path(), len), (rel, 1234), "{}", line.escape_ascii());
         }
         assert_eq!(sizes_line(Path::new("a b"), 7), b"7  a b\n");
-        assert!(parse_sizes_line(b"-1  a", 1).is_err());
-        assert!(parse_sizes_line(b"99999999999999999999999  a", 1).is_err());
-        assert!(parse_sizes_line(b"12 a", 1).is_err());
+        assert!(parse_sizes_line(b"-1  a").is_err());
+        assert!(parse_sizes_line(b"99999999999999999999999  a").is_err());
+        assert!(parse_sizes_line(b"12 a").is_err());
     }
 
     #[test]
