@@ -17,7 +17,6 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use camino::Utf8PathBuf;
 use checksum::{DEFAULT_MAX_LINE, Entry, Error, ManifestReader};
 use rayon::prelude::*;
 
@@ -43,7 +42,7 @@ pub(crate) struct Args {
     #[arg(long)]
     ignore_missing: bool,
     /// Manifests to check; `-` (or none) for standard input.
-    manifests: Vec<Utf8PathBuf>,
+    manifests: Vec<std::path::PathBuf>,
 }
 
 const AFTER_HELP: &str = "\
@@ -73,19 +72,20 @@ struct Tally {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Open every manifest first: one that cannot be opened is a fatal error before any work.
     let mut readers: Vec<(String, Box<dyn BufRead>)> = Vec::new();
-    let stdin_only = [Utf8PathBuf::from("-")];
+    let stdin_only = [std::path::PathBuf::from("-")];
     let manifests = if args.manifests.is_empty() { &stdin_only[..] } else { &args.manifests[..] };
     for manifest in manifests {
-        let reader: Box<dyn BufRead> = if manifest == "-" {
+        let shown = names::escape(manifest).into_owned();
+        let reader: Box<dyn BufRead> = if manifest.as_os_str() == "-" {
             Box::new(BufReader::new(io::stdin()))
         } else {
-            let file = File::open(manifest).with_context(|| format!("cannot open {manifest}"))?;
-            if file.metadata().with_context(|| format!("cannot stat {manifest}"))?.is_dir() {
-                anyhow::bail!("cannot read {manifest}: is a directory");
+            let file = File::open(manifest).with_context(|| format!("cannot open {shown}"))?;
+            if file.metadata().with_context(|| format!("cannot stat {shown}"))?.is_dir() {
+                anyhow::bail!("cannot read {shown}: is a directory");
             }
             Box::new(BufReader::new(file))
         };
-        readers.push((manifest.to_string(), reader));
+        readers.push((shown, reader));
     }
     let mut failed = false;
     for (name, reader) in readers {
@@ -210,14 +210,11 @@ fn check_manifest(
 /// The name as coreutils prints it in check results: escaped, with a leading backslash, when it
 /// holds a backslash or line break, so one result is always one line.
 fn shown_name(entry: &Entry) -> Vec<u8> {
-    let line = checksum::format_line(&Entry { style: checksum::Style::Gnu, ..entry.clone() });
-    let escaped = line.first() == Some(&b'\\');
-    // Proof the split finds the separator: format_line writes "<hex>  <name>\n" in GNU style.
-    let start = line.windows(2).position(|w| w == b"  ").map_or(0, |i| i + 2);
-    let mut shown = Vec::with_capacity(line.len());
-    if escaped {
-        shown.push(b'\\');
+    let name = checksum::path_bytes(&entry.path);
+    if !names::needs_manifest_escape(name) {
+        return name.to_vec();
     }
-    shown.extend_from_slice(&line[start..line.len() - 1]);
+    let mut shown = b"\\".to_vec();
+    names::escape_manifest(&mut shown, name);
     shown
 }

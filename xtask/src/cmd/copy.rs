@@ -22,13 +22,12 @@
 //! temps for the next copy or `sweep` to remove).
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use camino::Utf8PathBuf;
 use folder_copier::{
     Action, CopyOptions, CopyPlan, CopyProgress, CopyReport, Durability, Error, FileOutcome,
     PlanTotals, Warning,
@@ -67,9 +66,9 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     /// Source directory; its contents are copied.
-    src: Utf8PathBuf,
+    src: PathBuf,
     /// Destination directory (created if missing).
-    dst: Utf8PathBuf,
+    dst: PathBuf,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -158,8 +157,8 @@ fn refused(args: &Args, err: &Error) -> anyhow::Result<()> {
     };
     if args.json {
         return print_json(&json!({
-            "src": args.src.as_str(),
-            "dst": args.dst.as_str(),
+            "src": names::escape(&args.src),
+            "dst": names::escape(&args.dst),
             "ok": false,
             "refused": err.to_string(),
             "collisions": collisions,
@@ -194,8 +193,8 @@ fn dry_run(args: &Args, plan: &CopyPlan) -> anyhow::Result<ExitCode> {
             })
             .collect();
         print_json(&json!({
-            "src": args.src.as_str(),
-            "dst": args.dst.as_str(),
+            "src": names::escape(&args.src),
+            "dst": names::escape(&args.dst),
             "dry_run": true,
             "ok": plan.problems().is_empty(),
             "case_insensitive": plan.case_insensitive(),
@@ -207,7 +206,7 @@ fn dry_run(args: &Args, plan: &CopyPlan) -> anyhow::Result<ExitCode> {
     } else {
         let mut out = std::io::stdout().lock();
         for entry in plan.entries() {
-            writeln!(out, "{} {}", action_name(entry.action), entry.rel.display())?;
+            writeln!(out, "{} {}", action_name(entry.action), names::shown(&entry.rel))?;
         }
         writeln!(
             out,
@@ -256,8 +255,8 @@ fn summary(report: &CopyReport) -> String {
 
 fn report_json(args: &Args, report: &CopyReport) -> Value {
     json!({
-        "src": args.src.as_str(),
-        "dst": args.dst.as_str(),
+        "src": names::escape(&args.src),
+        "dst": names::escape(&args.dst),
         "dry_run": false,
         "ok": report.is_success(),
         "copied": report.copied,
@@ -304,16 +303,10 @@ fn warning_json(warning: &Warning) -> Value {
     value
 }
 
-/// `key`: the path as a string when it is UTF-8; otherwise its lossy form, and `<key>_bytes` with
-/// the exact bytes, so a name is never silently altered.
+/// `key`: the path escaped as in every message and report (`names::escape`), so a name that is not
+/// UTF-8 is never altered and reads back exactly with `names::unescape`.
 fn put_path(value: &mut Value, key: &str, path: &Path) {
-    match path.to_str() {
-        Some(s) => value[key] = json!(s),
-        None => {
-            value[key] = json!(path.to_string_lossy());
-            value[format!("{key}_bytes")] = json!(path.as_os_str().as_encoded_bytes());
-        }
-    }
+    value[key] = json!(names::escape(path));
 }
 
 fn print_json(value: &Value) -> anyhow::Result<()> {
@@ -388,7 +381,7 @@ impl CopyProgress for Progress {
     fn retry(&self, rel: &Path, error: &Error, next_attempt: u32, delay: Duration) {
         self.say(format!(
             "copy: retrying {} (attempt {next_attempt}) in {} ms: {error}",
-            rel.display(),
+            names::shown(rel),
             delay.as_millis()
         ));
     }

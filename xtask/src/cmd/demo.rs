@@ -54,7 +54,7 @@ pub(crate) struct Args {
     /// Work in D (kept afterwards) instead of a fresh temporary directory. D must be new, empty,
     /// or used by an earlier demo.
     #[arg(long, value_name = "D")]
-    dir: Option<Utf8PathBuf>,
+    dir: Option<std::path::PathBuf>,
     /// Keep the temporary working directory afterwards (its path is printed).
     #[arg(long)]
     keep: bool,
@@ -76,7 +76,15 @@ const RACERS: usize = 8;
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut tempdir = None;
-    let root = match &args.dir {
+    // The demo names its own files in its summary, so it works under a UTF-8 directory (camino);
+    // any other D is refused with its escaped name, before anything is done.
+    let dir = match &args.dir {
+        Some(dir) => Some(Utf8PathBuf::from_path_buf(dir.clone()).map_err(|p| {
+            anyhow::anyhow!("--dir {}: the demo works under a UTF-8 path only", names::shown(&p))
+        })?),
+        None => None,
+    };
+    let root = match &dir {
         Some(dir) => {
             prepare_dir(dir)?;
             dir.clone()
@@ -86,8 +94,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .prefix("xtask-demo-")
                 .tempdir()
                 .context("cannot create a temporary directory")?;
-            let path = Utf8PathBuf::from_path_buf(tmp.path().to_owned())
-                .map_err(|p| anyhow::anyhow!("temporary directory {} is not UTF-8", p.display()))?;
+            let path = Utf8PathBuf::from_path_buf(tmp.path().to_owned()).map_err(|p| {
+                anyhow::anyhow!("temporary directory {} is not UTF-8", names::shown(&p))
+            })?;
             fs::write(path.join(MARKER), b"").context("cannot write in the temporary directory")?;
             tempdir = Some(tmp);
             path

@@ -102,7 +102,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let path = Path::new(arg);
         match std::fs::metadata(path) {
             Err(err) => {
-                say!("hash: {}: {}", path.display(), err);
+                say!("hash: {}: {}", names::shown(path), err);
                 failed += 1;
             }
             Ok(meta) if meta.is_dir() => match checksum::list_tree(path) {
@@ -113,7 +113,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Ok(listing) => {
                     for skipped in &listing.skipped {
                         let shown = path.join(&skipped.rel);
-                        say!("hash: skipped {} {}", skipped.kind, shown.display());
+                        say!("hash: skipped {} {}", skipped.kind, names::shown(&shown));
                     }
                     for err in &listing.errors {
                         say!("hash: {err}");

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use atomic_io::Error;
 use atomic_io::bounded::{JsonlLimits, validate_jsonl};
-use camino::Utf8PathBuf;
 
 use crate::exit;
 
@@ -26,14 +25,14 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = JsonlLimits::default().max_file)]
     max_file: u64,
     /// The JSONL file.
-    file: Utf8PathBuf,
+    file: std::path::PathBuf,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let limits = JsonlLimits { max_line: args.max_line, max_file: args.max_file };
     match validate_jsonl(&args.file, &limits) {
         Ok(report) => {
-            out!("{} lines, {} bytes: {}", report.lines, report.bytes, args.file);
+            out!("{} lines, {} bytes: {}", report.lines, report.bytes, names::shown(&args.file));
             Ok(ExitCode::SUCCESS)
         }
         Err(err @ (Error::Jsonl { .. } | Error::FileTooLarge { .. })) => {

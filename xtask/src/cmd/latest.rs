@@ -1,7 +1,9 @@
 //! `cargo xtask latest [--json] ROOT`
 //!
 //! Prints the newest snapshot directory under ROOT that verifies (a full verify) on stdout, alone
-//! on its line, so that `cd "$(cargo xtask latest ROOT)"` works. Newest is the greatest name in
+//! on its line, so that `cd "$(cargo xtask latest ROOT)"` works: when stdout is not a terminal the
+//! path is written as its exact bytes (whatever the name), on a terminal it is shown escaped like
+//! every name in messages. Newest is the greatest name in
 //! natural order (`step-10` after `step-9`, ISO timestamps in time order); hidden directories,
 //! symlinks and files under ROOT are not candidates. Each newer snapshot passed over is reported
 //! on stderr with why (not sealed, its problems, an invalid manifest); older ones are not checked.
@@ -9,9 +11,11 @@
 //! Exit 0 when one verifies; 1 when none does; 2 when ROOT cannot be read or on usage errors.
 //! `--json` prints the library's `Latest` (`found`, its `report`, `skipped`) plus `root` and `ok`.
 
+use std::io::{IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use camino::Utf8PathBuf;
 use serde::Serialize;
 use snapshot_verify::{Latest, LatestOptions, SkipReason};
 
@@ -25,7 +29,7 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     /// Directory whose subdirectories are snapshots.
-    root: Utf8PathBuf,
+    root: PathBuf,
 }
 
 /// Problems shown per skipped snapshot; the rest are counted (`--json` lists them all).
@@ -35,7 +39,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bar = Bar::new();
     let result = snapshot_verify::latest_with_progress(&args.root, &LatestOptions::default(), &bar);
     bar.finish();
-    let root = args.root.as_str();
+    let root = &*names::escape(&args.root);
     let latest = match result {
         Ok(latest) => latest,
         Err(err) => {
@@ -65,7 +69,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         match &latest.found {
-            Some(found) => out!("{}", names::shown(found)),
+            Some(found) if std::io::stdout().is_terminal() => out!("{}", names::shown(found)),
+            Some(found) => {
+                // For `cd "$(latest ROOT)"`: the exact bytes, which no escaping would give back.
+                let mut out = std::io::stdout().lock();
+                out.write_all(found.as_os_str().as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| out.flush())
+                    .map_err(|e| anyhow::anyhow!("cannot write the result to stdout: {e}"))?;
+            }
             None => {
                 say!("latest: no snapshot under {root} verifies ({} checked)", latest.skipped.len())
             }

@@ -18,13 +18,12 @@
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use camino::Utf8PathBuf;
 use dir_lock::{Error, Holder, Holders, LockFile, LockKind, LockOptions, Wait, WaitObserver};
 
 use crate::exit;
@@ -55,7 +54,7 @@ pub(crate) struct Args {
     #[arg(long = "command", short = 'c', value_name = "CMD")]
     shell_command: Option<OsString>,
     /// The lock file (created if missing, never deleted; an existing file is never changed).
-    lockfile: Utf8PathBuf,
+    lockfile: PathBuf,
     /// The command and its arguments (a `--` before them is optional).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     args: Vec<OsString>,
@@ -121,8 +120,7 @@ fn run_command(mut command: Command) -> anyhow::Result<ExitCode> {
     match command.status() {
         Ok(status) => Ok(exit_code(status)),
         Err(err) => {
-            let program = command.get_program().to_string_lossy().into_owned();
-            say!("lock: failed to run {program}: {err}");
+            say!("lock: failed to run {}: {err}", names::shown(command.get_program()));
             Ok(ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }))
         }
     }

@@ -15,11 +15,12 @@
 //! result failed verification, or `--timeout` ran out (TARGET untouched; the message names the
 //! holder); 2 usage or an error before any work.
 
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
-use camino::Utf8PathBuf;
 use checksum::{Algo, Digest};
 use dir_lock::{Error, Holders, OnceOptions, OnceOutcome, Wait, produce_once};
 
@@ -36,10 +37,10 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
     /// The artifact to produce.
-    target: Utf8PathBuf,
+    target: PathBuf,
     /// The producer; each `{}` in its arguments is replaced by a temp path beside TARGET.
     #[arg(last = true, required = true)]
-    command: Vec<String>,
+    command: Vec<OsString>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -51,7 +52,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     anyhow::ensure!(
-        args.command.iter().any(|a| a.contains("{}")),
+        args.command.iter().any(|a| a.as_bytes().windows(2).any(|w| w == b"{}")),
         "CMD must contain `{{}}` (the temp path it writes)"
     );
     let timeout = match super::lock::wait_mode(false, args.timeout)? {
@@ -61,39 +62,41 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let observer = SayWaiting::default();
     let opts = OnceOptions { timeout, on_wait: &observer, ..OnceOptions::default() };
     let target = &args.target;
+    let shown = names::shown(target);
     let verify = |path: &Path| verify(path, expected);
     let produce = |file: &mut atomic_io::AtomicFile| -> Result<(), String> {
-        let temp = file.temp_path().to_str().ok_or("the temp path is not UTF-8")?;
-        let argv: Vec<String> = args.command.iter().map(|a| a.replace("{}", temp)).collect();
+        let temp = file.temp_path().as_os_str();
+        let argv: Vec<OsString> = args.command.iter().map(|a| replace_braces(a, temp)).collect();
+        let program = names::shown(&argv[0]);
         let status = Command::new(&argv[0])
             .args(&argv[1..])
             .status()
-            .map_err(|e| format!("failed to run {}: {e}", argv[0]))?;
-        if status.success() { Ok(()) } else { Err(format!("{} exited with {status}", argv[0])) }
+            .map_err(|e| format!("failed to run {program}: {e}"))?;
+        if status.success() { Ok(()) } else { Err(format!("{program} exited with {status}")) }
     };
     match produce_once(target, &opts, verify, produce) {
         Ok(outcome) => {
             match outcome {
-                OnceOutcome::Reused => say!("once: reused {target}"),
+                OnceOutcome::Reused => say!("once: reused {shown}"),
                 OnceOutcome::ReusedAfterWait { waited_for } => {
-                    say!("once: waited for the producer{}; reused {target}", Holders(waited_for))
+                    say!("once: waited for the producer{}; reused {shown}", Holders(waited_for))
                 }
-                OnceOutcome::Produced { waited_for: None } => say!("once: produced {target}"),
+                OnceOutcome::Produced { waited_for: None } => say!("once: produced {shown}"),
                 OnceOutcome::Produced { waited_for: Some(w) } => {
                     say!(
-                        "once: waited for the lock held{}; it left no valid result; produced {target}",
+                        "once: waited for the lock held{}; it left no valid result; produced {shown}",
                         Holders(w)
                     )
                 }
                 OnceOutcome::Rebuilt { reason } => {
-                    say!("once: {target} failed verification ({reason}); rebuilt it")
+                    say!("once: {shown} failed verification ({reason}); rebuilt it")
                 }
-                _ => say!("once: {target} is ready"),
+                _ => say!("once: {shown} is ready"),
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(err @ (Error::Timeout { .. } | Error::Produce { .. } | Error::Verify { .. })) => {
-            say!("once: {err}; {target} not touched");
+            say!("once: {err}; {shown} not touched");
             Ok(exit::FAILED.into())
         }
         Err(err) => Err(err.into()),
@@ -110,5 +113,32 @@ fn verify(path: &Path, expected: Option<Digest>) -> Result<(), String> {
     match expected {
         Some(expected) => toolkit::check_digest(path, expected),
         None => Ok(()),
+    }
+}
+
+/// `arg` with every `{}` replaced by `temp`, byte for byte: neither needs to be UTF-8.
+fn replace_braces(arg: &OsStr, temp: &OsStr) -> OsString {
+    let (arg, temp) = (arg.as_bytes(), temp.as_bytes());
+    let mut out = Vec::with_capacity(arg.len() + temp.len());
+    let mut rest = arg;
+    while let Some(i) = rest.windows(2).position(|w| w == b"{}") {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(temp);
+        rest = &rest[i + 2..];
+    }
+    out.extend_from_slice(rest);
+    OsString::from_vec(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn braces_are_replaced_byte_for_byte() {
+        let os = |b: &[u8]| OsStr::from_bytes(b).to_owned();
+        let got = replace_braces(&os(b"-o{}\xff{}"), &os(b"/t/.caf\xe9.tmp"));
+        assert_eq!(got, os(b"-o/t/.caf\xe9.tmp\xff/t/.caf\xe9.tmp"));
+        assert_eq!(replace_braces(&os(b"{x}"), &os(b"T")), os(b"{x}"));
     }
 }

@@ -15,9 +15,9 @@
 //! `refusals`.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use camino::Utf8PathBuf;
 use indicatif::HumanBytes;
 use serde::Serialize;
 use snapshot_verify::{Error, Refusal, SealSpec, Sealed};
@@ -30,7 +30,7 @@ use crate::exit;
 pub(crate) struct Args {
     /// A file (relative to DIR) that must exist and be non-empty; repeatable.
     #[arg(long = "require", value_name = "REL")]
-    require: Vec<Utf8PathBuf>,
+    require: Vec<PathBuf>,
     /// Allow empty files in the snapshot.
     #[arg(long)]
     allow_empty: bool,
@@ -38,19 +38,16 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     /// The snapshot directory.
-    dir: Utf8PathBuf,
+    dir: PathBuf,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let spec = SealSpec {
-        required: args.require.into_iter().map(Into::into).collect(),
-        allow_empty: args.allow_empty,
-        ..Default::default()
-    };
+    let spec =
+        SealSpec { required: args.require, allow_empty: args.allow_empty, ..Default::default() };
     let bar = Bar::new();
     let result = snapshot_verify::seal_with_progress(&args.dir, &spec, &bar);
     bar.finish();
-    let dir = args.dir.as_str();
+    let dir = &*names::escape(&args.dir);
     match result {
         Ok(sealed) => {
             if args.json {

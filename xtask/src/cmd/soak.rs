@@ -25,7 +25,6 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use camino::Utf8PathBuf;
 use checksum::{Algo, hash_bytes};
 
 use crate::exit;
@@ -44,7 +43,7 @@ pub(crate) struct Args {
     seed: Option<u64>,
     /// Work in D (kept afterwards) instead of a temporary directory.
     #[arg(long, value_name = "D")]
-    dir: Option<Utf8PathBuf>,
+    dir: Option<PathBuf>,
 }
 
 /// Shared targets of each kind.
@@ -108,8 +107,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     });
     let (_temp, root) = match &args.dir {
         Some(dir) => {
-            fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-            (None, dir.clone().into_std_path_buf())
+            fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", names::shown(dir)))?;
+            (None, dir.clone())
         }
         None => {
             let temp = tempfile::Builder::new().prefix("soak-").tempdir()?;
@@ -122,7 +122,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         "soak: {} s, {} processes at a time, seed {seed}, in {}",
         args.seconds,
         args.procs,
-        root.display()
+        names::shown(&root)
     );
     let world = World::create(&root, &exe)?;
 
@@ -262,9 +262,9 @@ impl World {
                 }
             }
         }
-        let snapshot = utf8(&root.join("snapshot"))?;
+        let snapshot = root.join("snapshot");
         snapshot_verify::seal(&snapshot, &snapshot_verify::SealSpec::default())
-            .with_context(|| format!("cannot seal {snapshot}"))?;
+            .with_context(|| format!("cannot seal {}", names::shown(&snapshot)))?;
         let artifact_hex = hash_bytes(Algo::Xxh128, &artifact).to_string();
         Ok(World {
             root: root.to_owned(),
@@ -346,7 +346,7 @@ impl World {
             self.check_copy(&self.root.join(format!("dst-{k}")), violations);
         }
         let full = snapshot_verify::VerifyOptions::default();
-        match snapshot_verify::verify(utf8(&self.root.join("snapshot"))?, &full) {
+        match snapshot_verify::verify(self.root.join("snapshot"), &full) {
             Ok(report) if report.problems.is_empty() => {}
             Ok(report) => violations.push(format!("snapshot: {:?}", report.problems)),
             Err(e) => violations.push(format!("snapshot: {e}")),
@@ -354,7 +354,7 @@ impl World {
 
         // Then the sweep removes every orphan, and nothing is left.
         let report =
-            atomic_io::sweep::sweep(utf8(&self.root)?, &atomic_io::sweep::SweepOptions::default())?;
+            atomic_io::sweep::sweep(&self.root, &atomic_io::sweep::SweepOptions::default())?;
         say!("soak: sweep removed {} temps left by killed processes", report.removed.len());
         if !report.busy.is_empty() || !report.errors.is_empty() {
             violations.push(format!(
@@ -364,7 +364,7 @@ impl World {
             ));
         }
         let again =
-            atomic_io::sweep::sweep(utf8(&self.root)?, &atomic_io::sweep::SweepOptions::default())?;
+            atomic_io::sweep::sweep(&self.root, &atomic_io::sweep::SweepOptions::default())?;
         if !again.removed.is_empty() {
             violations.push(format!("temps left after the sweep: {:?}", again.removed));
         }
@@ -372,7 +372,7 @@ impl World {
         // A sealed directory is unsealed or verifies (once the killed seals' temps are swept).
         let sealed = self.root.join("sealed");
         if sealed.join(snapshot_verify::MANIFEST).exists() {
-            match snapshot_verify::verify(utf8(&sealed)?, &full) {
+            match snapshot_verify::verify(&sealed, &full) {
                 Ok(report) if report.problems.is_empty() => {}
                 Ok(report) => violations.push(format!("sealed: {:?}", report.problems)),
                 Err(e) => violations.push(format!("sealed: {e}")),
@@ -414,11 +414,6 @@ impl World {
             }
         }
     }
-}
-
-fn utf8(path: &Path) -> anyhow::Result<Utf8PathBuf> {
-    Utf8PathBuf::from_path_buf(path.to_owned())
-        .map_err(|p| anyhow::anyhow!("{} is not UTF-8", p.display()))
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@
 use std::process::ExitCode;
 
 use atomic_io::sweep::{SweepOptions, sweep};
-use camino::Utf8PathBuf;
 
 use crate::exit;
 
@@ -23,7 +22,7 @@ pub(crate) struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Directory to sweep, recursively.
-    dir: Utf8PathBuf,
+    dir: std::path::PathBuf,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -36,10 +35,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let verb = if args.dry_run { "would remove" } else { "removed" };
     for path in &report.removed {
-        out!("{verb} {}", path.display());
+        out!("{verb} {}", names::shown(path));
     }
     for path in &report.busy {
-        out!("busy {}", path.display());
+        out!("busy {}", names::shown(path));
     }
     for err in &report.errors {
         say!("sweep: {err}");

@@ -22,7 +22,6 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use camino::Utf8PathBuf;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snapshot_verify::{Error, Mode, Pass, Report, VerifyOptions};
@@ -42,7 +41,7 @@ pub(crate) struct Args {
     #[arg(long)]
     quick: bool,
     /// The snapshot directory.
-    dir: Utf8PathBuf,
+    dir: std::path::PathBuf,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -54,10 +53,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bar = Bar::new();
     let result = snapshot_verify::verify_with_progress(&args.dir, &opts, &bar);
     bar.finish();
+    let dir = &*names::escape(&args.dir);
     let report = match result {
         Ok(report) => report,
         Err(err) => {
-            print_error("verify", args.dir.as_str(), args.json, &err)?;
+            print_error("verify", dir, args.json, &err)?;
             return Ok(exit::USAGE.into());
         }
     };
@@ -69,13 +69,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             #[serde(flatten)]
             report: &'a Report,
         }
-        print_json(&Out { dir: args.dir.as_str(), ok: report.is_ok(), report: &report })?;
+        print_json(&Out { dir, ok: report.is_ok(), report: &report })?;
     } else {
         let mut out = std::io::stdout().lock();
         for problem in &report.problems {
             writeln!(out, "{problem}")?;
         }
-        writeln!(out, "{}", summary(args.dir.as_str(), &report))?;
+        writeln!(out, "{}", summary(dir, &report))?;
         out.flush()?;
     }
     Ok(if report.is_ok() { ExitCode::SUCCESS } else { exit::FAILED.into() })

@@ -23,7 +23,6 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use atomic_io::{AtomicFile, Durability, Error, Overwrite, WriteOptions};
-use camino::Utf8PathBuf;
 
 use crate::exit;
 
@@ -39,7 +38,7 @@ pub(crate) struct Args {
     #[arg(long)]
     no_clobber: bool,
     /// The file to replace with stdin.
-    path: Utf8PathBuf,
+    path: std::path::PathBuf,
 }
 
 /// `--durability` values.
