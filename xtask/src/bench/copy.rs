@@ -1,5 +1,5 @@
-//! `copy`: ours (durability none and full, verification on) against `cp -a`, `cp -a` then `sync`,
-//! `rsync -a` and `xcp -r`, each into a fresh destination (removed, untimed, before every run).
+//! `copy`: ours (durability none, old-or-new and full, verification on) against `cp -a`, `cp -a`
+//! then `sync`, `rsync -a`, `rsync -a --fsync` and `xcp -r`, each into a fresh destination (removed, untimed, before every run).
 //! Besides the common trees: one folder of 5,000 files, or with `--huge` one of 100,000 empty
 //! files.
 
@@ -56,6 +56,8 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         };
         let mut contenders = vec![
             Contender::command("ours: copy --durability none", ours("none")).with_reset(fresh),
+            Contender::command("ours: copy --durability old-or-new", ours("old-or-new"))
+                .with_reset(fresh),
             Contender::command("ours: copy (durability full)", ours("full")).with_reset(fresh),
         ];
         if let Some(cp) = &cp {
@@ -81,6 +83,15 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 Contender::command("rsync -a", move || {
                     let mut cmd = Command::new(rsync);
                     cmd.arg("-a").arg(format!("{}/", src.display())).arg(dst);
+                    cmd
+                })
+                .with_reset(fresh),
+            );
+            // rsync's durable mode: an fsync per file before its rename.
+            contenders.push(
+                Contender::command("rsync -a --fsync", move || {
+                    let mut cmd = Command::new(rsync);
+                    cmd.args(["-a", "--fsync"]).arg(format!("{}/", src.display())).arg(dst);
                     cmd
                 })
                 .with_reset(fresh),

@@ -24,6 +24,7 @@ mod copy;
 mod hash;
 mod lock;
 mod measure;
+mod seal;
 mod trees;
 mod verify;
 mod write;
@@ -42,7 +43,7 @@ pub(crate) use trees::{TreeSpec, ensure_tree, generate};
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named group (hash, write, verify, copy, lock).
+    /// Run only the named group (hash, write, verify, copy, seal, lock).
     #[arg(long)]
     only: Option<String>,
     /// Smaller trees and fewer runs: a smoke test of the harness, not a measurement.
@@ -150,11 +151,12 @@ type Group = (&'static str, Cache, fn(&Ctx) -> anyhow::Result<()>);
 
 /// Every group, in the order a full run takes them. `write` and `lock` measure in-process costs
 /// that no page cache changes: they run warm only.
-const GROUPS: [Group; 5] = [
+const GROUPS: [Group; 6] = [
     ("hash", Cache::Cold, hash::run),
     ("write", Cache::Warm, write::run),
     ("verify", Cache::Cold, verify::run),
     ("copy", Cache::Cold, copy::run),
+    ("seal", Cache::Cold, seal::run),
     ("lock", Cache::Warm, lock::run),
 ];
 
