@@ -62,7 +62,8 @@
 //! ## Dependencies
 //!
 //! - `fs4`: portable `flock`/`LockFileEx` on a `File`, the same advisory lock `flock(1)` uses.
-//! - `rustix`: `fstatfs` for naming the file system, `uname` for the host, without `unsafe`.
+//! - `rustix`: `uname` for the host and the few calls std lacks, without `unsafe`; the file
+//!   system's name comes from atomic-io's `FileSystem`, the same name its sync errors give.
 //! - `atomic-io`: the temp-verify-rename that makes [`produce_once`] crash-safe.
 //! - `names`: how a path is shown in messages (escaped, reversibly); `thiserror`: the error enum.
 #![forbid(unsafe_code)]
