@@ -337,19 +337,19 @@ impl PowerCut {
         self.shared.lock().fail_sync = errno;
     }
 
-    /// Waits until the armed request arrives (true) or `child` has exited first (false).
-    pub fn wait_frozen(&self, child: &mut Child) -> bool {
+    /// Waits until the armed request arrives (true) or every child has exited first (false).
+    pub fn wait_frozen(&self, children: &mut [Child]) -> bool {
         let start = std::time::Instant::now();
         let mut state = self.shared.lock();
         loop {
             if state.frozen {
                 return true;
             }
-            if child.try_wait().unwrap().is_some() {
+            if children.iter_mut().all(|child| child.try_wait().unwrap().is_some()) {
                 return false;
             }
-            assert!(start.elapsed() < crate::DEADLINE, "writer neither froze nor ended in time");
-            // A bounded wait so the child's exit is noticed too; the freeze itself notifies.
+            assert!(start.elapsed() < crate::DEADLINE, "writers neither froze nor ended in time");
+            // A bounded wait so the children's exit is noticed too; the freeze itself notifies.
             state = self
                 .shared
                 .changed
@@ -399,15 +399,19 @@ impl PowerCut {
         self.shared.lock().quarantined = false;
     }
 
-    /// Cut the power while `child` runs, at its `at`-th request: freeze there, cut, SIGKILL the
-    /// child, thaw, reap it, resume. False if the child ended before the request came (then the
-    /// power is cut after it ended).
-    pub fn cut_during(&self, child: &mut Child, how: Cut) -> bool {
-        let froze = self.wait_frozen(child);
+    /// Cut the power while `children` run, at the armed request: freeze there, cut, SIGKILL
+    /// every child, thaw, reap them, resume. False if all ended before the request came (then
+    /// the power is cut after they ended).
+    pub fn cut_during(&self, children: &mut [Child], how: Cut) -> bool {
+        let froze = self.wait_frozen(children);
         self.cut_with(how);
-        let _ = child.kill();
+        for child in children.iter_mut() {
+            let _ = child.kill();
+        }
         self.thaw();
-        let _ = child.wait();
+        for child in children.iter_mut() {
+            let _ = child.wait();
+        }
         self.resume();
         froze
     }
@@ -493,7 +497,7 @@ impl Campaign<'_> {
             // Alternately drop everything pending and commit the names without the data.
             let how =
                 if report.cuts_during % 2 == 0 { Cut::DropPending } else { Cut::NamesCommitted };
-            if !self.fs.cut_during(&mut child, how) {
+            if !self.fs.cut_during(std::slice::from_mut(&mut child), how) {
                 // Ended before request `at` (runs differ a little): the cut came after the end.
                 let code = child.wait().ok().and_then(|s| s.code());
                 check(true, code);
