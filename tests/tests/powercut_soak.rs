@@ -63,22 +63,19 @@ impl World {
         let mut bad = Vec::new();
         let status = fs::read(root.join("status.json")).unwrap_or_default();
         let finished = |i: usize| done.is_some_and(|codes| codes[i] == Some(0));
-        if !(status == self.old_status || status == self.new_status)
-            || (finished(0) && status != self.new_status)
-        {
+        let whole = status == self.old_status || status == self.new_status;
+        if !whole || (finished(0) && status != self.new_status) {
             bad.push(format!("status.json: {} bytes, neither old nor new", status.len()));
         }
         let artifact = fs::read(root.join("artifact")).ok();
-        if !(artifact.is_none() || artifact.as_deref() == Some(&self.artifact[..]))
-            || (finished(1) && artifact.as_deref() != Some(&self.artifact[..]))
-        {
+        let complete = artifact.as_deref() == Some(&self.artifact[..]);
+        if !complete && (artifact.is_some() || finished(1)) {
             bad.push("artifact: torn, or missing after once returned".into());
         }
         for (rel, want) in &self.files {
             let now = fs::read(root.join("dst").join(rel)).ok();
-            if !(now.is_none() || now.as_ref() == Some(want))
-                || (finished(2) && now.as_ref() != Some(want))
-            {
+            let complete = now.as_ref() == Some(want);
+            if !complete && (now.is_some() || finished(2)) {
                 bad.push(format!("dst/{}: torn, or missing after copy returned", rel.display()));
             }
         }
