@@ -61,6 +61,6 @@ pub use manifest::{
     DEFAULT_MAX_LINE, Entry, ManifestReader, Style, format_line, parse_line, path_bytes,
 };
 pub use tree::{
-    ListedFile, Listing, Skipped, TreeEntry, TreeOptions, TreeProgress, TreeReport, hash_files,
-    hash_tree, list_tree,
+    ListedFile, Listing, READS_PER_CORE, Skipped, TreeEntry, TreeOptions, TreeProgress, TreeReport,
+    hash_files, hash_tree, list_tree, reading_threads,
 };

@@ -18,8 +18,34 @@ use crate::{Algo, Digest, Error, FileDigest, Result};
 pub struct TreeOptions {
     /// The algorithm (XXH128 by default).
     pub algo: Algo,
-    /// Files hashed at once; `None` is one per core.
+    /// Files read and hashed at once (a cap); `None` is [`reading_threads`]`(None)`, more than
+    /// one per core.
     pub jobs: Option<usize>,
+}
+
+/// Files read at once per core when the caller sets no cap. A disk read from a cold cache takes
+/// far longer than hashing what it returns, and a device (SSD, virtual disk, network file
+/// system) answers faster with several requests queued: with only one read per core, the
+/// cores wait for the device and the device for the next request. Threads beyond the cores cost
+/// little when everything is cached (each hashes a whole file; the scheduler time-slices them).
+/// Measured in docs/BENCHMARKS.md (cold and warm tables).
+pub const READS_PER_CORE: usize = 4;
+
+/// The threads to read and hash files with: `jobs` when the caller gives one (it caps every
+/// thread, reader or hasher), otherwise [`READS_PER_CORE`] per core; at least 1.
+///
+/// ```
+/// assert_eq!(checksum::reading_threads(Some(3)), 3);
+/// assert_eq!(checksum::reading_threads(Some(0)), 1);
+/// assert!(checksum::reading_threads(None) >= checksum::READS_PER_CORE);
+/// ```
+pub fn reading_threads(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| cores() * READS_PER_CORE).max(1)
+}
+
+/// The cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Told about each file as it is hashed; called from worker threads. Every method has a no-op
@@ -197,7 +223,7 @@ pub fn list_tree(root: impl AsRef<Path>) -> Result<Listing> {
     Ok(listing)
 }
 
-/// Hashes `paths` in parallel on a pool of `jobs` threads (one per core if `None`); results come
+/// Hashes `paths` in parallel on a pool of [`reading_threads`]`(jobs)` threads; results come
 /// back in the order of `paths`. Each file is its own task, so one large file never holds up a
 /// queue of small ones behind it.
 ///
@@ -215,7 +241,7 @@ pub fn hash_files(
     jobs: Option<usize>,
 ) -> Result<Vec<Result<FileDigest>>> {
     let pool = pool(jobs)?;
-    let pipeline = paths.len() < pool.current_num_threads();
+    let pipeline = pipeline(paths.len(), &pool);
     Ok(pool.install(|| {
         paths.par_iter().with_max_len(1).map(|path| hash_file_with(algo, path, pipeline)).collect()
     }))
@@ -237,7 +263,7 @@ pub fn hash_tree(
     let root = root.as_ref();
     let listing = list_tree(root)?;
     let pool = pool(opts.jobs)?;
-    let pipeline = listing.files.len() < pool.current_num_threads();
+    let pipeline = pipeline(listing.files.len(), &pool);
     let results: Vec<Result<TreeEntry>> = pool.install(|| {
         listing
             .files
@@ -261,9 +287,14 @@ pub fn hash_tree(
     Ok(report)
 }
 
+/// Whether a large file gets a reader thread of its own: only when fewer files than cores (and
+/// than the pool's threads) leave a core idle otherwise.
+fn pipeline(files: usize, pool: &rayon::ThreadPool) -> bool {
+    files < pool.current_num_threads().min(cores())
+}
+
 fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
-    let threads =
-        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let threads = reading_threads(jobs);
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("checksum-{i}"))

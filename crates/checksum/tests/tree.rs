@@ -120,3 +120,34 @@ fn large_files_read_on_a_second_thread_hash_the_same() {
         assert_eq!((fd.digest, fd.len), (hash_bytes(algo, &data), len as u64), "{algo}");
     }
 }
+
+/// `jobs` caps every thread that reads or hashes: the default reads more files at once than
+/// there are cores (for a cold disk), but a caller's cap is never exceeded.
+#[test]
+fn jobs_caps_the_threads_that_read() {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    struct Threads(Mutex<HashSet<String>>);
+    impl checksum::TreeProgress for Threads {
+        fn file_done(&self, _rel: &Path, _len: u64) {
+            let name = std::thread::current().name().unwrap_or("unnamed").to_owned();
+            self.0.lock().unwrap().insert(name);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..64 {
+        write(dir.path(), &format!("d/f{i}"), &vec![i as u8; 100_000]);
+    }
+    for cap in [1, 2] {
+        let threads = Threads(Mutex::default());
+        let opts = TreeOptions { jobs: Some(cap), ..Default::default() };
+        let report = hash_tree(dir.path(), &opts, &threads).unwrap();
+        assert_eq!(report.files.len(), 64);
+        let seen = threads.0.into_inner().unwrap();
+        let allowed: HashSet<String> = (0..cap).map(|i| format!("checksum-{i}")).collect();
+        assert!(seen.is_subset(&allowed), "cap {cap}: hashed on {seen:?}");
+    }
+    assert_eq!(checksum::reading_threads(Some(2)), 2);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(checksum::reading_threads(None), cores * checksum::READS_PER_CORE);
+}

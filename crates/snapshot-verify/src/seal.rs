@@ -20,7 +20,7 @@ use crate::walk::{Node, Tree, walk};
 use crate::{Error, MANIFEST, Mode, Pass, Progress, Report, Result, SIZES, VerifyOptions};
 
 /// What a snapshot must satisfy to be sealed. `Default`: nothing required, empty files refused,
-/// JSON files up to 1 GiB checked, one hashing thread per core.
+/// JSON files up to 1 GiB checked, `checksum::reading_threads(None)` threads reading and hashing.
 ///
 /// ```
 /// let spec = snapshot_verify::SealSpec {
@@ -38,7 +38,7 @@ pub struct SealSpec {
     /// `*.json` files larger than this are refused rather than parsed (parsing is streamed, so
     /// this bounds time, not memory).
     pub max_json_bytes: u64,
-    /// Files hashed at once; `None` is one per core.
+    /// Files read and hashed at once (a cap); `None` is `checksum::reading_threads(None)`.
     pub jobs: Option<usize>,
 }
 

@@ -18,8 +18,8 @@ use crate::{
     Result, SIZES,
 };
 
-/// How to verify a snapshot. `Default` is a full verify that reports extra files, one hashing
-/// thread per core, a 64 MiB manifest limit.
+/// How to verify a snapshot. `Default` is a full verify that reports extra files, with
+/// `checksum::reading_threads(None)` threads reading and hashing, a 64 MiB manifest limit.
 ///
 /// ```
 /// use snapshot_verify::{Mode, VerifyOptions};
@@ -32,7 +32,8 @@ pub struct VerifyOptions {
     pub mode: Mode,
     /// Files in the directory but not in the manifest are not problems.
     pub allow_extra: bool,
-    /// Files hashed at once; `None` is one per core.
+    /// Files read and hashed at once (a cap); `None` is `checksum::reading_threads(None)`,
+    /// several per core, so a cold disk has reads queued.
     pub jobs: Option<usize>,
     /// Largest manifest (and sizes file) accepted, in bytes; a larger one is an invalid manifest,
     /// refused before it is read.
@@ -151,8 +152,7 @@ pub(crate) fn open_root(dir: &Path) -> Result<RootDir> {
 }
 
 pub(crate) fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
-    let threads =
-        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let threads = checksum::reading_threads(jobs);
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("snapshot-verify-{i}"))
