@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stderr)] // a skipped test must say so loudly
 
+pub mod card;
 pub mod crash;
 pub mod powercut;
 

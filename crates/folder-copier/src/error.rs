@@ -90,6 +90,22 @@ pub enum Error {
         /// Every collision found (at least one).
         collisions: Vec<Collision>,
     },
+    /// DST's file system cannot hold some of the names or sizes in SRC: each path with its reason.
+    /// Nothing was written.
+    #[error(
+        "{} path(s) cannot be stored on {} ({family:?} rules), nothing copied{}",
+        entries.len(),
+        names::shown(dst),
+        entries.first().map(|u| format!("; first: {u}")).unwrap_or_default()
+    )]
+    Unstorable {
+        /// DST.
+        dst: PathBuf,
+        /// What DST's file system was found to be.
+        family: crate::FsFamily,
+        /// Every path that cannot be stored (at least one).
+        entries: Vec<Unstorable>,
+    },
     /// DST's file system has less free space than the copy needs. Nothing was written.
     #[error(
         "not enough free space on {dst}: {needed} bytes needed, {available} bytes available; \
@@ -99,7 +115,7 @@ pub enum Error {
     NoSpace {
         /// DST (or the existing directory it will be created in).
         dst: PathBuf,
-        /// Bytes the copy needs (file sizes rounded up to 4 KiB blocks).
+        /// Bytes the copy needs (see [`PlanTotals::needed`](crate::PlanTotals::needed)).
         needed: u64,
         /// Bytes the file system reports available to this user.
         available: u64,
@@ -224,6 +240,21 @@ pub enum Error {
         /// XXH3-128 of the temp file read back.
         actual: checksum::Digest,
     },
+    /// The written temp file, synced and read back from the media, does not hash to what was read
+    /// from the source: the device lost or changed the bytes. (The failure names the source.)
+    #[error(
+        "{} read back from the media hashes to {actual}, not to {expected} as read from the \
+         source; copy discarded",
+        names::shown(temp)
+    )]
+    MediaMismatch {
+        /// The temp file.
+        temp: PathBuf,
+        /// XXH3-128 of the bytes read from the source.
+        expected: Box<checksum::Digest>,
+        /// XXH3-128 of the temp file read back from the media.
+        actual: Box<checksum::Digest>,
+    },
     /// Reading the written temp file back for verification failed.
     #[error("failed to read back {} to verify it: {source}", names::shown(temp))]
     ReadBack {
@@ -301,6 +332,26 @@ pub enum Error {
         /// The destination directory that failed.
         dir: PathBuf,
     },
+}
+
+/// A path in SRC that DST's file system cannot hold, and why. See [`Error::Unstorable`].
+///
+/// ```
+/// let u = folder_copier::Unstorable { path: "nes/a:b.nes".into(), reason: "it contains ':'".into() };
+/// assert_eq!(u.to_string(), "nes/a:b.nes: it contains ':'");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unstorable {
+    /// Relative to SRC.
+    pub path: PathBuf,
+    /// Why DST cannot hold it.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Unstorable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", names::shown(&self.path), self.reason)
+    }
 }
 
 /// Two source entries that would land on one destination path, or a source file that is its own

@@ -76,7 +76,14 @@ pub fn execute(
     progress: &dyn CopyProgress,
 ) -> Result<CopyReport> {
     let started = Instant::now();
-    let CopyPlan { src, dst, dirs, problems, warnings, totals, .. } = plan;
+    let CopyPlan { src, dst, dirs, problems, warnings, totals, dest, modify_window, .. } = plan;
+    if totals.shortfall > 0 {
+        return Err(Error::NoSpace {
+            dst,
+            needed: totals.needed,
+            available: totals.available.unwrap_or(0),
+        });
+    }
     let jobs = opts.jobs.unwrap_or(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -84,7 +91,8 @@ pub fn execute(
         .build()
         .map_err(|source| Error::ThreadPool { jobs, source })?;
 
-    let mut report = CopyReport { verified: opts.verify, ..CopyReport::default() };
+    let mut report =
+        CopyReport { verified: opts.verify, read_back: opts.read_back, ..CopyReport::default() };
     report.failed.extend(problems);
     progress.planned(&totals);
     for warning in &warnings {
@@ -114,6 +122,8 @@ pub fn execute(
         src: &src,
         dst: &dst,
         batch_files: Shared::batch_files_for(pool.current_num_threads()),
+        modify_window,
+        keeps_modes: dest.keeps_modes,
     };
     // One task per directory, or per slice of a very large one (see `task::slices`); largest
     // first, so a big directory does not start last and run alone at the end.

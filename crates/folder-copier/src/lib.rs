@@ -28,8 +28,13 @@
 //! 1. [`plan`] walks SRC (walkdir, symlinks never followed), groups the files by directory, and
 //!    refuses before anything is written: DST equal to or inside SRC (by resolved path, and by
 //!    device and inode of DST's ancestors, which catches bind mounts), destination collisions
-//!    (names differing only by case when asked or when DST's file system is case-insensitive, which
-//!    is probed; a source file that is its own destination), and too little free space on DST.
+//!    (names that fold to one key when asked or when DST's file system is case-insensitive; a
+//!    source file that is its own destination), and names or sizes DST cannot hold. It probes
+//!    DST once ([`Destination`]): its file-system family, whether another spelling of a fresh name
+//!    resolves (case-insensitive; FUSE file systems give each spelling its own inode, so inodes
+//!    are not compared), the step it keeps mtimes in, whether it keeps modes, its cluster size.
+//!    It counts the free space DST needs in those clusters, net of what is skipped or replaced.
+//!    [`execute`] refuses a plan with a shortfall before writing anything.
 //! 2. [`execute`] sweeps leftover temp files of an earlier, killed copy out of DST, creates the
 //!    directories, then runs one task per source directory on a rayon pool of
 //!    [`CopyOptions::jobs`] threads; a directory of thousands of files or hundreds of MiB is cut
@@ -56,9 +61,12 @@
 //!   impossible by construction (the byte count must equal the source's size) and checked anyway.
 //! - **Verified** means: the temp file's size equals the number of bytes read, and (unless
 //!   [`CopyOptions::verify`] is off) the temp, read back after it was written, hashes
-//!   to the XXH3-128 of the bytes read from the source. The read-back mostly comes from the page
-//!   cache, so it proves that the bytes handed to the kernel are the bytes read, not that the disk
-//!   stored them; `fsync` (durability full) is what asks the disk to.
+//!   to the XXH3-128 of the bytes read from the source. With [`ReadBack::Cache`] (the default)
+//!   the read-back mostly comes from the page cache, so it proves that the bytes handed to the
+//!   kernel are the bytes read, not that the disk stored them; `fsync` (durability full) is what
+//!   asks the disk to. With [`ReadBack::Media`] the read-back comes after the sync, through a
+//!   fresh descriptor with the file's cached pages dropped: from the device, or from a cache
+//!   below the kernel's (the card's own, a FUSE daemon's), which the kernel cannot drop.
 //! - **A source that changes while it is copied** (its size or mtime differs before and after, or
 //!   fewer or more bytes are read than its size) is never recorded as copied: the attempt is
 //!   discarded and retried, then reported.
@@ -73,7 +81,17 @@
 //! - **Durability old-or-new**: the same data syncs, no directory syncs: after a power cut each
 //!   file is absent, its previous version or the complete new one, but renames may be lost.
 //!   **Durability none** syncs nothing: safe against crashes of the process only.
-//! - **No two tasks write one destination path**; collisions are reported before copying.
+//! - **No two tasks write one destination path**; collisions are reported before copying, every
+//!   pair named. On a destination whose case rule cannot be probed, names are compared
+//!   case-insensitively (the probe fails closed).
+//! - **Up to date on the destination's terms**: mtimes are compared within the step DST keeps
+//!   them in (probed: 2 s on FAT, 1 s on exFAT through FUSE, 10 ms on exFAT in the kernel, 1 ns on
+//!   ext4; [`CopyOptions::modify_window`] overrides it), so a rerun onto a card copies nothing.
+//! - **Nothing DST cannot hold is started**: reserved characters (`"*:<>?\|`, control
+//!   characters) and trailing dots or spaces on the FAT, exFAT and NTFS family, and files over
+//!   4 GiB − 1 on FAT, are refused in the plan ([`Error::Unstorable`]), each path with its reason.
+//! - **Verified from the media** when [`ReadBack::Media`] is asked: each file is synced, opened
+//!   again with its cached pages dropped, and hashed again before its rename.
 //! - **Nothing is written through a symlink planted in DST**: a symlink (or FIFO) where a file or
 //!   symlink goes is removed and the new file renamed in its place; one where a directory goes is
 //!   replaced by a directory. The destination path of a file is never opened for writing (only
@@ -93,16 +111,22 @@
 //!
 //! - A SIGKILL or crash leaves temp files (named `.<name>.atomic-<10 characters>.tmp`) beside
 //!   their destinations; the next copy into the same DST removes them, as does `sweep`.
-//! - Owners, ACLs, extended attributes, access times and hard links are not kept (each hard link
-//!   is copied as its own file).
-//! - Skipping compares size and mtime to the nanosecond (or contents with
-//!   [`CopyOptions::checksum`]); a file system that stores coarser times (FAT, exFAT) makes every
-//!   file look changed and be copied again.
-//! - Case folding is Unicode lower case per path component; Unicode normalisation (macOS) is not
-//!   considered.
+//! - Owners, ACLs, extended attributes and hard links are not kept (each hard link is copied as
+//!   its own file); sparse files are written out in full. Access times are set to the mtime
+//!   (exfat-fuse ignores an mtime set without its atime). Where DST does not keep modes (exFAT,
+//!   FAT), one [`Warning::ModesNotKept`] says so and the copy goes on; a `chmod` that fails
+//!   outright (`ENOSYS`) still fails the file.
+//! - Case folding ([`fold_name`]) is Unicode simple lower case then simple upper case per
+//!   character, which folds at least what the exFAT and NTFS up-case tables fold (checked against
+//!   a real exFAT mount) and sometimes more (refusing more, never less); Unicode normalisation
+//!   (macOS) is not considered.
+//! - The file-system family of a FUSE mount is told from probes: Windows names and 2 s mtimes
+//!   mean FAT (4 GiB − 1 files), Windows names and finer mtimes exFAT.
 //! - Directory modes and mtimes are set last and are not synced on their own.
-//! - The free-space check is an estimate (sizes rounded up to 4 KiB, on the file system holding
-//!   DST) taken before the copy; other writers can use the space meanwhile.
+//! - The free-space check is an estimate ([`PlanTotals::needed`]: sizes rounded up to DST's
+//!   cluster, one cluster per new directory, what replaced files free, room for the temps of
+//!   replaced files in flight) taken before the copy; other writers can use the space meanwhile.
+//!   A file system that reports no capacity gets a [`Warning::NoCapacity`], not a refusal.
 //! - Paths above DST that change during the copy (a directory replaced by a symlink) are not
 //!   guarded against.
 //! - One task per directory means a directory of large files is copied by one thread, whatever
@@ -116,13 +140,14 @@
 //! - `walkdir`: the walk of SRC, sorted, never following symlinks, with errors per entry.
 //! - `rayon`: the pool of directory tasks, built per copy and sized by the caller.
 //! - `fs4`: the free space of DST's file system.
-//! - `rustix`: `O_NOFOLLOW | O_NONBLOCK` opens, `utimensat` on symlinks, `posix_fadvise`, without
-//!   `unsafe`.
+//! - `rustix`: `O_NOFOLLOW | O_NONBLOCK` opens, `utimensat` on symlinks, `posix_fadvise`,
+//!   `statfs`/`statvfs` of the destination, without `unsafe`.
 //! - `names`: how a name is shown in messages (escaped, reversibly, as everywhere in the toolkit).
 //! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
 #![cfg(unix)]
 
+mod dest;
 mod error;
 mod execute;
 mod options;
@@ -132,9 +157,10 @@ mod report;
 mod sys;
 mod task;
 
-pub use error::{Collision, Error, Result};
+pub use dest::{CaseRule, Destination, FsFamily, fold_name};
+pub use error::{Collision, Error, Result, Unstorable};
 pub use execute::{copy, execute};
-pub use options::{CopyOptions, Durability, RetryPolicy};
+pub use options::{CopyOptions, Durability, ReadBack, RetryPolicy};
 pub use plan::{Action, CopyPlan, PlanTotals, PlannedEntry, plan};
 pub use progress::{CopyProgress, DirStats, FileOutcome};
 pub use report::{CopyReport, Failure, Warning};

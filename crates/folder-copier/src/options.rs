@@ -9,7 +9,7 @@ use std::time::Duration;
 pub use atomic_io::Durability;
 
 /// How to copy. `Default` is: one task per core, verification on, [`Durability::Full`], skip by
-/// size and mtime, case sensitivity probed on DST, 3 tries from 100 ms for transient errors, no
+/// size and mtime (at DST's mtime step), case sensitivity probed on DST, 3 tries from 100 ms for transient errors, no
 /// cancel flag, free space read with `fs4`.
 ///
 /// ```
@@ -35,6 +35,9 @@ pub struct CopyOptions {
     /// from the source before renaming it into place. Its size is compared either way. See the
     /// crate docs for what "verified" does and does not prove.
     pub verify: bool,
+    /// Where the read-back of `verify` comes from. [`ReadBack::Media`] also makes each file
+    /// durable before it is read back, whatever [`durability`](CopyOptions::durability) says.
+    pub read_back: ReadBack,
     /// [`Durability::Full`]: every file is `fsync`ed before its rename and each destination
     /// directory once after its renames. [`Durability::None`]: no `fsync` at all.
     pub durability: Durability,
@@ -44,6 +47,12 @@ pub struct CopyOptions {
     /// Treat names that differ only by case as colliding, whatever DST's file system does. When
     /// false, DST's file system is probed and a case-insensitive one turns this on.
     pub case_insensitive: bool,
+    /// Mtimes that differ by less than this count as equal when deciding what is up to date (like
+    /// rsync's `--modify-window`, but "less than": `Duration::ZERO` compares exactly). `None`:
+    /// the step DST's file system keeps mtimes in, probed ([`Destination`](crate::Destination)):
+    /// 1 ns on ext4, 1 s on exFAT through FUSE, 2 s on FAT. A file whose size differs is copied
+    /// whatever the window.
+    pub modify_window: Option<Duration>,
     /// Retries of transient errors.
     pub retry: RetryPolicy,
     /// Set it (from a signal handler, another thread) to stop: no new file is started, temps are
@@ -60,9 +69,11 @@ impl Default for CopyOptions {
         CopyOptions {
             jobs: None,
             verify: true,
+            read_back: ReadBack::Cache,
             durability: Durability::Full,
             checksum: false,
             case_insensitive: false,
+            modify_window: None,
             retry: RetryPolicy::default(),
             cancel: None,
             available_space: fs4_available_space,
@@ -79,6 +90,31 @@ impl CopyOptions {
 
 fn fs4_available_space(path: &Path) -> io::Result<u64> {
     fs4::available_space(path)
+}
+
+/// Where [`CopyOptions::verify`] reads a written file back from.
+///
+/// ```
+/// use folder_copier::{CopyOptions, ReadBack};
+/// let opts = CopyOptions { read_back: ReadBack::Media, ..CopyOptions::default() };
+/// assert_eq!(CopyOptions::default().read_back, ReadBack::Cache);
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadBack {
+    /// The temp file is read back through the descriptor it was written with, right after it was
+    /// written: mostly from the page cache. Proves that the bytes handed to the kernel are the
+    /// bytes read from the source (no bug or bad RAM between the two); costs one hash of the file
+    /// from memory.
+    #[default]
+    Cache,
+    /// After the temp file is synced, it is opened again and its cached pages are dropped
+    /// (`posix_fadvise(DONTNEED)`, which drops clean pages only, hence the sync first), then read
+    /// and hashed: the bytes come from the device, or from whatever cache is below the kernel's
+    /// page cache (a drive's or a card's own cache, a FUSE daemon's buffers). Catches a card that
+    /// loses or mangles writes; costs a read of every file from the device.
+    Media,
 }
 
 /// How transient errors (see [`Error::is_transient`](crate::Error::is_transient)) are retried:

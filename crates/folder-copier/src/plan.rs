@@ -2,22 +2,20 @@
 //! collisions, too little space) before anything is written.
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::{FileType, Metadata};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use atomic_io::{AtomicFile, Durability, WriteOptions, is_temp_name};
+use std::time::Duration;
+
+use atomic_io::is_temp_name;
 use checksum::FileKind;
 
+use crate::dest::{self, Destination, fold_name};
 use crate::sys::{self, Mtime};
-use crate::{Collision, CopyOptions, Error, Failure, Result, Warning};
-
-/// Space a file takes is counted in blocks of this size (a common file-system block), so that
-/// thousands of tiny files are not estimated at a few bytes each.
-const BLOCK: u64 = 4096;
+use crate::{Collision, CopyOptions, Error, Failure, Result, Unstorable, Warning};
 
 /// What the plan expects to do with one file or symlink. The decision is taken again, on the
 /// destination as it is then, when the entry is copied.
@@ -57,10 +55,17 @@ pub struct PlanTotals {
     pub to_copy_bytes: u64,
     /// Files and symlinks expected to be skipped.
     pub to_skip: u64,
-    /// Bytes the destination needs free: the files to copy, each rounded up to 4 KiB.
+    /// Bytes the destination needs free: what the files to copy and the new directories take in
+    /// its clusters (a sparse file counts its allocated bytes where DST keeps holes), less what
+    /// the files they replace take now, plus room for the replaced files' temps while they are
+    /// written (a file is replaced by a rename after its temp is complete).
     pub needed: u64,
     /// Bytes available on DST's file system, when it was asked (only when something is to copy).
     pub available: Option<u64>,
+    /// Bytes missing: `needed` minus `available` when that is positive, else 0. A plan with a
+    /// shortfall is a dry run's report; [`execute`](crate::execute) refuses it with
+    /// [`Error::NoSpace`] before anything is written.
+    pub shortfall: u64,
 }
 
 /// One file or symlink of a plan, as listed by [`CopyPlan::entries`].
@@ -112,6 +117,10 @@ pub struct CopyPlan {
     pub(crate) warnings: Vec<Warning>,
     pub(crate) totals: PlanTotals,
     pub(crate) case_insensitive: bool,
+    /// What DST's file system is and can hold.
+    pub(crate) dest: Destination,
+    /// Mtimes that differ by less than this are the same (see [`CopyOptions::modify_window`]).
+    pub(crate) modify_window: Duration,
 }
 
 /// One source directory and its files and symlinks, in name order.
@@ -133,6 +142,10 @@ pub(crate) struct EntryPlan {
     pub(crate) name: OsString,
     pub(crate) kind: EntryKind,
     pub(crate) action: Action,
+    /// Bytes the source file has allocated (less than its size when it is sparse).
+    pub(crate) allocated: u64,
+    /// Bytes allocated to the regular file it replaces in DST, if there is one.
+    pub(crate) replaces: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -233,6 +246,35 @@ impl CopyPlan {
         self.case_insensitive
     }
 
+    /// What DST's file system was found to be: its family, case rule, mtime step, cluster size.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src"))?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert!(plan.destination().cluster >= 512);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn destination(&self) -> &Destination {
+        &self.dest
+    }
+
+    /// Mtimes that differ by less than this count as equal when deciding what is up to date:
+    /// [`CopyOptions::modify_window`], or else DST's probed mtime step.
+    ///
+    /// ```
+    /// # let tmp = tempfile::tempdir()?;
+    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # std::fs::create_dir_all(root.join("src"))?;
+    /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
+    /// assert!(plan.modify_window() <= std::time::Duration::from_millis(10)); // a Linux temp dir
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn modify_window(&self) -> Duration {
+        self.modify_window
+    }
+
     /// Every file and symlink, directory by directory in walk order, names in order.
     ///
     /// ```
@@ -282,13 +324,18 @@ impl CopyPlan {
 /// - `dst` is `src` or inside it ([`Error::DestinationInsideSource`]): compared after resolving
 ///   symlinks, and by device and inode of `dst` and each of its ancestors, so a bind mount of `src`
 ///   is caught too; or `src` is inside `dst` and a file would land inside `src`;
-/// - two entries would land on one destination path: names that differ only by case, when
-///   [`CopyOptions::case_insensitive`] is set or `dst`'s file system is case-insensitive (probed by
-///   creating an atomic-io temp file in `dst`, or in its nearest existing ancestor, and looking up
-///   its case-flipped name; the temp is removed at once); or a source file whose destination is the
+/// - two entries would land on one destination path: names that fold to one key
+///   ([`fold_name`](crate::fold_name)), when [`CopyOptions::case_insensitive`] is set or `dst`'s
+///   file system is case-insensitive or cannot be probed ([`Destination::probe`]: an atomic-io
+///   temp file is created in `dst`, or in its nearest existing ancestor, another spelling of its
+///   name looked up, and the temp removed at once); or a source file whose destination is the
 ///   same file ([`Error::Collisions`]);
-/// - `dst`'s file system has less space available than the files to copy need
-///   ([`Error::NoSpace`]; see [`PlanTotals::needed`]).
+/// - `dst`'s file system cannot hold a name (reserved characters, a trailing dot or space on the
+///   FAT, exFAT and NTFS family) or a file's size (FAT: 4 GiB − 1) ([`Error::Unstorable`], every
+///   path with its reason).
+///
+/// Too little free space is not refused here: the plan counts it ([`PlanTotals::shortfall`]) so
+/// that a dry run can report it, and [`execute`](crate::execute) refuses it before writing.
 ///
 /// FIFOs, sockets and devices are listed as warnings, never opened. Unreadable directories are
 /// listed as [`problems`](CopyPlan::problems), by path. Names are bytes: one that is not UTF-8 is
@@ -327,6 +374,7 @@ pub fn plan(src: impl AsRef<Path>, dst: impl AsRef<Path>, opts: &CopyOptions) ->
     let (dst_abs, existing) = resolve_dst(dst)?;
     refuse_inside(src, dst, &src_canon, &src_meta, &dst_abs, &existing)?;
 
+    let dest = Destination::probe(&existing);
     let mut plan = CopyPlan {
         src: src.to_owned(),
         dst: dst.to_owned(),
@@ -334,8 +382,16 @@ pub fn plan(src: impl AsRef<Path>, dst: impl AsRef<Path>, opts: &CopyOptions) ->
         problems: Vec::new(),
         warnings: Vec::new(),
         totals: PlanTotals::default(),
-        case_insensitive: opts.case_insensitive,
+        case_insensitive: opts.case_insensitive || dest.case.is_insensitive(),
+        modify_window: opts.modify_window.unwrap_or(dest.time_granularity),
+        dest,
     };
+    for note in &plan.dest.notes {
+        plan.warnings.push(Warning::Destination { path: existing.clone(), note: note.clone() });
+    }
+    if !plan.dest.keeps_modes {
+        plan.warnings.push(Warning::ModesNotKept { path: existing.clone() });
+    }
     walk(&mut plan)?;
 
     // SRC inside DST: copying SRC/x to DST/x is fine, unless DST/x lies inside SRC.
@@ -355,27 +411,30 @@ pub fn plan(src: impl AsRef<Path>, dst: impl AsRef<Path>, opts: &CopyOptions) ->
     if dst_exists {
         look_at_destination(&mut plan, opts, &mut collisions);
     }
-    if !plan.case_insensitive {
-        plan.case_insensitive = probe_case_insensitive(&existing).unwrap_or(false);
-    }
     if plan.case_insensitive {
         find_case_collisions(&plan, &mut collisions);
     }
     if !collisions.is_empty() {
         return Err(Error::Collisions { dst: dst.to_owned(), collisions });
     }
+    let unstorable = find_unstorable(&plan);
+    if !unstorable.is_empty() {
+        return Err(Error::Unstorable {
+            dst: dst.to_owned(),
+            family: plan.dest.family,
+            entries: unstorable,
+        });
+    }
 
-    count(&mut plan);
+    count(&mut plan, dst_exists, opts.jobs);
     if plan.totals.needed > 0 {
-        let available = (opts.available_space)(&existing)
-            .map_err(|source| Error::FreeSpace { path: existing.clone(), source })?;
-        plan.totals.available = Some(available);
-        if plan.totals.needed > available {
-            return Err(Error::NoSpace {
-                dst: dst.to_owned(),
-                needed: plan.totals.needed,
-                available,
-            });
+        if plan.dest.capacity_reported {
+            let available = (opts.available_space)(&existing)
+                .map_err(|source| Error::FreeSpace { path: existing.clone(), source })?;
+            plan.totals.available = Some(available);
+            plan.totals.shortfall = plan.totals.needed.saturating_sub(available);
+        } else {
+            plan.warnings.push(Warning::NoCapacity { path: existing.clone() });
         }
     }
     Ok(plan)
@@ -500,6 +559,8 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
                 name,
                 kind: EntryKind::File { len: meta.len() },
                 action: Action::Copy,
+                allocated: meta.blocks().saturating_mul(512),
+                replaces: None,
             });
         } else if file_type.is_symlink() {
             let target = match std::fs::read_link(path) {
@@ -517,6 +578,8 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
                 name,
                 kind: EntryKind::Symlink { target, mtime: Mtime::of(&meta) },
                 action: Action::Copy,
+                allocated: 0,
+                replaces: None,
             });
         } else {
             let kind = FileKind::of(&meta).unwrap_or(FileKind::Other);
@@ -542,6 +605,7 @@ fn dir_plan(rel: PathBuf, meta: &Metadata) -> DirPlan {
 fn look_at_destination(plan: &mut CopyPlan, opts: &CopyOptions, collisions: &mut Vec<Collision>) {
     let src_root = plan.src.to_owned();
     let dst_root = plan.dst.to_owned();
+    let window = plan.modify_window;
     // Directories whose destination is missing: their subdirectories are missing too.
     let mut missing: Vec<bool> = Vec::with_capacity(plan.dirs.len());
     let mut index: HashMap<PathBuf, usize> = HashMap::new();
@@ -566,12 +630,13 @@ fn look_at_destination(plan: &mut CopyPlan, opts: &CopyOptions, collisions: &mut
                     let Ok(dst_meta) = std::fs::symlink_metadata(&dst_path) else { continue };
                     let src_path = src_root.join(&dir.rel).join(&entry.name);
                     let Ok(src_meta) = std::fs::symlink_metadata(&src_path) else { continue };
+                    entry.replaces = Some(dst_meta.blocks().saturating_mul(512));
                     if sys::dev_ino(&dst_meta) == sys::dev_ino(&src_meta) {
                         collisions.push(Collision::SameFile { src: src_path, dst: dst_path });
                     } else if dst_meta.len() == *len {
                         entry.action = if opts.checksum {
                             Action::Compare
-                        } else if Mtime::of(&dst_meta) == Mtime::of(&src_meta) {
+                        } else if Mtime::of(&dst_meta).within(Mtime::of(&src_meta), window) {
                             Action::Skip
                         } else {
                             Action::Copy
@@ -606,33 +671,11 @@ fn list_dir(dir: &Path) -> Option<HashMap<OsString, FileType>> {
     Some(names)
 }
 
-/// Whether the file system holding `dir` treats names that differ only by case as one: creates an
-/// atomic-io temp file there (removed at once) and looks its case-flipped name up.
-fn probe_case_insensitive(dir: &Path) -> Option<bool> {
-    let opts = WriteOptions { durability: Durability::None, ..WriteOptions::default() };
-    let probe = AtomicFile::create(dir.join(".folder-copier-case-probe"), &opts).ok()?;
-    let name = probe.temp_path().file_name()?;
-    let flipped = dir.join(sys::flip_case(name));
-    let ours = probe.as_file().metadata().ok()?;
-    let answer = match std::fs::symlink_metadata(&flipped) {
-        Ok(meta) => Some(sys::dev_ino(&meta) == sys::dev_ino(&ours)),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Some(false),
-        Err(_) => None,
-    };
-    let _ = probe.discard();
-    answer
-}
-
-/// A case-folded key for a relative path: Unicode lower case for UTF-8 components, ASCII lower case
-/// of the bytes otherwise.
+/// A case-folded key for a relative path: [`fold_name`] of each component.
 fn fold(rel: &Path) -> Vec<u8> {
     let mut key = Vec::with_capacity(rel.as_os_str().len());
     for component in rel.components() {
-        let part: &OsStr = component.as_os_str();
-        match part.to_str() {
-            Some(s) => key.extend_from_slice(s.to_lowercase().as_bytes()),
-            None => key.extend(part.as_bytes().iter().map(u8::to_ascii_lowercase)),
-        }
+        key.extend_from_slice(&fold_name(component.as_os_str()));
         key.push(b'/');
     }
     key
@@ -662,8 +705,46 @@ fn find_case_collisions(plan: &CopyPlan, collisions: &mut Vec<Collision>) {
     }
 }
 
-fn count(plan: &mut CopyPlan) {
+/// Names and sizes DST's file system cannot hold, each with its reason, in walk order.
+fn find_unstorable(plan: &CopyPlan) -> Vec<Unstorable> {
+    let family = plan.dest.family;
+    let mut out = Vec::new();
+    for dir in &plan.dirs {
+        if let Some(name) = dir.rel.file_name()
+            && let Some(reason) = dest::name_problem(name, family)
+        {
+            out.push(Unstorable { path: dir.rel.clone(), reason: reason.to_owned() });
+        }
+        for entry in &dir.entries {
+            let rel = dir.rel.join(&entry.name);
+            if let Some(reason) = dest::name_problem(&entry.name, family) {
+                out.push(Unstorable { path: rel, reason: reason.to_owned() });
+            } else if let (EntryKind::File { len }, Some(max)) =
+                (&entry.kind, family.max_file_size())
+                && *len > max
+            {
+                let reason = format!(
+                    "{len} bytes is more than this file system's largest file, {max} bytes"
+                );
+                out.push(Unstorable { path: rel, reason });
+            }
+        }
+    }
+    out
+}
+
+/// Fills in the totals and each directory's bytes. Space is counted in DST's clusters: a file
+/// takes its size (its allocated bytes if sparse and DST keeps holes) rounded up to a cluster, a
+/// new directory one cluster; a file that replaces one frees what that one takes, but its temp
+/// exists beside it until the rename, so up to a batch per thread of replaced files is counted
+/// twice. A file only compared (`checksum`) is counted net: if it turns out to differ, it replaces
+/// a file of the same size.
+fn count(plan: &mut CopyPlan, dst_exists: bool, jobs: Option<usize>) {
+    let cluster = plan.dest.cluster.max(1);
+    let round = |bytes: u64| bytes.div_ceil(cluster).saturating_mul(cluster);
+    let keeps_holes = plan.dest.keeps_holes;
     let mut totals = PlanTotals { dirs: plan.dirs.len() as u64, ..PlanTotals::default() };
+    let (mut new, mut freed, mut overlap, mut largest) = (0u64, 0u64, 0u64, 0u64);
     for dir in &mut plan.dirs {
         for entry in &dir.entries {
             let len = match entry.kind {
@@ -679,26 +760,52 @@ fn count(plan: &mut CopyPlan) {
             };
             if entry.action == Action::Skip {
                 totals.to_skip += 1;
-            } else {
-                totals.to_copy += 1;
-                totals.to_copy_bytes += len;
-                totals.needed += len.div_ceil(BLOCK) * BLOCK;
-                dir.bytes += len;
+                continue;
+            }
+            totals.to_copy += 1;
+            totals.to_copy_bytes += len;
+            dir.bytes += len;
+            let takes = if keeps_holes { len.min(entry.allocated) } else { len };
+            new = new.saturating_add(round(takes));
+            if let Some(old) = entry.replaces {
+                let old = round(old);
+                freed = freed.saturating_add(old);
+                if entry.action == Action::Copy {
+                    overlap = overlap.saturating_add(old);
+                    largest = largest.max(old);
+                }
             }
         }
     }
+    // New directories: all of them when DST is new; else those DST lacks (known at copy time;
+    // counted as all, which only errs towards asking for more).
+    let new_dirs = if dst_exists { missing_dirs(plan) } else { plan.dirs.len() as u64 };
+    new = new.saturating_add(new_dirs.saturating_mul(cluster));
+    let threads =
+        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let in_flight = (threads as u64).saturating_mul(largest.max(crate::task::BATCH_BYTES));
+    totals.needed = new.saturating_sub(freed).saturating_add(overlap.min(in_flight));
     plan.totals = totals;
+}
+
+/// Source directories whose destination directory does not exist yet.
+fn missing_dirs(plan: &CopyPlan) -> u64 {
+    let dst = plan.dst.as_path();
+    plan.dirs.iter().filter(|dir| !dst.join(&dir.rel).is_dir()).count() as u64
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
     use super::*;
 
     #[test]
-    fn fold_lowercases_each_component() {
-        assert_eq!(fold(Path::new("A/Game.ROM")), b"a/game.rom/");
-        assert_eq!(fold(Path::new("ÄB")), "äb/".as_bytes());
-        assert_eq!(fold(Path::new(OsStr::from_bytes(b"X\xff"))), b"x\xff/");
+    fn fold_uppercases_each_component() {
+        assert_eq!(fold(Path::new("A/Game.ROM")), b"A/GAME.ROM/");
+        assert_eq!(fold(Path::new("äb")), "ÄB/".as_bytes());
+        assert_eq!(fold(Path::new(OsStr::from_bytes(b"x\xff"))), b"X\xff/");
     }
 
     #[test]

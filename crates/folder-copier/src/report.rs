@@ -66,6 +66,25 @@ pub enum Warning {
         /// The temp file.
         path: PathBuf,
     },
+    /// Something about DST's file system that a probe could not find out, and what is assumed.
+    Destination {
+        /// The directory probed.
+        path: PathBuf,
+        /// What could not be found out and what is assumed instead.
+        note: String,
+    },
+    /// DST's file system does not keep modes (exFAT and FAT through FUSE accept `chmod` and keep
+    /// nothing): files are copied without them. Said once per copy.
+    ModesNotKept {
+        /// The directory probed.
+        path: PathBuf,
+    },
+    /// DST's file system reports no capacity at all (some network and FUSE file systems), so free
+    /// space was not checked.
+    NoCapacity {
+        /// The directory asked.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -87,6 +106,17 @@ impl fmt::Display for Warning {
             Warning::BusyTemp { path } => {
                 write!(f, "left temp file {} alone (a live writer holds it)", names::shown(path))
             }
+            Warning::Destination { path, note } => write!(f, "{}: {note}", names::shown(path)),
+            Warning::ModesNotKept { path } => write!(
+                f,
+                "the file system of {} does not keep file modes; copying without them",
+                names::shown(path)
+            ),
+            Warning::NoCapacity { path } => write!(
+                f,
+                "the file system of {} reports no capacity; free space not checked",
+                names::shown(path)
+            ),
         }
     }
 }
@@ -129,6 +159,8 @@ pub struct CopyReport {
     /// Whether every copied file was read back and compared by hash (see
     /// [`CopyOptions::verify`](crate::CopyOptions::verify)).
     pub verified: bool,
+    /// Where the read-back came from, when [`verified`](CopyReport::verified).
+    pub read_back: crate::ReadBack,
     /// Whether the cancel flag stopped the copy early.
     pub interrupted: bool,
     /// Files and symlinks neither copied, skipped nor failed, because the copy was cancelled.

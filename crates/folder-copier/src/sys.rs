@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps, UTIME_OMIT};
+use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
 
 /// A modification time as the file system stores it (seconds and nanoseconds since the epoch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,13 @@ impl Mtime {
         } else {
             UNIX_EPOCH - Duration::from_secs(self.sec.unsigned_abs()) + Duration::new(0, nsec)
         }
+    }
+
+    /// Whether `self` and `other` differ by less than `window` (a zero window: equal).
+    pub(crate) fn within(self, other: Mtime, window: Duration) -> bool {
+        let ns = |m: Mtime| i128::from(m.sec) * 1_000_000_000 + i128::from(m.nsec);
+        let diff = ns(self).abs_diff(ns(other));
+        diff == 0 || diff < window.as_nanos()
     }
 
     fn to_timespec(self) -> Timespec {
@@ -57,6 +64,14 @@ pub(crate) fn advise_sequential(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::Sequential);
 }
 
+/// Opens `path` afresh and drops its cached pages, so that what is read next comes from below the
+/// page cache. The pages must be clean (the file synced): `DONTNEED` leaves dirty pages alone.
+pub(crate) fn open_uncached(path: &Path) -> io::Result<File> {
+    let file = File::open(path)?;
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)?;
+    Ok(file)
+}
+
 /// Sets the mtime of `path` itself (a symlink is not followed), leaving its atime alone.
 pub(crate) fn set_mtime_nofollow(path: &Path, mtime: Mtime) -> io::Result<()> {
     set_mtime(path, mtime, AtFlags::SYMLINK_NOFOLLOW)
@@ -67,11 +82,11 @@ pub(crate) fn set_mtime_follow(path: &Path, mtime: Mtime) -> io::Result<()> {
     set_mtime(path, mtime, AtFlags::empty())
 }
 
+/// Sets the mtime, and the atime to the same instant: exfat-fuse ignores an mtime whose atime
+/// is left alone (`UTIME_OMIT`), and access times are not kept anyway.
 fn set_mtime(path: &Path, mtime: Mtime, flags: AtFlags) -> io::Result<()> {
-    let times = Timestamps {
-        last_access: Timespec { tv_sec: 0, tv_nsec: UTIME_OMIT },
-        last_modification: mtime.to_timespec(),
-    };
+    let times =
+        Timestamps { last_access: mtime.to_timespec(), last_modification: mtime.to_timespec() };
     Ok(rustix::fs::utimensat(rustix::fs::CWD, path, &times, flags)?)
 }
 
@@ -157,6 +172,17 @@ mod tests {
             old.to_system_time(),
             UNIX_EPOCH - Duration::from_secs(1) + Duration::new(0, 500)
         );
+    }
+
+    #[test]
+    fn mtimes_within_a_window() {
+        let m = |sec, nsec| Mtime { sec, nsec };
+        let second = Duration::from_secs(1);
+        assert!(m(10, 5).within(m(10, 5), Duration::ZERO));
+        assert!(!m(10, 5).within(m(10, 6), Duration::ZERO));
+        assert!(m(10, 999_999_999).within(m(10, 0), second));
+        assert!(!m(11, 0).within(m(10, 0), second));
+        assert!(m(9, 0).within(m(10, 999_999_999), Duration::from_secs(2)));
     }
 
     #[test]

@@ -17,14 +17,15 @@ use checksum::{Algo, Digest, FileKind, Hasher};
 use crate::plan::{DirPlan, EntryKind, EntryPlan};
 use crate::sys::{self, Mtime};
 use crate::{
-    CopyOptions, CopyProgress, CopyReport, DirStats, Error, Failure, FileOutcome, Result, Warning,
+    CopyOptions, CopyProgress, CopyReport, DirStats, Error, Failure, FileOutcome, ReadBack, Result,
+    Warning,
 };
 
 /// Bytes per `read`/`write`: large enough that syscalls cost little, small enough to stay in L2
 /// cache while the same bytes are hashed and written (checksum's measured buffer size).
 pub(crate) const BUF_SIZE: usize = checksum::BUF_SIZE;
 /// A batch is renamed once its files hold this many bytes, bounding the data waiting to be synced.
-const BATCH_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const BATCH_BYTES: u64 = 64 * 1024 * 1024;
 /// Open descriptors a whole copy may hold for batched temps (each temp holds two: itself and its
 /// directory), shared among the threads; well under the common soft limit of 1024.
 const FD_BUDGET: usize = 400;
@@ -41,6 +42,10 @@ pub(crate) struct Shared<'a> {
     pub(crate) dst: &'a Path,
     /// Files per batch.
     pub(crate) batch_files: usize,
+    /// Mtimes closer than this are equal (the plan's window: DST's mtime step, or asked for).
+    pub(crate) modify_window: Duration,
+    /// Whether DST keeps modes (a mode-only change is not fixed in place where it does not).
+    pub(crate) keeps_modes: bool,
 }
 
 impl Shared<'_> {
@@ -55,6 +60,8 @@ struct Job<'p> {
     src: PathBuf,
     dst: PathBuf,
     entry: &'p EntryPlan,
+    /// XXH3-128 of the bytes read from the source, once written (for the read-back from media).
+    digest: Option<Digest>,
 }
 
 /// A temp file written and hashed, not yet synced, verified or renamed.
@@ -215,7 +222,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
                 }
                 EntryKind::File { .. } => {
                     let dst = self.dst_dir.join(&entry.name);
-                    let job = Job { rel, src, dst, entry };
+                    let job = Job { rel, src, dst, entry, digest: None };
                     match self.prepare(&job) {
                         Ok(None) => {
                             cut_short = true;
@@ -362,13 +369,13 @@ impl<'s, 'p> DirTask<'s, 'p> {
             let theirs = checksum::hash_file(Algo::Xxh128, dst)?;
             ours == theirs
         } else {
-            Mtime::of(&dst_meta) == Mtime::of(src_meta)
+            Mtime::of(&dst_meta).within(Mtime::of(src_meta), self.shared.modify_window)
         };
         if !same {
             return Ok(false);
         }
         let mode = src_meta.mode() & 0o7777;
-        if dst_meta.mode() & 0o7777 != mode {
+        if self.shared.keeps_modes && dst_meta.mode() & 0o7777 != mode {
             // Same content, new mode (a chmod in SRC): fixed in place. The path was just seen to
             // be a regular file, not a symlink.
             std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode)).map_err(
@@ -497,7 +504,10 @@ impl<'s, 'p> DirTask<'s, 'p> {
             return Err(Error::EmptyCopy { path: job.src.clone(), len: before.len() });
         }
         // After the last write (a write would update it), before the fsync that makes it durable.
-        let times = FileTimes::new().set_modified(mtime.to_system_time());
+        // The atime too: exfat-fuse ignores an mtime set alone.
+        let times = FileTimes::new()
+            .set_modified(mtime.to_system_time())
+            .set_accessed(before.accessed().unwrap_or_else(|_| mtime.to_system_time()));
         temp.as_file().set_times(times).map_err(|source| Error::Destination {
             action: "set the mtime of",
             path: temp.temp_path().to_owned(),
@@ -541,6 +551,32 @@ impl<'s, 'p> DirTask<'s, 'p> {
             }
         }
         synced
+    }
+
+    /// Reads each synced temp of the batch back through a fresh descriptor with its cached pages
+    /// dropped, and compares its hash with the source's; a file that differs is failed (its temp
+    /// removed), never renamed.
+    fn read_back_from_media(&mut self, staged: Vec<(Job<'p>, Staged)>) -> Vec<(Job<'p>, Staged)> {
+        let mut good = Vec::with_capacity(staged.len());
+        for (job, s) in staged {
+            let temp = s.temp_path().to_owned();
+            let hashed = sys::open_uncached(&temp)
+                .and_then(|file| checksum::hash_reader(Algo::Xxh128, &file));
+            let error = match hashed {
+                Ok((actual, _)) if Some(actual) == job.digest => {
+                    good.push((job, s));
+                    continue;
+                }
+                Ok((actual, _)) => {
+                    let expected = Box::new(job.digest.unwrap_or(actual));
+                    Error::MediaMismatch { temp, expected, actual: Box::new(actual) }
+                }
+                Err(source) => Error::ReadBack { temp, source },
+            };
+            let len = entry_len(job.entry);
+            self.fail(&job.rel, job.src, error, len); // dropping `s` removes the temp
+        }
+        good
     }
 
     /// Checks the temp: its size, and unless `verify` is off the hash of its bytes read back
@@ -592,13 +628,14 @@ impl<'s, 'p> DirTask<'s, 'p> {
     fn flush(&mut self, batch: Vec<(Job<'p>, Written)>) -> bool {
         let mut staged: Vec<(Job<'p>, Staged)> = Vec::with_capacity(batch.len());
         let mut cancelled = false;
-        for (job, written) in batch {
+        for (mut job, written) in batch {
             if cancelled || self.cancelled() {
                 cancelled = true;
                 self.report.not_attempted += 1;
                 continue; // dropping `written` removes its temp
             }
             let attempt = written.attempt;
+            job.digest = Some(written.digest);
             let outcome = match self.finish(&job, written) {
                 Ok(s) => Ok(Some(s)),
                 Err(err) => match self.back_off(&job, err, attempt) {
@@ -622,8 +659,12 @@ impl<'s, 'p> DirTask<'s, 'p> {
             self.report.not_attempted += staged.len() as u64;
             return false; // dropping `staged` removes the temps
         }
-        if self.opts().durability.syncs_data() {
+        let media = self.opts().verify && self.opts().read_back == ReadBack::Media;
+        if self.opts().durability.syncs_data() || media {
             staged = self.sync_batch(staged);
+        }
+        if media {
+            staged = self.read_back_from_media(staged);
         }
         for (job, s) in staged {
             let len = s.as_file().metadata().map(|m| m.len()).unwrap_or(0);
@@ -742,6 +783,8 @@ mod tests {
                 name: format!("f{i}").into(),
                 kind: EntryKind::File { len },
                 action: Action::Copy,
+                allocated: len,
+                replaces: None,
             })
             .collect();
         DirPlan {

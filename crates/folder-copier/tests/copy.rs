@@ -362,11 +362,13 @@ fn too_little_space_is_reported_before_anything_is_written() {
     let s = Scratch::new();
     fs::write(s.src().join("a"), vec![1; 10_000]).unwrap();
     fs::write(s.src().join("b"), vec![2; 10]).unwrap();
-    // 10,000 bytes take 3 blocks of 4 KiB, 10 bytes one: 16 KiB needed.
-    let opts = CopyOptions { available_space: |_| Ok(16 * 1024 - 1), ..CopyOptions::default() };
+    // 10,000 bytes take 3 blocks of 4 KiB, 10 bytes one, the new DST one: 20 KiB needed.
+    let opts = CopyOptions { available_space: |_| Ok(20 * 1024 - 1), ..CopyOptions::default() };
+    let plan = folder_copier::plan(s.src(), s.dst(), &opts).unwrap();
+    assert_eq!((plan.totals().needed, plan.totals().shortfall), (20 * 1024, 1), "a plan reports");
     let err = copy(s.src(), s.dst(), &opts, &()).unwrap_err();
     let Error::NoSpace { needed, available, .. } = err else { panic!("{err}") };
-    assert_eq!((needed, available), (16 * 1024, 16 * 1024 - 1));
+    assert_eq!((needed, available), (20 * 1024, 20 * 1024 - 1));
     assert!(!s.dst().exists(), "nothing may be written");
     let failing = CopyOptions {
         available_space: |_| Err(std::io::Error::other("statvfs broke")),
@@ -374,8 +376,56 @@ fn too_little_space_is_reported_before_anything_is_written() {
     };
     assert!(matches!(copy(s.src(), s.dst(), &failing, &()), Err(Error::FreeSpace { .. })));
     assert!(!s.dst().exists(), "nothing may be written");
-    let enough = CopyOptions { available_space: |_| Ok(16 * 1024), ..CopyOptions::default() };
+    let enough = CopyOptions { available_space: |_| Ok(20 * 1024), ..CopyOptions::default() };
     ok(&copy(s.src(), s.dst(), &enough, &()).unwrap());
+}
+
+#[test]
+fn a_rerun_needs_no_space_and_a_same_size_replacement_only_its_temp() {
+    let s = Scratch::new();
+    for i in 0..20u8 {
+        fs::write(s.src().join(format!("f{i}")), vec![i; 50_000]).unwrap();
+    }
+    ok(&copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap());
+    let full = CopyOptions { available_space: |_| Ok(0), ..CopyOptions::default() };
+    let plan = folder_copier::plan(s.src(), s.dst(), &full).unwrap();
+    assert_eq!(plan.totals().needed, 0, "an unchanged collection needs no space");
+    let again = copy(s.src(), s.dst(), &full, &()).unwrap();
+    assert_eq!((again.copied, again.skipped), (0, 20));
+    let checksum = CopyOptions { checksum: true, ..full.clone() };
+    assert_eq!(folder_copier::plan(s.src(), s.dst(), &checksum).unwrap().totals().needed, 0);
+
+    // One file rewritten with the same size: it frees what it takes once renamed, but its temp
+    // needs room until then.
+    fs::write(s.src().join("f3"), vec![99; 50_000]).unwrap();
+    let one = CopyOptions { jobs: Some(1), available_space: |_| Ok(0), ..CopyOptions::default() };
+    let plan = folder_copier::plan(s.src(), s.dst(), &one).unwrap();
+    assert_eq!(plan.totals().needed, 53_248, "the temp of one 50,000-byte file in 4 KiB blocks");
+    assert!(matches!(copy(s.src(), s.dst(), &one, &()), Err(Error::NoSpace { .. })));
+}
+
+#[test]
+fn mtimes_are_compared_within_the_modify_window() {
+    let s = Scratch::new();
+    fs::write(s.src().join("a"), b"abc").unwrap();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::new(1_600_000_000, 700_000_000);
+    fs::File::options().write(true).open(s.src().join("a")).unwrap().set_modified(t).unwrap();
+    ok(&copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap());
+    // What a card keeping whole seconds would hold.
+    let kept = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    fs::File::options().write(true).open(s.dst().join("a")).unwrap().set_modified(kept).unwrap();
+
+    let exact =
+        CopyOptions { modify_window: Some(std::time::Duration::ZERO), ..CopyOptions::default() };
+    assert_eq!(folder_copier::plan(s.src(), s.dst(), &exact).unwrap().totals().to_copy, 1);
+    let second = CopyOptions {
+        modify_window: Some(std::time::Duration::from_secs(1)),
+        ..CopyOptions::default()
+    };
+    let again = copy(s.src(), s.dst(), &second, &()).unwrap();
+    assert_eq!((again.copied, again.skipped), (0, 1));
+    let probed = folder_copier::plan(s.src(), s.dst(), &CopyOptions::default()).unwrap();
+    assert_eq!(probed.totals().to_copy, 1, "this file system keeps nanoseconds: exact");
 }
 
 #[test]

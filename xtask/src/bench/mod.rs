@@ -20,6 +20,7 @@
 //! that builds `Contender`s, calls `measure` and prints with `print_table`/`print_goal`; then a line
 //! in `GROUPS` below.
 
+mod card;
 mod copy;
 mod hash;
 mod lock;
@@ -43,7 +44,7 @@ pub(crate) use trees::{TreeSpec, ensure_tree, generate};
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named group (hash, write, verify, copy, seal, lock).
+    /// Run only the named group (hash, write, verify, copy, card, seal, lock).
     #[arg(long)]
     only: Option<String>,
     /// Smaller trees and fewer runs: a smoke test of the harness, not a measurement.
@@ -151,11 +152,12 @@ type Group = (&'static str, Cache, fn(&Ctx) -> anyhow::Result<()>);
 
 /// Every group, in the order a full run takes them. `write` and `lock` measure in-process costs
 /// that no page cache changes: they run warm only.
-const GROUPS: [Group; 6] = [
+const GROUPS: [Group; 7] = [
     ("hash", Cache::Cold, hash::run),
     ("write", Cache::Warm, write::run),
     ("verify", Cache::Cold, verify::run),
     ("copy", Cache::Cold, copy::run),
+    ("card", Cache::Cold, card::run),
     ("seal", Cache::Cold, seal::run),
     ("lock", Cache::Warm, lock::run),
 ];

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use folder_copier::{
     Action, CopyOptions, CopyPlan, CopyProgress, CopyReport, Durability, Error, FileOutcome,
-    PlanTotals, Warning,
+    PlanTotals, ReadBack, Warning,
 };
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -45,8 +45,18 @@ pub(crate) struct Args {
     jobs: Option<u16>,
     /// Skip re-reading each written temp file before it is renamed into place (its size is still
     /// checked).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "verify")]
     no_verify: bool,
+    /// Where the read-back comes from: `cache` (the temp read back as written, mostly from the
+    /// page cache) or `media` (after the fsync, through a fresh descriptor with the file's cached
+    /// pages dropped, so the bytes come from the device).
+    #[arg(long, value_enum, default_value = "cache")]
+    verify: VerifyArg,
+    /// Mtimes closer than SECS (e.g. 2, 0.01, 0) count as equal when deciding what is up to date;
+    /// default: the step the destination keeps mtimes in, probed (2 s on FAT, 1 s on exFAT through
+    /// FUSE, 1 ns on ext4).
+    #[arg(long, value_name = "SECS", value_parser = parse_window)]
+    modify_window: Option<Duration>,
     /// What survives a power cut. `full`: each file synced before its rename, each directory
     /// after (everything reported copied is durable on return); `old-or-new`: files synced, not
     /// directories (each file old or complete new after a cut, renames may be lost); `none`: no
@@ -69,6 +79,17 @@ pub(crate) struct Args {
     src: PathBuf,
     /// Destination directory (created if missing).
     dst: PathBuf,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VerifyArg {
+    Cache,
+    Media,
+}
+
+fn parse_window(arg: &str) -> Result<Duration, String> {
+    let secs: f64 = arg.parse().map_err(|e| format!("not a number of seconds: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("not a usable number of seconds: {e}"))
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -97,6 +118,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         checksum: args.checksum,
         case_insensitive: args.case_insensitive,
+        modify_window: args.modify_window,
+        read_back: match args.verify {
+            VerifyArg::Cache => ReadBack::Cache,
+            VerifyArg::Media => ReadBack::Media,
+        },
         cancel: Some(cancel.clone()),
         ..CopyOptions::default()
     };
@@ -155,6 +181,10 @@ fn refused(args: &Args, err: &Error) -> anyhow::Result<()> {
         }
         _ => Vec::new(),
     };
+    let unstorable: Vec<String> = match err {
+        Error::Unstorable { entries, .. } => entries.iter().map(ToString::to_string).collect(),
+        _ => Vec::new(),
+    };
     if args.json {
         return print_json(&json!({
             "src": names::escape(&args.src),
@@ -162,11 +192,15 @@ fn refused(args: &Args, err: &Error) -> anyhow::Result<()> {
             "ok": false,
             "refused": err.to_string(),
             "collisions": collisions,
+            "unstorable": unstorable,
         }));
     }
     say!("copy: {err}");
     for collision in &collisions {
         say!("  collision: {collision}");
+    }
+    for entry in &unstorable {
+        say!("  cannot store: {entry}");
     }
     Ok(())
 }
@@ -179,6 +213,17 @@ fn dry_run(args: &Args, plan: &CopyPlan) -> anyhow::Result<ExitCode> {
         say!("copy: would fail {problem}");
     }
     let totals = plan.totals();
+    if totals.shortfall > 0 {
+        say!(
+            "copy: not enough free space on {}: {} needed, {} available, {} short; a real run \
+             would refuse",
+            names::shown(&args.dst),
+            HumanBytes(totals.needed),
+            HumanBytes(totals.available.unwrap_or(0)),
+            HumanBytes(totals.shortfall)
+        );
+    }
+    let ok = plan.problems().is_empty() && totals.shortfall == 0;
     if args.json {
         let entries: Vec<Value> = plan
             .entries()
@@ -196,8 +241,11 @@ fn dry_run(args: &Args, plan: &CopyPlan) -> anyhow::Result<ExitCode> {
             "src": names::escape(&args.src),
             "dst": names::escape(&args.dst),
             "dry_run": true,
-            "ok": plan.problems().is_empty(),
+            "ok": ok,
             "case_insensitive": plan.case_insensitive(),
+            "modify_window_secs": plan.modify_window().as_secs_f64(),
+            "cluster": plan.destination().cluster,
+            "shortfall": totals.shortfall,
             "totals": totals_json(totals),
             "entries": entries,
             "warnings": plan.warnings().iter().map(warning_json).collect::<Vec<_>>(),
@@ -219,7 +267,7 @@ fn dry_run(args: &Args, plan: &CopyPlan) -> anyhow::Result<ExitCode> {
         )?;
         out.flush()?;
     }
-    Ok(if plan.problems().is_empty() { ExitCode::SUCCESS } else { exit::FAILED.into() })
+    Ok(if ok { ExitCode::SUCCESS } else { exit::FAILED.into() })
 }
 
 fn action_name(action: Action) -> &'static str {
@@ -269,6 +317,10 @@ fn report_json(args: &Args, report: &CopyReport) -> Value {
         "warnings": report.warnings.iter().map(warning_json).collect::<Vec<_>>(),
         "retries": report.retries,
         "verified": report.verified,
+        "verified_from": report.verified.then_some(match report.read_back {
+            ReadBack::Media => "media",
+            _ => "cache",
+        }),
         "interrupted": report.interrupted,
         "not_attempted": report.not_attempted,
         "elapsed_secs": report.elapsed.as_secs_f64(),
@@ -280,7 +332,7 @@ fn totals_json(t: &PlanTotals) -> Value {
     json!({
         "dirs": t.dirs, "files": t.files, "bytes": t.bytes, "links": t.links,
         "to_copy": t.to_copy, "to_copy_bytes": t.to_copy_bytes, "to_skip": t.to_skip,
-        "needed": t.needed, "available": t.available,
+        "needed": t.needed, "available": t.available, "shortfall": t.shortfall,
     })
 }
 
@@ -296,6 +348,9 @@ fn warning_json(warning: &Warning) -> Value {
         Warning::SkippedTemp { path } => ("skipped_temp", path),
         Warning::RemovedTemp { path } => ("removed_temp", path),
         Warning::BusyTemp { path } => ("busy_temp", path),
+        Warning::Destination { path, .. } => ("destination", path),
+        Warning::ModesNotKept { path } => ("modes_not_kept", path),
+        Warning::NoCapacity { path } => ("no_capacity", path),
         _ => ("other", &std::path::PathBuf::new()),
     };
     let mut value = json!({ "kind": kind, "message": warning.to_string() });

@@ -1,0 +1,128 @@
+//! A real exFAT file system through FUSE, the way users' SD cards are mounted: an image file
+//! formatted by `mkfs.exfat` (exfatprogs) with a chosen size and cluster size, attached to a loop
+//! device (`losetup`) and mounted with `mount.exfat-fuse` (exfat-fuse). Unmounted and detached
+//! when dropped, a panicking test included.
+//!
+//! Needs root, `/dev/fuse` and the three tools: without them [`Card::exfat`] returns `None` after
+//! saying so loudly on a developer's machine, and fails the test under `CI=true` (`.ci/run`
+//! installs exfatprogs, exfat-fuse and fuse3).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::require_tool;
+
+/// A mounted exFAT image on a loop device, with its own temporary directory for the image and the
+/// mount point.
+///
+/// ```no_run
+/// let Some(card) = e2e::card::Card::exfat(16 << 20, 4096) else { return };
+/// std::fs::write(card.path().join("Zelda.nes"), b"rom")?;
+/// assert!(card.path().join("zelda.nes").exists()); // exFAT is case-insensitive
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Card {
+    dir: tempfile::TempDir,
+    mount: PathBuf,
+    loop_dev: Option<PathBuf>,
+    mounted: bool,
+}
+
+impl Card {
+    /// Formats an image of `size` bytes with clusters of `cluster` bytes, attaches and mounts it;
+    /// `None` (said loudly) when this machine cannot, and a failed test then under `CI=true`.
+    pub fn exfat(size: u64, cluster: u64) -> Option<Card> {
+        let mkfs = require_tool("mkfs.exfat")?;
+        let losetup = require_tool("losetup")?;
+        let _mount = require_tool("mount.exfat-fuse")?;
+        if let Some(why) = missing_privilege() {
+            let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            assert!(!on_ci, "an exFAT card needs root and /dev/fuse on CI: {why}");
+            eprintln!("\n!!! SKIPPED: cannot mount an exFAT image here: {why} !!!\n");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temp dir for the card image");
+        let image = dir.path().join("card.img");
+        let mount = dir.path().join("mnt");
+        std::fs::create_dir(&mount).expect("the mount point");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(size))
+            .expect("the card image (sparse)");
+        run(Command::new(mkfs).arg("-c").arg(cluster.to_string()).arg(&image));
+        let mut card = Card { dir, mount, loop_dev: None, mounted: false };
+        let out = run(Command::new(losetup).args(["--find", "--show"]).arg(&image));
+        card.loop_dev = Some(PathBuf::from(out.trim()));
+        card.attach();
+        Some(card)
+    }
+
+    /// The mount point: the card's root directory.
+    pub fn path(&self) -> &Path {
+        &self.mount
+    }
+
+    /// Unmounts and mounts the card again: every page and attribute cached by the kernel or by
+    /// the FUSE daemon for it is gone, so what is read afterwards comes from the image.
+    pub fn remount(&mut self) {
+        self.detach();
+        self.attach();
+    }
+
+    /// The image file (e.g. to check its size or to corrupt it while unmounted).
+    pub fn image(&self) -> PathBuf {
+        self.dir.path().join("card.img")
+    }
+
+    fn attach(&mut self) {
+        let dev = self.loop_dev.as_ref().expect("attached to a loop device");
+        run(Command::new("mount.exfat-fuse").arg(dev).arg(&self.mount));
+        self.mounted = true;
+    }
+
+    fn detach(&mut self) {
+        if !std::mem::take(&mut self.mounted) {
+            return;
+        }
+        // umount(8) of a fuseblk mount waits for the daemon to write back and exit; a busy mount
+        // (a test's open file while it panics) is detached lazily instead.
+        let ok = Command::new("umount").arg(&self.mount).status().is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+        }
+    }
+}
+
+impl Drop for Card {
+    fn drop(&mut self) {
+        self.detach();
+        if let Some(dev) = self.loop_dev.take() {
+            let _ = Command::new("losetup").arg("-d").arg(dev).status();
+        }
+    }
+}
+
+/// Why this process cannot mount a FUSE file system on a loop device, if it cannot.
+fn missing_privilege() -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not root".to_owned());
+    }
+    for dev in ["/dev/fuse", "/dev/loop-control"] {
+        if let Err(err) = std::fs::OpenOptions::new().read(true).write(true).open(dev) {
+            return Some(format!("{dev}: {err}"));
+        }
+    }
+    None
+}
+
+/// Runs a setup command; its failure fails the test with its output.
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
