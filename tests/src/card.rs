@@ -16,7 +16,7 @@ use crate::require_tool;
 /// mount point.
 ///
 /// ```no_run
-/// let Some(card) = e2e::card::Card::exfat(16 << 20, 4096) else { return };
+/// let Some(card) = e2e::card::Card::exfat(16 << 20, 4096) else { return Ok(()) };
 /// std::fs::write(card.path().join("Zelda.nes"), b"rom")?;
 /// assert!(card.path().join("zelda.nes").exists()); // exFAT is case-insensitive
 /// # Ok::<(), std::io::Error>(())

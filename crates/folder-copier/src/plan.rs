@@ -104,7 +104,8 @@ pub struct PlannedEntry {
 /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
 /// assert_eq!(plan.totals().dirs, 3);
 /// assert_eq!(plan.totals().to_copy_bytes, 10_000);
-/// assert_eq!(plan.totals().needed, 12_288);
+/// // 10,000 bytes in 4 KiB blocks, and a block for each of the three new directories.
+/// assert_eq!(plan.totals().needed, 12_288 + 3 * 4096);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
