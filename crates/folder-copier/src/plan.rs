@@ -251,7 +251,7 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src"))?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
     /// assert!(plan.destination().cluster >= 512);
@@ -266,7 +266,7 @@ impl CopyPlan {
     ///
     /// ```
     /// # let tmp = tempfile::tempdir()?;
-    /// # let root = camino::Utf8Path::from_path(tmp.path()).unwrap();
+    /// # let root = tmp.path();
     /// # std::fs::create_dir_all(root.join("src"))?;
     /// let plan = folder_copier::plan(root.join("src"), root.join("dst"), &Default::default())?;
     /// assert!(plan.modify_window() <= std::time::Duration::from_millis(10)); // a Linux temp dir
