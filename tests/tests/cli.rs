@@ -1,5 +1,8 @@
 //! The CLI's shape: every verb of the contract exists, usage errors exit 2, `--help` exits 0.
 
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
 use e2e::{assert_exit, xtask};
 
 #[test]
@@ -33,4 +36,137 @@ fn readme_test_command_is_the_one_ci_runs() {
         ci.lines().any(|l| l.trim_start().starts_with("cargo test --workspace")),
         ".ci/run must run the README's test command `cargo test --workspace`"
     );
+}
+
+#[test]
+fn every_error_names_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [&[&str]; 9] = [
+        &["lock", "missing/F", "true"],
+        &["once", "missing/t", "--", "touch", "{}"],
+        &["write", "missing/x"],
+        &["seal", "missing"],
+        &["verify", "missing"],
+        &["latest", "missing"],
+        &["copy", "missing", "dst"],
+        &["jsonl", "missing"],
+        &["sweep", "missing"],
+    ];
+    for args in cases {
+        let out = xtask().args(args).current_dir(dir.path()).stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(err.contains("missing"), "{args:?} names the path: {err}");
+        assert!(
+            err.contains("No such file or directory") || err.contains("does not exist"),
+            "{args:?} names the cause: {err}"
+        );
+        for line in err.lines() {
+            assert!(line.matches("No such file or directory").count() <= 1, "{args:?}: {line}");
+            assert!(line.matches("(os error").count() <= 1, "{args:?} says a cause twice: {line}");
+        }
+    }
+}
+
+/// `verb | head -1`: the reader closes the pipe early; the verb ends quietly, as xxhsum does
+/// (there killed by SIGPIPE, status 141 in a shell), never with an error message or exit 2.
+#[test]
+fn a_closed_pipe_ends_a_verb_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a"), "a").unwrap();
+    // Far more output than a pipe buffers, so the verb is still writing when the pipe closes.
+    let many: Vec<&str> = std::iter::repeat_n("a", 5000).collect();
+    let manifest = xtask().arg("hash").args(&many).current_dir(dir.path()).output().unwrap();
+    assert_exit(&manifest, 0);
+    std::fs::write(dir.path().join("m"), &manifest.stdout).unwrap();
+    for args in [&["hash"][..], &["hash", "--tag", "-H1"], &["check"]] {
+        let mut cmd = xtask();
+        cmd.args(args).current_dir(dir.path());
+        if args[0] == "check" {
+            cmd.arg("m");
+        } else {
+            cmd.args(&many);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(!first.is_empty());
+        // The reader (and with it the pipe's read end) is gone now.
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(141), "{args:?}: killed-by-SIGPIPE status");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}: quiet");
+    }
+}
+
+/// Every verb with `--json` reports a failure in one shape on stdout:
+/// `{"ok": false, "error": {"kind": ..., "message": ...}}` (docs/FORMATS.md).
+#[test]
+fn every_json_failure_has_one_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["copy", "--json", "missing", "dst"], "refused"),
+        (&["seal", "--json", "missing"], "error"),
+        (&["verify", "--json", "missing"], "error"),
+        (&["latest", "--json", "missing"], "error"),
+        (&["verify", "--json", "--no-such-flag", "x"], "usage"),
+        (&["bench", "--json", "--only", "no-such-group"], "error"),
+        (&["verify", "--json", "."], "not_sealed"),
+    ];
+    for (args, kind) in cases {
+        let out = xtask().args(args).current_dir(dir.path()).output().unwrap();
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{args:?}: stdout is not one JSON document ({e}):\n{}", stdout(&out))
+        });
+        assert_eq!(doc["ok"], false, "{args:?}: {doc}");
+        assert_eq!(doc["error"]["kind"], kind, "{args:?}: {doc}");
+        assert!(doc["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{args:?}: {doc}");
+    }
+}
+
+#[test]
+fn bench_json_prints_only_json() {
+    let data = tempfile::tempdir().unwrap();
+    let out = xtask()
+        .args(["bench", "--json", "--quick", "--only", "lock", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not only JSON ({e}):\n{}", stdout(&out)));
+    assert!(doc.as_array().is_some_and(|tables| !tables.is_empty()), "{doc}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("contender"), "tables on stderr");
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn messages_agree_with_each_other_and_with_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("snap")).unwrap();
+    std::fs::write(d.join("snap/a"), "a").unwrap();
+    std::fs::write(d.join("snap/b"), "bb").unwrap();
+    let run = |args: &[&str]| xtask().args(args).current_dir(d).output().unwrap();
+    // seal and verify count the same snapshot the same way.
+    let sealed = stdout(&run(&["seal", "snap"]));
+    let verified = stdout(&run(&["verify", "snap"]));
+    let listed = |s: &str| s[s.find('(').unwrap() + 1..s.find(" listed").unwrap()].to_owned();
+    assert_eq!(listed(&sealed), listed(&verified), "{sealed}{verified}");
+    // A copy that only skipped does not claim to have verified anything.
+    let said = |out: std::process::Output| {
+        [stdout(&out), String::from_utf8_lossy(&out.stderr).into_owned()].concat()
+    };
+    let first = said(run(&["copy", "snap", "dst"]));
+    assert!(first.contains(", verified"), "{first}");
+    let again = said(run(&["copy", "snap", "dst"]));
+    assert!(again.contains("copied 0 files") && !again.contains("verified"), "{again}");
+    // jsonl names the file's line and the column in it, not the parser's "line 1".
+    std::fs::write(d.join("j.jsonl"), "{\"a\":1}\n{\"a\":\n").unwrap();
+    let err = String::from_utf8_lossy(&run(&["jsonl", "j.jsonl"]).stderr).into_owned();
+    assert!(err.contains("line 2: invalid JSON at column 5: EOF while parsing"), "{err}");
+    assert!(!err.contains("line 1"), "{err}");
 }

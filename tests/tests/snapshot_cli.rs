@@ -55,7 +55,7 @@ fn real_xxhsum_checks_every_sealed_tree() {
     let (_tmp, dir) = tree();
     let out = run(&["seal", "--require", "config.json", "--require", "model/weights.bin"], &dir);
     assert_exit(&out, 0);
-    assert!(text(&out.stdout).contains(": sealed (7 files listed"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(": sealed (8 files listed"), "{}", text(&out.stdout));
     let check = Command::new(&xxhsum)
         .args(["--strict", "-c", "manifest.xxh128"])
         .current_dir(&dir)

@@ -28,13 +28,41 @@ macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         writeln!(std::io::stdout(), $($arg)*)
-            .map_err(|e| anyhow::anyhow!("cannot write the result to stdout: {e}"))?
+            .map_err(|e| anyhow::Error::new(e).context("cannot write the result to stdout"))?
     }};
 }
 
 mod bench;
 mod cmd;
 mod exit;
+
+/// An error and its causes, `message: cause: cause`, each said once: library messages never repeat
+/// their cause (it is their `source()`), so printing one means walking the chain.
+pub(crate) struct Chain<'a>(pub(crate) &'a dyn std::error::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
+
+/// Whether `err` comes from writing into a closed pipe (`verb | head -1`): the reader has all it
+/// wants, so the verb ends quietly, as xxhsum and other filters do (killed by SIGPIPE there).
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The exit status a shell reports for a process killed by SIGPIPE (128 + 13).
+const BROKEN_PIPE: u8 = 141;
 
 /// An I/O error's cause as the C library words it (`No such file or directory`), without the
 /// ` (os error 2)` Rust adds: for output that must read as other tools' (xxhsum).
@@ -93,13 +121,35 @@ enum Command {
     Bench(bench::Args),
 }
 
+/// Whether the command line asks for `--json` (before any `--`): then every failure is also
+/// reported on stdout in the one JSON error shape.
+fn wants_json() -> bool {
+    std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// Prints the JSON error shape every verb shares (docs/FORMATS.md) on stdout:
+/// `{"ok": false, "error": {"kind": KIND, "message": MESSAGE}}`.
+fn print_json_error(kind: &str, message: &str) {
+    use std::io::Write as _;
+    let value = serde_json::json!({ "ok": false, "error": { "kind": kind, "message": message } });
+    let _ = writeln!(std::io::stdout(), "{value:#}");
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // `--help` and `--version` are not errors; everything else clap rejects is usage.
             let _ = err.print();
-            return if err.use_stderr() { exit::USAGE.into() } else { ExitCode::SUCCESS };
+            if !err.use_stderr() {
+                return ExitCode::SUCCESS;
+            }
+            if wants_json() {
+                let text = err.render().to_string();
+                let first = text.lines().next().unwrap_or_default();
+                print_json_error("usage", first.trim_start_matches("error: "));
+            }
+            return exit::USAGE.into();
         }
     };
     let result = match cli.command {
@@ -121,8 +171,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(err) if is_broken_pipe(&err) => BROKEN_PIPE.into(),
         Err(err) => {
             say!("error: {err:#}");
+            if wants_json() {
+                print_json_error("error", &format!("{err:#}"));
+            }
             exit::USAGE.into()
         }
     }

@@ -63,7 +63,7 @@ pub enum Error {
         parent: PathBuf,
     },
     /// The target is a symlink that could not be followed.
-    #[error("failed to follow symlink {}: {source}", names::shown(path))]
+    #[error("failed to follow symlink {}", names::shown(path))]
     Symlink {
         /// The symlink.
         path: PathBuf,
@@ -77,7 +77,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// Reading the metadata of a path failed.
-    #[error("failed to inspect {}: {source}", names::shown(path))]
+    #[error("failed to inspect {}", names::shown(path))]
     Inspect {
         /// The path.
         path: PathBuf,
@@ -85,7 +85,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Opening the target's directory failed.
-    #[error("failed to open directory {}: {source}", names::shown(dir))]
+    #[error("failed to open directory {}", names::shown(dir))]
     OpenDir {
         /// The directory.
         dir: PathBuf,
@@ -93,11 +93,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Creating the temp file failed (a read-only or full directory, no permission, ...).
-    #[error(
-        "failed to create a temp file in {} for {}: {source}",
-        names::shown(dir),
-        names::shown(target)
-    )]
+    #[error("failed to create a temp file in {} for {}", names::shown(dir), names::shown(target))]
     CreateTemp {
         /// The directory.
         dir: PathBuf,
@@ -109,7 +105,7 @@ pub enum Error {
     /// Locking the temp file failed; the file system may not support `flock`.
     #[error(
         "failed to lock temp file {} (the file system may not support flock, which sweeping \
-         safely relies on): {source}",
+         safely relies on)",
         names::shown(temp)
     )]
     Lock {
@@ -120,7 +116,7 @@ pub enum Error {
     },
     /// Setting the temp file's mode or owner failed.
     #[error(
-        "failed to set the permissions of {} (temp file for {}): {source}",
+        "failed to set the permissions of {} (temp file for {})",
         names::shown(temp),
         names::shown(target)
     )]
@@ -133,11 +129,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Writing to the temp file failed (`ENOSPC`, `EIO`, quota, ...).
-    #[error(
-        "failed to write {} (temp file for {}): {source}",
-        names::shown(temp),
-        names::shown(target)
-    )]
+    #[error("failed to write {} (temp file for {})", names::shown(temp), names::shown(target))]
     Write {
         /// The temp file.
         temp: PathBuf,
@@ -148,7 +140,7 @@ pub enum Error {
     },
     /// `fsync` of the temp file failed; the target was not touched.
     #[error(
-        "failed to fsync {} (temp file for {}) on a {fs} file system: {source}",
+        "failed to fsync {} (temp file for {}) on a {fs} file system",
         names::shown(temp),
         names::shown(target)
     )]
@@ -163,7 +155,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Renaming the temp file onto the target failed; the target was not touched.
-    #[error("failed to rename {} onto {}: {source}", names::shown(temp), names::shown(target))]
+    #[error("failed to rename {} onto {}", names::shown(temp), names::shown(target))]
     Rename {
         /// The temp file.
         temp: PathBuf,
@@ -180,7 +172,7 @@ pub enum Error {
     },
     /// `fsync` of a directory failed. After a commit, the new content is in place but its
     /// directory entry may not survive a power loss.
-    #[error("failed to fsync directory {} on a {fs} file system: {source}", names::shown(dir))]
+    #[error("failed to fsync directory {} on a {fs} file system", names::shown(dir))]
     SyncDir {
         /// The directory.
         dir: PathBuf,
@@ -190,7 +182,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Removing a temp file failed.
-    #[error("failed to remove temp file {}: {source}", names::shown(temp))]
+    #[error("failed to remove temp file {}", names::shown(temp))]
     RemoveTemp {
         /// The temp file.
         temp: PathBuf,
@@ -198,7 +190,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Reading a directory during a sweep failed.
-    #[error("failed to read directory {}: {source}", names::shown(path))]
+    #[error("failed to read directory {}", names::shown(path))]
     ReadDir {
         /// The directory.
         path: PathBuf,
@@ -206,7 +198,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Examining or locking a temp file during a sweep failed.
-    #[error("failed to examine temp file {}: {source}", names::shown(path))]
+    #[error("failed to examine temp file {}", names::shown(path))]
     Examine {
         /// The temp file.
         path: PathBuf,
@@ -214,7 +206,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Opening a file for a bounded read failed.
-    #[error("failed to open {}: {source}", names::shown(path))]
+    #[error("failed to open {}", names::shown(path))]
     Open {
         /// The file.
         path: PathBuf,
@@ -222,7 +214,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Reading a file failed.
-    #[error("failed to read {}: {source}", names::shown(path))]
+    #[error("failed to read {}", names::shown(path))]
     Read {
         /// The file.
         path: PathBuf,
@@ -248,7 +240,7 @@ pub enum Error {
         max: u64,
     },
     /// Reading a line failed.
-    #[error("failed to read line {line}: {source}")]
+    #[error("failed to read line {line}")]
     ReadLine {
         /// 1-based number of the line being read.
         line: u64,
@@ -288,9 +280,20 @@ pub enum JsonlProblem {
     /// Not valid UTF-8 (JSON text must be).
     #[error("not valid UTF-8")]
     NotUtf8,
-    /// Not one valid JSON value.
-    #[error("invalid JSON: {0}")]
-    Json(#[source] serde_json::Error),
+    /// Not one valid JSON value. Said with the column within the line: the parser's own "line 1"
+    /// would contradict the line number of the file.
+    #[error("invalid JSON at column {}: {}", .0.column(), json_reason(.0))]
+    Json(serde_json::Error),
+}
+
+/// serde_json's message without its " at line L column C" (each JSON line is parsed alone, so its
+/// line is always 1; the column is said separately).
+fn json_reason(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
 }
 
 impl Error {

@@ -11,7 +11,7 @@ use crate::file::FileKind;
 #[non_exhaustive]
 pub enum Error {
     /// The file could not be opened.
-    #[error("failed to open {}: {source}", names::shown(path))]
+    #[error("failed to open {}", names::shown(path))]
     Open {
         /// The file.
         path: PathBuf,
@@ -19,7 +19,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The file was opened but reading it failed.
-    #[error("failed to read {}: {source}", names::shown(path))]
+    #[error("failed to read {}", names::shown(path))]
     Read {
         /// The file.
         path: PathBuf,
@@ -35,7 +35,7 @@ pub enum Error {
         kind: FileKind,
     },
     /// Walking a directory tree failed at this path.
-    #[error("failed to walk {}: {source}", names::shown(path))]
+    #[error("failed to walk {}", names::shown(path))]
     Walk {
         /// Where the walk failed.
         path: PathBuf,
@@ -59,7 +59,7 @@ pub enum Error {
         max: usize,
     },
     /// Reading the manifest itself failed.
-    #[error("failed to read manifest at line {line}: {source}")]
+    #[error("failed to read manifest at line {line}")]
     ReadManifest {
         /// 1-based number of the line being read.
         line: u64,

@@ -28,7 +28,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// Opening or creating the lock file failed.
-    #[error("failed to open lock file {}: {source}", names::shown(path))]
+    #[error("failed to open lock file {}", names::shown(path))]
     Open {
         /// The lock file.
         path: PathBuf,
@@ -45,7 +45,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// `flock` itself failed (other than "would block" or "not supported").
-    #[error("failed to lock {}: {source}", names::shown(path))]
+    #[error("failed to lock {}", names::shown(path))]
     Lock {
         /// The lock file.
         path: PathBuf,
@@ -55,7 +55,7 @@ pub enum Error {
     /// The file system does not support `flock` (ENOLCK, EOPNOTSUPP, ENOSYS; some NFS and FUSE
     /// mounts). Nothing ran without the lock.
     #[error(
-        "cannot lock {}: the file system ({fs_type}) does not support flock: {source}",
+        "cannot lock {}: the file system ({fs_type}) does not support flock",
         names::shown(path)
     )]
     Unsupported {
@@ -110,7 +110,7 @@ pub enum Error {
         command: Option<String>,
     },
     /// Writing the holder information into a lock file failed (the lock was released).
-    #[error("failed to write holder information to {}: {source}", names::shown(path))]
+    #[error("failed to write holder information to {}", names::shown(path))]
     WriteHolder {
         /// The lock file.
         path: PathBuf,
@@ -125,7 +125,7 @@ pub enum Error {
     },
     /// [`produce_once`](crate::produce_once): the producer failed. The target is untouched and
     /// its temp removed.
-    #[error("failed to produce {}: {source}", names::shown(target))]
+    #[error("failed to produce {}", names::shown(target))]
     Produce {
         /// The target.
         target: PathBuf,

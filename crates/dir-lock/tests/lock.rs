@@ -322,7 +322,9 @@ fn a_failed_or_unverified_production_leaves_the_target_untouched() {
         Err::<(), _>(std::io::Error::other("network down"))
     })
     .unwrap_err();
-    assert!(err.to_string().contains("network down"), "{err}");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(cause.as_deref(), Some("network down"), "the cause is the source, said once");
+    assert!(!err.to_string().contains("network down"), "{err}");
     assert_eq!(std::fs::read(&target).unwrap(), b"");
     assert_eq!(entries(&dir), ["model.bin", "model.bin.lock"], "no temp left behind");
 }

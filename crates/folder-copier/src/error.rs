@@ -29,7 +29,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     // ---- refusals before any work ----
     /// SRC or DST could not be examined.
-    #[error("failed to inspect {}: {source}", names::shown(path))]
+    #[error("failed to inspect {}", names::shown(path))]
     Inspect {
         /// The path.
         path: PathBuf,
@@ -121,7 +121,7 @@ pub enum Error {
         available: u64,
     },
     /// Asking the file system for its free space failed.
-    #[error("failed to read the free space of {}: {source}", names::shown(path))]
+    #[error("failed to read the free space of {}", names::shown(path))]
     FreeSpace {
         /// The directory asked about.
         path: PathBuf,
@@ -129,7 +129,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The thread pool could not be built.
-    #[error("failed to start {jobs} copy threads: {source}")]
+    #[error("failed to start {jobs} copy threads")]
     ThreadPool {
         /// Threads asked for (0: one per core).
         jobs: usize,
@@ -137,7 +137,7 @@ pub enum Error {
         source: rayon::ThreadPoolBuildError,
     },
     /// Removing leftover temp files in DST failed before the copy started.
-    #[error("failed to sweep leftover temp files in {}: {source}", names::shown(dst))]
+    #[error("failed to sweep leftover temp files in {}", names::shown(dst))]
     Sweep {
         /// DST.
         dst: PathBuf,
@@ -147,7 +147,7 @@ pub enum Error {
 
     // ---- per-file (or per-directory) failures ----
     /// Walking the source tree failed at a path (e.g. an unreadable directory).
-    #[error("failed to read {}: {source}", names::shown(path))]
+    #[error("failed to read {}", names::shown(path))]
     Walk {
         /// Where the walk failed.
         path: PathBuf,
@@ -155,7 +155,7 @@ pub enum Error {
         source: walkdir::Error,
     },
     /// Opening a source file failed.
-    #[error("failed to open {}: {source}", names::shown(path))]
+    #[error("failed to open {}", names::shown(path))]
     Open {
         /// The source file.
         path: PathBuf,
@@ -163,7 +163,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Reading a source file failed.
-    #[error("failed to read {}: {source}", names::shown(path))]
+    #[error("failed to read {}", names::shown(path))]
     Read {
         /// The source file.
         path: PathBuf,
@@ -256,7 +256,7 @@ pub enum Error {
         actual: Box<checksum::Digest>,
     },
     /// Reading the written temp file back for verification failed.
-    #[error("failed to read back {} to verify it: {source}", names::shown(temp))]
+    #[error("failed to read back {} to verify it", names::shown(temp))]
     ReadBack {
         /// The temp file.
         temp: PathBuf,
@@ -300,7 +300,7 @@ pub enum Error {
     },
     /// A file-system operation in the destination failed (creating a directory or symlink,
     /// removing a planted symlink, setting modes and times, syncing a directory).
-    #[error("failed to {action} {}: {source}", names::shown(path))]
+    #[error("failed to {action} {}", names::shown(path))]
     Destination {
         /// What was being done.
         action: &'static str,
@@ -311,7 +311,7 @@ pub enum Error {
     },
     /// `fsync` of a copied file's temp (then removed, never renamed) or of a destination
     /// directory failed: `EIO`, or a file system that cannot sync (`EINVAL`, `ENOTSUP`).
-    #[error("failed to fsync {} on a {fs} file system: {source}", names::shown(path))]
+    #[error("failed to fsync {} on a {fs} file system", names::shown(path))]
     Sync {
         /// The temp file.
         path: PathBuf,

@@ -27,7 +27,15 @@ pub struct Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", names::shown(&self.path), self.error)
+        // A report line, not an error: it says the whole chain (error messages never repeat
+        // their cause).
+        write!(f, "{}: {}", names::shown(&self.path), self.error)?;
+        let mut cause = std::error::Error::source(&self.error);
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
     }
 }
 

@@ -30,7 +30,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// The snapshot directory (or the root of snapshots) could not be opened or listed.
-    #[error("failed to open {}: {source}", names::shown(path))]
+    #[error("failed to open {}", names::shown(path))]
     Open {
         /// The directory.
         path: PathBuf,
@@ -44,7 +44,7 @@ pub enum Error {
         dir: PathBuf,
     },
     /// The manifest (or its sizes file) exists but could not be read.
-    #[error("failed to read manifest {}: {source}", names::shown(path))]
+    #[error("failed to read manifest {}", names::shown(path))]
     ReadManifest {
         /// The manifest or sizes file.
         path: PathBuf,
@@ -73,7 +73,7 @@ pub enum Error {
     },
     /// Writing the manifest or its sizes file failed; the directory is left unsealed (or with
     /// its previous seal).
-    #[error("failed to write {}: {source}", names::shown(path))]
+    #[error("failed to write {}", names::shown(path))]
     Write {
         /// The file being written.
         path: PathBuf,
@@ -82,10 +82,7 @@ pub enum Error {
     },
     /// Making a listed file (or a directory on the way to one) durable before sealing failed:
     /// `EIO`, or a file system that cannot sync (`EINVAL`, `ENOTSUP`). Nothing was sealed.
-    #[error(
-        "failed to fsync {} on a {fs} file system before sealing: {source}",
-        names::shown(path)
-    )]
+    #[error("failed to fsync {} on a {fs} file system before sealing", names::shown(path))]
     Sync {
         /// The file or directory.
         path: PathBuf,
@@ -132,3 +129,10 @@ fn refusals(reasons: &[Refusal]) -> String {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line (`message: cause: cause`), for reports that keep errors
+/// as text: messages never repeat their cause, so the chain must be walked to keep it.
+pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
+    let causes = std::iter::successors(Some(err), |e| e.source());
+    causes.map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}

@@ -152,7 +152,7 @@ pub fn latest_with_progress(
             Ok(report) => SkipReason::Problems { problems: report.problems },
             Err(Error::NotSealed { .. }) => SkipReason::NotSealed,
             Err(err @ Error::ThreadPool { .. }) => return Err(err),
-            Err(err) => SkipReason::Error { message: err.to_string() },
+            Err(err) => SkipReason::Error { message: crate::error::with_causes(&err) },
         };
         result.skipped.push(Skipped { path, reason });
     }

@@ -430,7 +430,7 @@ pub fn seal_with_progress(
     };
     let manifest_temp = staged_manifest.temp_path().to_path_buf();
     let back = read_manifest(read_back(&staged_manifest)?, &manifest_temp, limits)
-        .map_err(|err| back_error(&staged_manifest, err.to_string()))?;
+        .map_err(|err| back_error(&staged_manifest, crate::error::with_causes(&err)))?;
     if back != entries {
         return Err(back_error(&staged_manifest, "its entries differ from those written".into()));
     }
@@ -441,7 +441,7 @@ pub fn seal_with_progress(
     }
     let sizes_temp = staged_sizes.temp_path().to_path_buf();
     let sizes_back = read_sizes(read_back(&staged_sizes)?, &sizes_temp, limits, &back)
-        .map_err(|err| back_error(&staged_sizes, err.to_string()))?;
+        .map_err(|err| back_error(&staged_sizes, crate::error::with_causes(&err)))?;
     if sizes_back != sizes {
         return Err(back_error(&staged_sizes, "its sizes differ from those written".into()));
     }

@@ -54,7 +54,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// [`StatusWriter`](crate::StatusWriter): the pid file could not be inspected.
-    #[error("cannot inspect the pid file {}: {source}", names::shown(path))]
+    #[error("cannot inspect the pid file {}", names::shown(path))]
     Status {
         /// The pid file.
         path: PathBuf,

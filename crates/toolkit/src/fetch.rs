@@ -77,7 +77,13 @@ where
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn check_digest(path: &Path, expected: Digest) -> std::result::Result<(), String> {
-    let found = hash_file(expected.algo(), path).map_err(|e| e.to_string())?.digest;
+    let found = hash_file(expected.algo(), path)
+        .map_err(|e| {
+            // The message and its cause (messages never repeat their cause).
+            let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+            format!("{e}{cause}")
+        })?
+        .digest;
     if found == expected {
         Ok(())
     } else {

@@ -64,7 +64,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let stats = ctx.table(&title, None, &mut contenders);
     for stat in &stats {
         if let Some(m) = stat.median {
-            println!(
+            table!(
                 "  {:<40} {:>8.2} µs per acquire + release",
                 stat.name,
                 m * 1e6 / iterations as f64

@@ -242,15 +242,19 @@ pub(crate) fn ratio_words(ours: f64, other: f64) -> String {
 
 /// Prints a table; `bytes` (if any) gives MiB/s, `ours` names the contender ratios refer to.
 pub(crate) fn print_table(title: &str, bytes: Option<u64>, stats: &[Stats], ours: usize) {
-    println!("\n{title}");
-    println!(
+    table!("\n{title}");
+    table!(
         "  {:<40} {:>10} {:>10} {:>24} {:>10}  min..max",
-        "contender", "median", "MiB/s", "ratio", "peak RSS"
+        "contender",
+        "median",
+        "MiB/s",
+        "ratio",
+        "peak RSS"
     );
     let ours_median = stats.get(ours).and_then(|s| s.median);
     for (i, stat) in stats.iter().enumerate() {
         let Some(median) = stat.median else {
-            println!("  {:<40} FAILED: {}", stat.name, stat.error.as_deref().unwrap_or("no runs"));
+            table!("  {:<40} FAILED: {}", stat.name, stat.error.as_deref().unwrap_or("no runs"));
             continue;
         };
         let rate =
@@ -264,7 +268,7 @@ pub(crate) fn print_table(title: &str, bytes: Option<u64>, stats: &[Stats], ours
         let max = stat.runs.iter().copied().fold(0.0, f64::max);
         let rss =
             stat.peak_rss_kib.map_or("-".into(), |kib| format!("{:.1} MiB", kib as f64 / 1024.0));
-        println!(
+        table!(
             "  {:<40} {:>10} {rate:>10} {ratio:>24} {rss:>10}  {}..{}",
             stat.name,
             secs(median),
@@ -281,7 +285,7 @@ pub(crate) fn print_goal(goal: &str, met: Option<bool>, evidence: &str) {
         Some(false) => "NOT met",
         None => "not measured",
     };
-    println!("  goal: {goal}: {verdict} ({evidence})");
+    table!("  goal: {goal}: {verdict} ({evidence})");
 }
 
 /// The median of the named contender.
@@ -350,7 +354,7 @@ mod tests {
             ["/usr/bin/time", "/bin/time"].map(PathBuf::from).into_iter().find(|p| p.is_file())
         else {
             assert!(std::env::var_os("CI").is_none(), "GNU time is missing (package `time`)");
-            eprintln!("SKIPPED: GNU time is not installed (package `time`)");
+            etable!("SKIPPED: GNU time is not installed (package `time`)");
             return;
         };
         let sh = |script: &str| {

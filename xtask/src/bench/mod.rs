@@ -20,6 +20,22 @@
 //! that builds `Contender`s, calls `measure` and prints with `print_table`/`print_goal`; then a line
 //! in `GROUPS` below.
 
+/// With `--json`, stdout carries the JSON document only; the human tables go to stderr instead.
+static JSON_ON_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `println!` for the human tables: to stdout, or to stderr when `--json` owns stdout. A table
+/// that cannot be written is not worth failing a benchmark over.
+macro_rules! table {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if $crate::bench::JSON_ON_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = writeln!(std::io::stderr(), $($arg)*);
+        } else {
+            let _ = writeln!(std::io::stdout(), $($arg)*);
+        }
+    }};
+}
+
 mod card;
 mod copy;
 mod hash;
@@ -200,7 +216,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         results: Default::default(),
     };
-    println!(
+    JSON_ON_STDOUT.store(args.json, std::sync::atomic::Ordering::Relaxed);
+    table!(
         "bench: {} cores, load average {}, median of {} alternating runs, {}{}",
         ctx.jobs,
         load_average(),
@@ -221,7 +238,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         group(&ctx).with_context(|| format!("benchmark group `{name}`"))?;
     }
-    println!("\nbench: load average at the end {}", load_average());
+    table!("\nbench: load average at the end {}", load_average());
     if args.json {
         let results: Vec<_> = ctx
             .results
@@ -229,7 +246,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(title, stats)| serde_json::json!({ "table": title, "contenders": stats }))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        out!("{}", serde_json::to_string_pretty(&results)?);
     }
     Ok(ExitCode::SUCCESS)
 }

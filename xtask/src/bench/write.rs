@@ -54,7 +54,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let stats = ctx.table(&title, None, &mut contenders);
     for stat in &stats {
         if let Some(m) = stat.median {
-            println!("  {:<40} {:>10.0} writes/s", stat.name, writes as f64 / m);
+            table!("  {:<40} {:>10.0} writes/s", stat.name, writes as f64 / m);
         }
     }
     let none = median_of(&stats, "ours: AtomicFile, durability none");

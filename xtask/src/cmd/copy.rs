@@ -190,12 +190,15 @@ fn refused(args: &Args, err: &Error) -> anyhow::Result<()> {
             "src": names::escape(&args.src),
             "dst": names::escape(&args.dst),
             "ok": false,
-            "refused": err.to_string(),
-            "collisions": collisions,
-            "unstorable": unstorable,
+            "error": {
+                "kind": "refused",
+                "message": crate::Chain(err).to_string(),
+                "collisions": collisions,
+                "unstorable": unstorable,
+            },
         }));
     }
-    say!("copy: {err}");
+    say!("copy: {}", crate::Chain(err));
     for collision in &collisions {
         say!("  collision: {collision}");
     }
@@ -293,7 +296,11 @@ fn summary(report: &CopyReport) -> String {
         report.retries,
         report.elapsed.as_secs_f64(),
         HumanBytes(report.throughput() as u64),
-        if report.verified { ", verified" } else { ", size-checked only (--no-verify)" },
+        match (report.copied, report.verified) {
+            (0, _) => "",
+            (_, true) => ", verified",
+            (_, false) => ", size-checked only (--no-verify)",
+        },
     );
     if report.interrupted {
         line.push_str(&format!("; {} not attempted", report.not_attempted));
@@ -337,7 +344,7 @@ fn totals_json(t: &PlanTotals) -> Value {
 }
 
 fn failure_json(path: &Path, error: &Error) -> Value {
-    let mut value = json!({ "error": error.to_string() });
+    let mut value = json!({ "error": crate::Chain(error).to_string() });
     put_path(&mut value, "path", path);
     value
 }
@@ -435,9 +442,10 @@ impl CopyProgress for Progress {
 
     fn retry(&self, rel: &Path, error: &Error, next_attempt: u32, delay: Duration) {
         self.say(format!(
-            "copy: retrying {} (attempt {next_attempt}) in {} ms: {error}",
+            "copy: retrying {} (attempt {next_attempt}) in {} ms: {}",
             names::shown(rel),
-            delay.as_millis()
+            delay.as_millis(),
+            crate::Chain(error)
         ));
     }
 }

@@ -107,7 +107,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(meta) if meta.is_dir() => match checksum::list_tree(path) {
                 Err(err) => {
-                    say!("hash: {err}");
+                    say!("hash: {}", crate::Chain(&err));
                     failed += 1;
                 }
                 Ok(listing) => {
@@ -116,7 +116,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                         say!("hash: skipped {} {}", skipped.kind, names::shown(&shown));
                     }
                     for err in &listing.errors {
-                        say!("hash: {err}");
+                        say!("hash: {}", crate::Chain(&err));
                     }
                     failed += listing.errors.len();
                     inputs.extend(listing.files.iter().map(|f| Input::File(path.join(&f.rel))));
@@ -161,7 +161,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 Err(err) => {
                     out.flush()?;
-                    say!("hash: {err}");
+                    say!("hash: {}", crate::Chain(&err));
                     failed += 1;
                 }
             }

@@ -36,11 +36,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(err @ (Error::Jsonl { .. } | Error::FileTooLarge { .. })) => {
-            say!("jsonl: {err}");
+            say!("jsonl: {}", crate::Chain(&err));
             Ok(exit::FAILED.into())
         }
         Err(err) => {
-            say!("jsonl: {err}");
+            say!("jsonl: {}", crate::Chain(&err));
             Ok(exit::USAGE.into())
         }
     }

@@ -102,7 +102,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let lock = match LockFile::acquire(&args.lockfile, &LockOptions { kind, wait }, &observer) {
         Ok(lock) => lock,
         Err(err @ (Error::WouldBlock { .. } | Error::Timeout { .. })) => {
-            say!("lock: {err}");
+            say!("lock: {}", crate::Chain(&err));
             return Ok(args.conflict_exit_code.unwrap_or(exit::FAILED).into());
         }
         Err(err) => return Err(err.into()),

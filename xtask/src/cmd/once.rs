@@ -96,7 +96,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(err @ (Error::Timeout { .. } | Error::Produce { .. } | Error::Verify { .. })) => {
-            say!("once: {err}; {shown} not touched");
+            say!("once: {}; {shown} not touched", crate::Chain(&err));
             Ok(exit::FAILED.into())
         }
         Err(err) => Err(err.into()),

@@ -60,10 +60,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 print_json(&Out { dir, ok: true, sealed: &sealed })?;
             } else {
+                // What the manifest lists, as `verify` counts it: the data files and the sizes
+                // file beside the manifest (which the library's count leaves out).
+                let sizes = std::fs::metadata(args.dir.join(snapshot_verify::SIZES));
+                let listed = match sizes {
+                    Ok(meta) => (sealed.files + 1, sealed.bytes + meta.len()),
+                    Err(_) => (sealed.files, sealed.bytes),
+                };
                 out!(
                     "{dir}: sealed ({} listed, {}; {} verifies)",
-                    plural(sealed.files, "file", "files"),
-                    HumanBytes(sealed.bytes),
+                    plural(listed.0, "file", "files"),
+                    HumanBytes(listed.1),
                     names::shown(&sealed.manifest)
                 );
             }

@@ -29,7 +29,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = match sweep(&args.dir, &SweepOptions { dry_run: args.dry_run }) {
         Ok(report) => report,
         Err(err) => {
-            say!("sweep: {err}");
+            say!("sweep: {}", crate::Chain(&err));
             return Ok(exit::USAGE.into());
         }
     };
@@ -41,7 +41,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         out!("busy {}", names::shown(path));
     }
     for err in &report.errors {
-        say!("sweep: {err}");
+        say!("sweep: {}", crate::Chain(&err));
     }
     say!(
         "sweep: {} {verb}, {} busy (a live writer holds them; left alone), {} errors",

@@ -124,13 +124,13 @@ pub(crate) fn print_error(verb: &str, dir: &str, json: bool, err: &Error) -> any
                 say!("  ... and {}", plural(*more, "more issue", "more issues"));
             }
         }
-        other => say!("{verb}: {other}"),
+        other => say!("{verb}: {}", crate::Chain(other)),
     }
     Ok(())
 }
 
 pub(crate) fn error_json(err: &Error) -> serde_json::Value {
-    let message = err.to_string();
+    let message = crate::Chain(err).to_string();
     match err {
         Error::InvalidManifest { path, issues, more } => serde_json::json!({
             "kind": "invalid_manifest",

@@ -122,7 +122,7 @@ fn on_interrupt_remove(file: &AtomicFile) -> anyhow::Result<Arc<Mutex<bool>>> {
 
 /// Reports `err` and picks its exit code; the `AtomicFile`, dropped by the caller, removes its temp.
 fn fail(err: &Error) -> ExitCode {
-    say!("write: {err}");
+    say!("write: {}", crate::Chain(&err));
     match err {
         Error::TargetExists { .. } => exit::FAILED.into(),
         _ => exit::USAGE.into(),
