@@ -261,7 +261,7 @@ fn a_case_collision_is_reported_before_anything_is_written() {
     assert!(!dst.exists(), "nothing may be written");
     let out = copy(&["--case-insensitive", "--json"], &src, &dst);
     assert_exit(&out, 2);
-    assert_eq!(json(&out)["collisions"].as_array().unwrap().len(), 1);
+    assert_eq!(json(&out)["error"]["collisions"].as_array().unwrap().len(), 1);
 }
 
 /// A mount that is undone on drop; `None` (announced loudly) where mounting is not permitted.

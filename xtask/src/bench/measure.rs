@@ -354,7 +354,7 @@ mod tests {
             ["/usr/bin/time", "/bin/time"].map(PathBuf::from).into_iter().find(|p| p.is_file())
         else {
             assert!(std::env::var_os("CI").is_none(), "GNU time is missing (package `time`)");
-            etable!("SKIPPED: GNU time is not installed (package `time`)");
+            eprintln!("SKIPPED: GNU time is not installed (package `time`)");
             return;
         };
         let sh = |script: &str| {
