@@ -73,9 +73,11 @@ fn every_error_names_its_cause_once() {
 #[test]
 fn a_closed_pipe_ends_a_verb_quietly() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a"), "a").unwrap();
-    // Far more output than a pipe buffers, so the verb is still writing when the pipe closes.
-    let many: Vec<&str> = std::iter::repeat_n("a", 5000).collect();
+    // Far more output than a pipe buffers (64 KiB on Linux): 5000 lines of over 100 bytes, so the
+    // verb is still writing when the pipe closes.
+    let name = "a".repeat(100);
+    std::fs::write(dir.path().join(&name), "a").unwrap();
+    let many: Vec<&str> = std::iter::repeat_n(name.as_str(), 5000).collect();
     let manifest = xtask().arg("hash").args(&many).current_dir(dir.path()).output().unwrap();
     assert_exit(&manifest, 0);
     std::fs::write(dir.path().join("m"), &manifest.stdout).unwrap();
