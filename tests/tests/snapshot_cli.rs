@@ -367,3 +367,45 @@ fn sealing_while_another_process_writes_is_refused_or_consistent() {
         }
     }
 }
+
+/// The status calls (`stat` family) a command makes, counted with strace.
+fn status_calls(strace: &Path, trace: &Path, args: &[&std::ffi::OsStr]) -> usize {
+    let out = Command::new(strace)
+        .args(["-f", "-qq", "-e", "trace=%stat,%fstat", "-o"])
+        .arg(trace)
+        .arg(e2e::xtask_path())
+        .args(args)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let calls = std::fs::read_to_string(trace).unwrap();
+    // A call interrupted by another thread's is split over an "unfinished" and a "resumed" line;
+    // only the first names the call with its opening parenthesis.
+    calls.lines().filter(|line| line.contains("stat(") || line.contains("statx(")).count()
+}
+
+/// Nothing done twice per file: a full verify takes each file's status twice (on the open
+/// descriptor before reading, to refuse what is not a regular file, and after, to see a change
+/// during the read), not a third time in the walk; `hash` once in its listing and once on the
+/// descriptor. Counted with strace, not timed.
+#[test]
+fn verify_and_hash_take_each_files_status_at_most_twice() {
+    let Some(strace) = require_tool("strace") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("snap");
+    let files = 400;
+    for i in 0..files {
+        let sub = dir.join(format!("d{}", i % 2));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("f{i}")), format!("file {i}\n")).unwrap();
+    }
+    assert_exit(&xtask().arg("seal").arg(&dir).output().unwrap(), 0);
+    let trace = tmp.path().join("trace");
+    let verify = status_calls(&strace, &trace, &["verify".as_ref(), dir.as_os_str()]);
+    let hash = status_calls(&strace, &trace, &["hash".as_ref(), dir.as_os_str()]);
+    // 2 per file, plus a little for start-up, the directories and the manifest; 3 per file
+    // (1,200 here) would fail.
+    let limit = files * 5 / 2;
+    assert!(verify <= limit, "verify made {verify} status calls for {files} files");
+    assert!(hash <= limit, "hash made {hash} status calls for {files} files");
+}

@@ -12,7 +12,7 @@
 //!   checks it like any other file.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -105,6 +105,10 @@ fn bounded<'f>(file: &'f File, path: &Path, limits: Limits) -> Result<std::io::T
     Ok(file.take(limits.max_bytes))
 }
 
+/// Recorded lengths from a sizes file, by the bytes of each normal relative path (see
+/// `walk::Tree` for why bytes and not `PathBuf`).
+pub(crate) type Sizes = HashMap<OsString, u64>;
+
 /// Reads and validates a whole manifest. Every line must parse, every path must be relative,
 /// free of `..` and NUL, and named once (after normalisation); the manifest must not list itself
 /// and must list something. Any issue makes the whole manifest invalid.
@@ -116,7 +120,7 @@ pub(crate) fn read_manifest(
     let reader = BufReader::with_capacity(64 * 1024, bounded(file, path, limits)?);
     let mut issues = Issues::default();
     let mut entries = Vec::new();
-    let mut seen: HashMap<PathBuf, u64> = HashMap::new();
+    let mut seen: HashMap<OsString, u64> = HashMap::new();
     for item in ManifestReader::new(reader, limits.max_line) {
         let (line, entry) = match item {
             Ok(parsed) => parsed,
@@ -147,12 +151,12 @@ pub(crate) fn read_manifest(
             issues.push(line, format!("lists the manifest itself ({MANIFEST})"));
             continue;
         }
-        if let Some(first) = seen.get(&rel) {
+        if let Some(first) = seen.get(rel.as_os_str()) {
             let shown = names::shown(&rel);
             issues.push(line, format!("repeats {shown} (already on line {first})"));
             continue;
         }
-        seen.insert(rel.clone(), line);
+        seen.insert(rel.as_os_str().to_owned(), line);
         entries.push(ManifestEntry { path: rel, digest: entry.digest });
     }
     if entries.is_empty() && issues.listed.is_empty() {
@@ -221,11 +225,11 @@ pub(crate) fn read_sizes(
     path: &Path,
     limits: Limits,
     entries: &[ManifestEntry],
-) -> Result<HashMap<PathBuf, u64>> {
+) -> Result<Sizes> {
     let reader = BufReader::with_capacity(64 * 1024, bounded(file, path, limits)?);
     let mut lines = atomic_io::bounded::LineReader::new(reader, limits.max_line as u64);
     let mut issues = Issues::default();
-    let mut sizes = HashMap::new();
+    let mut sizes = Sizes::new();
     loop {
         let parsed = match lines.next_line() {
             Ok(Some(line)) => {
@@ -250,23 +254,23 @@ pub(crate) fn read_sizes(
         let line_no = lines.line_number();
         match parsed {
             Ok((rel, len)) => {
-                if sizes.insert(rel.clone(), len).is_some() {
+                if sizes.insert(rel.as_os_str().to_owned(), len).is_some() {
                     issues.push(line_no, format!("repeats {}", names::shown(&rel)));
                 }
             }
             Err(reason) => issues.push(line_no, reason),
         }
     }
-    let listed: HashSet<&Path> = entries.iter().map(|e| e.path.as_path()).collect();
+    let listed: HashSet<&OsStr> = entries.iter().map(|e| e.path.as_os_str()).collect();
     let own = Path::new(crate::SIZES);
-    let mut unlisted: Vec<&PathBuf> =
-        sizes.keys().filter(|p| !listed.contains(p.as_path())).collect();
+    let mut unlisted: Vec<&Path> =
+        sizes.keys().filter(|p| !listed.contains(p.as_os_str())).map(Path::new).collect();
     unlisted.sort_by(|a, b| crate::path::cmp_bytes(a, b));
     for rel in unlisted {
         issues.push(0, format!("{} is not in {MANIFEST}", names::shown(rel)));
     }
     for entry in entries {
-        if entry.path != own && !sizes.contains_key(&entry.path) {
+        if entry.path != own && !sizes.contains_key(entry.path.as_os_str()) {
             issues.push(0, format!("has no size for {}", names::shown(&entry.path)));
         }
     }
@@ -379,7 +383,7 @@ mod tests {
             read_sizes(&file, Path::new("s"), LIMITS, &entries)
         };
         let sizes = check(b"1  a\n2  b\n").unwrap();
-        assert_eq!(sizes[Path::new("b")], 2);
+        assert_eq!(sizes[OsStr::new("b")], 2);
         let err = check(b"1  a\n3  c\n").unwrap_err().to_string();
         assert!(
             err.contains("c is not in manifest.xxh128") && err.contains("(and 1 more)"),

@@ -1,7 +1,7 @@
 //! Sealing: check that a snapshot is complete, hash it, write its manifest, and make sure the
 //! manifest verifies before it becomes visible.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::io::Seek;
 use std::path::{Path, PathBuf};
@@ -11,12 +11,12 @@ use checksum::{Algo, FileKind};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::manifest::{ManifestEntry, manifest_line, read_manifest, read_sizes, sizes_line};
+use crate::manifest::{ManifestEntry, Sizes, manifest_line, read_manifest, read_sizes, sizes_line};
 use crate::path::{cmp_bytes, is_json, normalize_rel, serialize_path};
 use crate::read::{self, JsonFailure, ReadFailure};
 use crate::sys::RootDir;
 use crate::verify::{Check, check, is_ignored, open_root, pool};
-use crate::walk::{Node, Tree, walk};
+use crate::walk::{Detail, FileStat, Node, Tree, walk};
 use crate::{Error, MANIFEST, Mode, Pass, Progress, Report, Result, SIZES, VerifyOptions};
 
 /// What a snapshot must satisfy to be sealed. `Default`: nothing required, empty files refused,
@@ -256,7 +256,8 @@ pub fn seal_with_progress(
 ) -> Result<Sealed> {
     let dir = dir.as_ref();
     let root = open_root(dir)?;
-    let tree = walk(dir).map_err(|source| Error::Open { path: dir.into(), source })?;
+    let tree =
+        walk(dir, Detail::Stat).map_err(|source| Error::Open { path: dir.into(), source })?;
     let mut refusals: Vec<Refusal> = Vec::new();
     let refuse = |refusals: &mut Vec<Refusal>, path: &Path, kind| {
         refusals.push(Refusal { path: path.to_path_buf(), kind });
@@ -264,14 +265,17 @@ pub fn seal_with_progress(
 
     // 1. What is there: regular files are listed, everything else is a reason to refuse.
     let mut files: Vec<(PathBuf, u64, (i64, i64))> = Vec::new();
-    for (rel, node) in &tree.nodes {
+    for (rel, node) in tree.iter() {
         let own = rel.components().count() == 1
             && (rel == Path::new(MANIFEST) || rel == Path::new(SIZES));
         match node {
-            Node::File { .. } if is_ignored(rel, &[MANIFEST, SIZES]) => {}
-            Node::File { len, ctime } => {
-                files.push((rel.clone(), *len, *ctime));
-                if *len == 0 && !spec.allow_empty {
+            Node::File(_) if is_ignored(rel, &[MANIFEST, SIZES]) => {}
+            Node::File(stat) => {
+                // Walked with `Detail::Stat`, so always `Some`; were it not, the zero ctime
+                // would not match the file's at hashing and the seal would refuse it.
+                let FileStat { len, ctime } = stat.unwrap_or_default();
+                files.push((rel.to_path_buf(), len, ctime));
+                if len == 0 && !spec.allow_empty {
                     refuse(&mut refusals, rel, RefusalKind::Empty);
                 }
             }
@@ -310,11 +314,11 @@ pub fn seal_with_progress(
                 continue;
             }
         };
-        match tree.nodes.get(&rel) {
-            Some(Node::File { len: 0, .. }) if spec.allow_empty => {
+        match tree.get(&rel) {
+            Some(Node::File(Some(FileStat { len: 0, .. }))) if spec.allow_empty => {
                 refuse(&mut refusals, &rel, RefusalKind::Empty);
             }
-            Some(Node::File { .. }) => {}
+            Some(Node::File(_)) => {}
             Some(Node::Dir) => refuse(
                 &mut refusals,
                 &rel,
@@ -383,7 +387,7 @@ pub fn seal_with_progress(
             .collect()
     });
     let mut entries: Vec<ManifestEntry> = Vec::with_capacity(files.len() + 1);
-    let mut sizes: HashMap<PathBuf, u64> = HashMap::with_capacity(files.len());
+    let mut sizes = Sizes::with_capacity(files.len());
     let mut sizes_bytes = Vec::new();
     for ((rel, listed_len, listed_ctime), result) in files.iter().zip(hashed) {
         match result {
@@ -400,7 +404,7 @@ pub fn seal_with_progress(
                     refuse(&mut refusals, rel, RefusalKind::Changed { detail });
                 }
                 entries.push(ManifestEntry { path: rel.clone(), digest: hashed.digest });
-                sizes.insert(rel.clone(), hashed.len);
+                sizes.insert(rel.as_os_str().to_owned(), hashed.len);
                 sizes_bytes.extend_from_slice(&sizes_line(rel, hashed.len));
             }
             Err(failure) => refuse(&mut refusals, rel, failure_kind(failure)),
@@ -447,7 +451,9 @@ pub fn seal_with_progress(
     }
     let data: Vec<ManifestEntry> =
         back.into_iter().filter(|e| e.path != Path::new(SIZES)).collect();
-    let tree = walk(dir).map_err(|source| Error::Open { path: dir.into(), source })?;
+    // A full check with sizes: no `lstat` per file (see `verify`).
+    let tree =
+        walk(dir, Detail::Kind).map_err(|source| Error::Open { path: dir.into(), source })?;
     let report = check(&Check {
         root: &root,
         tree: &tree,
@@ -513,12 +519,8 @@ fn sync_listed(
         file.sync_all().map_err(|source| Error::Sync { path, fs: fs(), source })
     };
     pool.install(|| files.par_iter().try_for_each(|(rel, ..)| sync(rel)))?;
-    let mut dirs: Vec<&PathBuf> = tree
-        .nodes
-        .iter()
-        .filter(|(_, node)| matches!(node, Node::Dir))
-        .map(|(rel, _)| rel)
-        .collect();
+    let mut dirs: Vec<&Path> =
+        tree.iter().filter(|(_, node)| matches!(node, Node::Dir)).map(|(rel, _)| rel).collect();
     dirs.sort_by(|a, b| cmp_bytes(a, b));
     pool.install(|| dirs.par_iter().try_for_each(|rel| sync(rel)))?;
     let sync_dir = |path: &Path| -> Result<()> {

@@ -1,18 +1,19 @@
 //! Verification: the manifest is read and validated in full first, then matched against a walk of
 //! the real tree, then (in full mode) every listed regular file is hashed in parallel.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::io::{self, Seek};
 use std::path::{Path, PathBuf};
 
 use checksum::{Algo, Digest, FileKind};
 use rayon::prelude::*;
 
-use crate::manifest::{Limits, ManifestEntry, read_manifest, read_sizes};
+use crate::manifest::{Limits, ManifestEntry, Sizes, read_manifest, read_sizes};
 use crate::path::cmp_bytes;
 use crate::read::{self, ReadFailure};
 use crate::sys::RootDir;
-use crate::walk::{Node, Tree, symlink_target, walk};
+use crate::walk::{Detail, Node, Tree, symlink_target, walk};
 use crate::{
     DEFAULT_MAX_MANIFEST, Error, MANIFEST, Mode, Pass, Problem, ProblemKind, Progress, Report,
     Result, SIZES,
@@ -127,7 +128,13 @@ pub fn verify_with_progress(
         Mode::Full => Some(pool(opts.jobs)?),
         Mode::Quick => None,
     };
-    let tree = walk(dir).map_err(|source| Error::Open { path: dir.into(), source })?;
+    // A full verify with recorded sizes needs no `lstat` per file: it opens each one and takes
+    // its status on the descriptor; the sizes give the progress its total.
+    let detail = match (opts.mode, &sizes) {
+        (Mode::Full, Some(_)) => Detail::Kind,
+        _ => Detail::Stat,
+    };
+    let tree = walk(dir, detail).map_err(|source| Error::Open { path: dir.into(), source })?;
     Ok(check(&Check {
         root: &root,
         tree: &tree,
@@ -166,7 +173,7 @@ fn load_sizes(
     root: &RootDir,
     entries: &[ManifestEntry],
     opts: &VerifyOptions,
-) -> Result<Option<HashMap<PathBuf, u64>>> {
+) -> Result<Option<Sizes>> {
     let Some(entry) = entries.iter().find(|e| e.path == Path::new(SIZES)) else {
         return Ok(None);
     };
@@ -190,7 +197,7 @@ pub(crate) struct Check<'a> {
     pub(crate) root: &'a RootDir,
     pub(crate) tree: &'a Tree,
     pub(crate) entries: &'a [ManifestEntry],
-    pub(crate) sizes: Option<&'a HashMap<PathBuf, u64>>,
+    pub(crate) sizes: Option<&'a Sizes>,
     pub(crate) mode: Mode,
     pub(crate) allow_extra: bool,
     /// Names at the top of the snapshot that are never extra: the manifest (and, while a seal
@@ -231,7 +238,7 @@ fn absent(c: &Check<'_>, rel: &Path) -> ProblemKind {
     let parents: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
     for component in parents {
         prefix.push(component);
-        match c.tree.nodes.get(&prefix) {
+        match c.tree.get(&prefix) {
             Some(Node::Dir) => {}
             Some(Node::Symlink) => {
                 let (target, leaves) = symlink_target(c.root.path(), &prefix);
@@ -258,8 +265,8 @@ pub(crate) fn check(c: &Check<'_>) -> Report {
     let mut bytes = 0u64;
     let problem = |path: &Path, kind| Problem { path: path.to_path_buf(), kind };
     for entry in c.entries {
-        let recorded = c.sizes.and_then(|sizes| sizes.get(&entry.path).copied());
-        let kind = match c.tree.nodes.get(&entry.path) {
+        let recorded = c.sizes.and_then(|sizes| sizes.get(entry.path.as_os_str()).copied());
+        let kind = match c.tree.get(&entry.path) {
             None => Some(absent(c, &entry.path)),
             Some(Node::Dir) => Some(ProblemKind::NotARegularFile { found: FileKind::Directory }),
             Some(Node::Special(kind)) => Some(ProblemKind::NotARegularFile { found: *kind }),
@@ -271,13 +278,27 @@ pub(crate) fn check(c: &Check<'_>) -> Report {
                     ProblemKind::NotARegularFile { found: FileKind::Symlink }
                 })
             }
-            Some(Node::File { len, .. }) => match c.mode {
-                Mode::Quick => {
-                    bytes += len;
-                    size_problem(entry, recorded, *len)
+            Some(Node::File(stat)) => match (c.mode, stat) {
+                (Mode::Quick, Some(stat)) => {
+                    bytes += stat.len;
+                    size_problem(entry, recorded, stat.len)
                 }
-                Mode::Full => {
-                    to_hash.push((entry, recorded, *len));
+                // Quick verifies walk with `lstat`; should one not have, ask now.
+                (Mode::Quick, None) => {
+                    match std::fs::symlink_metadata(c.root.path().join(&entry.path)) {
+                        Ok(meta) => {
+                            bytes += meta.len();
+                            size_problem(entry, recorded, meta.len())
+                        }
+                        Err(err) => Some(ProblemKind::Unreadable {
+                            reason: format!("failed to stat: {err}"),
+                        }),
+                    }
+                }
+                // Without the walk's `lstat`, the sizes file gives the length for progress; the
+                // hashing takes the file's status on its open descriptor.
+                (Mode::Full, _) => {
+                    to_hash.push((entry, recorded, stat.map_or(recorded.unwrap_or(0), |s| s.len)));
                     None
                 }
             },
@@ -322,10 +343,10 @@ pub(crate) fn check(c: &Check<'_>) -> Report {
         }
     }
     if !c.allow_extra {
-        let listed: HashSet<&Path> = c.entries.iter().map(|e| e.path.as_path()).collect();
-        for (rel, node) in &c.tree.nodes {
+        let listed: HashSet<&OsStr> = c.entries.iter().map(|e| e.path.as_os_str()).collect();
+        for (rel, node) in c.tree.iter() {
             if *node != Node::Dir
-                && !listed.contains(rel.as_path())
+                && !listed.contains(rel.as_os_str())
                 && !is_ignored(rel, c.ignore_root)
             {
                 problems.push(problem(rel, ProblemKind::Extra));

@@ -3,17 +3,35 @@
 //! a path that goes through a symlink is never resolved by the file system on our behalf.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use checksum::FileKind;
 
+/// A regular file's length and ctime (seconds, nanoseconds) at the time of the walk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    pub(crate) len: u64,
+    pub(crate) ctime: (i64, i64),
+}
+
+/// What the walk learns about each regular file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Its [`FileStat`], from one `lstat` each (sealing, quick verification).
+    Stat,
+    /// Only that it is one, from the directory entry's type: no `lstat` per file. For a full
+    /// verification, which opens every listed file and checks it on its descriptor anyway.
+    Kind,
+}
+
 /// What the walk found at a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Node {
-    /// A regular file, its length and its ctime (seconds, nanoseconds) at the time of the walk.
-    File { len: u64, ctime: (i64, i64) },
+    /// A regular file, with its status when the walk took it ([`Detail::Stat`]).
+    File(Option<FileStat>),
     /// A real directory (descended into).
     Dir,
     /// A symbolic link (never followed).
@@ -25,13 +43,26 @@ pub(crate) enum Node {
 /// Everything under a snapshot directory, by path relative to it.
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
-    /// Every entry found, directories included.
-    pub(crate) nodes: HashMap<PathBuf, Node>,
+    /// Every entry found, directories included, by the bytes of its relative path. Keyed by
+    /// bytes, not `PathBuf`: hashing a `Path` parses its components (perf: about 9% of the
+    /// cycles of a warm full verify of 10,000 small files). The walk's paths are normal (no
+    /// `.`, no doubled `/`), and so are the manifest's, so equal bytes mean equal paths.
+    nodes: HashMap<OsString, Node>,
     /// Entries (usually directories) that could not be listed or examined, relative to the root.
     pub(crate) errors: Vec<(PathBuf, io::Error)>,
 }
 
 impl Tree {
+    /// What the walk found at `rel`, if anything.
+    pub(crate) fn get(&self, rel: &Path) -> Option<&Node> {
+        self.nodes.get(rel.as_os_str())
+    }
+
+    /// Every entry, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Path, &Node)> {
+        self.nodes.iter().map(|(rel, node)| (Path::new(rel), node))
+    }
+
     /// The walk error that explains why `rel` could not be seen, if one of its ancestors (or
     /// `rel` itself) could not be listed.
     pub(crate) fn error_above(&self, rel: &Path) -> Option<&(PathBuf, io::Error)> {
@@ -39,9 +70,10 @@ impl Tree {
     }
 }
 
-/// Walks `root` without following any symlink. An error listing `root` itself is returned; errors
-/// further down are collected in [`Tree::errors`] and the walk goes on.
-pub(crate) fn walk(root: &Path) -> io::Result<Tree> {
+/// Walks `root` without following any symlink, learning `detail` about each regular file. An
+/// error listing `root` itself is returned; errors further down are collected in
+/// [`Tree::errors`] and the walk goes on.
+pub(crate) fn walk(root: &Path, detail: Detail) -> io::Result<Tree> {
     let mut tree = Tree::default();
     for entry in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
         let entry = match entry {
@@ -69,13 +101,18 @@ pub(crate) fn walk(root: &Path) -> io::Result<Tree> {
             Node::Dir
         } else if file_type.is_symlink() {
             Node::Symlink
+        } else if file_type.is_file() && detail == Detail::Kind {
+            // The type comes from the directory entry (walkdir asks `lstat` only where the file
+            // system gives none).
+            Node::File(None)
         } else {
             // `metadata` is `lstat` here (links are not followed).
             match entry.metadata() {
                 Ok(meta) => match FileKind::of(&meta) {
-                    None => {
-                        Node::File { len: meta.len(), ctime: (meta.ctime(), meta.ctime_nsec()) }
-                    }
+                    None => Node::File(Some(FileStat {
+                        len: meta.len(),
+                        ctime: (meta.ctime(), meta.ctime_nsec()),
+                    })),
                     Some(kind) => Node::Special(kind),
                 },
                 Err(err) => {
@@ -85,7 +122,7 @@ pub(crate) fn walk(root: &Path) -> io::Result<Tree> {
                 }
             }
         };
-        tree.nodes.insert(rel, node);
+        tree.nodes.insert(rel.into_os_string(), node);
     }
     Ok(tree)
 }
@@ -130,12 +167,18 @@ mod tests {
         std::fs::create_dir(root.join("d")).unwrap();
         std::fs::write(root.join("d/f"), b"abc").unwrap();
         symlink(outside.path(), root.join("out")).unwrap();
-        let tree = walk(root).unwrap();
-        assert_eq!(tree.nodes[Path::new("d")], Node::Dir);
-        assert!(matches!(tree.nodes[Path::new("d/f")], Node::File { len: 3, .. }));
-        assert_eq!(tree.nodes[Path::new("out")], Node::Symlink);
-        assert!(!tree.nodes.contains_key(Path::new("out/secret")), "followed a symlink");
-        assert_eq!(tree.nodes.len(), 3);
+        let tree = walk(root, Detail::Stat).unwrap();
+        assert_eq!(tree.get(Path::new("d")), Some(&Node::Dir));
+        assert!(matches!(
+            tree.get(Path::new("d/f")),
+            Some(Node::File(Some(FileStat { len: 3, .. })))
+        ));
+        assert_eq!(tree.get(Path::new("out")), Some(&Node::Symlink));
+        assert!(tree.get(Path::new("out/secret")).is_none(), "followed a symlink");
+        assert_eq!(tree.iter().count(), 3);
+        let kinds = walk(root, Detail::Kind).unwrap();
+        assert_eq!(kinds.get(Path::new("d/f")), Some(&Node::File(None)));
+        assert_eq!(kinds.get(Path::new("out")), Some(&Node::Symlink));
     }
 
     #[test]
