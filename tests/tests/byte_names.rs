@@ -204,6 +204,23 @@ fn write_sweep_and_jsonl_take_any_name() {
     assert_eq!(std::fs::read(dir.join(os(b"caf\xe9.json"))).unwrap(), b"second");
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
 
+    // A name the file system cannot hold (over 255 bytes) is refused by its escaped name and the
+    // reason, never skipped or mangled.
+    let long = [&b"long\xe9-"[..], &[b'x'; 300]].concat();
+    let mut child = xtask()
+        .arg("write")
+        .arg(dir.join(os(&long)))
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(wait_within(&mut child), Some(2), "{stderr}");
+    assert!(stderr.contains(r"dir\xe9/long\xe9-xxx") && stderr.contains("too long"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+
     // sweep: an orphan temp of a non-UTF-8 name is removed and named escaped.
     let orphan = dir.join(os(b".caf\xe9.json.atomic-0123456789.tmp"));
     std::fs::write(&orphan, b"left by a crash").unwrap();

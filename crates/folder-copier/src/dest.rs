@@ -178,7 +178,7 @@ impl Destination {
                 dest.notes.push(format!(
                     "cannot probe {} ({err}): names are compared case-insensitively and mtimes \
                      exactly",
-                    dir.display()
+                    names::shown(dir)
                 ));
                 if known.is_none() {
                     dest.family = FsFamily::Other;

@@ -314,7 +314,8 @@ impl World {
         };
         let stderr = self.root.join(format!("stderr-{n}"));
         cmd.stderr(fs::File::create(&stderr)?);
-        let child = cmd.spawn().with_context(|| format!("cannot run {}", self.exe.display()))?;
+        let child =
+            cmd.spawn().with_context(|| format!("cannot run {}", names::shown(&self.exe)))?;
         Ok(Running { op, child, stderr, kill_at: None })
     }
 
@@ -327,21 +328,21 @@ impl World {
                 Ok(bytes) if bytes == self.artifact => {}
                 Ok(bytes) => violations.push(format!(
                     "{} has {} bytes: not the complete artifact",
-                    path.display(),
+                    names::shown(&path),
                     bytes.len()
                 )),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => violations.push(format!("{}: {e}", path.display())),
+                Err(e) => violations.push(format!("{}: {e}", names::shown(&path))),
             }
             let status = self.root.join(format!("status-{k}.json"));
             match fs::read(&status) {
                 Ok(bytes) if self.versions.iter().any(|(_, v)| *v == bytes) => {}
                 Ok(bytes) => violations.push(format!(
                     "{} has {} bytes: not one of the versions written",
-                    status.display(),
+                    names::shown(&status),
                     bytes.len()
                 )),
-                Err(e) => violations.push(format!("{}: {e}", status.display())),
+                Err(e) => violations.push(format!("{}: {e}", names::shown(&status))),
             }
             self.check_copy(&self.root.join(format!("dst-{k}")), violations);
         }
@@ -407,10 +408,10 @@ impl World {
                 (Ok(a), Ok(b)) if a == b => {}
                 (Ok(a), _) => violations.push(format!(
                     "{} has {} bytes: not its source's content",
-                    entry.path().display(),
+                    names::shown(entry.path()),
                     a.len()
                 )),
-                (Err(e), _) => violations.push(format!("{}: {e}", entry.path().display())),
+                (Err(e), _) => violations.push(format!("{}: {e}", names::shown(entry.path()))),
             }
         }
     }
