@@ -124,6 +124,7 @@ pub fn execute(
         batch_files: Shared::batch_files_for(pool.current_num_threads()),
         modify_window,
         keeps_modes: dest.keeps_modes,
+        keeps_holes: dest.keeps_holes,
     };
     // One task per directory, or per slice of a very large one (see `task::slices`); largest
     // first, so a big directory does not start last and run alone at the end.

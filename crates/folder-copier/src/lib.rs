@@ -112,7 +112,9 @@
 //! - A SIGKILL or crash leaves temp files (named `.<name>.atomic-<10 characters>.tmp`) beside
 //!   their destinations; the next copy into the same DST removes them, as does `sweep`.
 //! - Owners, ACLs, extended attributes and hard links are not kept (each hard link is copied as
-//!   its own file); sparse files are written out in full. Access times are set to the mtime
+//!   its own file). Sparse files stay sparse only where DST is known to keep holes (ext4, XFS,
+//!   Btrfs, F2FS, tmpfs); elsewhere (exFAT, FAT, FUSE) their holes are written as zeros and
+//!   counted in full by the space check. Access times are set to the mtime
 //!   (exfat-fuse ignores an mtime set without its atime). Where DST does not keep modes (exFAT,
 //!   FAT), one [`Warning::ModesNotKept`] says so and the copy goes on; a `chmod` that fails
 //!   outright (`ENOSYS`) still fails the file.

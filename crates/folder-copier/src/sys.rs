@@ -64,6 +64,29 @@ pub(crate) fn advise_sequential(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::Sequential);
 }
 
+/// The offset of the first hole at or after `from` (the end of the file counts as one); the file
+/// offset is left at `from`.
+pub(crate) fn next_hole(file: &File, from: u64) -> io::Result<u64> {
+    let hole = match rustix::fs::seek(file, rustix::fs::SeekFrom::Hole(from)) {
+        Ok(hole) => hole,
+        // At or past the end: the end is the hole.
+        Err(rustix::io::Errno::NXIO) => from,
+        Err(err) => return Err(err.into()),
+    };
+    rustix::fs::seek(file, rustix::fs::SeekFrom::Start(from))?;
+    Ok(hole)
+}
+
+/// The offset of the first data at or after `from`, with the file offset moved there; `None` when
+/// only a hole follows.
+pub(crate) fn next_data(file: &File, from: u64) -> io::Result<Option<u64>> {
+    match rustix::fs::seek(file, rustix::fs::SeekFrom::Data(from)) {
+        Ok(at) => Ok(Some(at)),
+        Err(rustix::io::Errno::NXIO) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Opens `path` afresh and drops its cached pages, so that what is read next comes from below the
 /// page cache. The pages must be clean (the file synced): `DONTNEED` leaves dirty pages alone.
 pub(crate) fn open_uncached(path: &Path) -> io::Result<File> {

@@ -4,7 +4,7 @@
 //! run as separate tasks; the last slice to finish syncs the directory and reports it done.
 
 use std::fs::{FileTimes, Metadata};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -46,6 +46,8 @@ pub(crate) struct Shared<'a> {
     pub(crate) modify_window: Duration,
     /// Whether DST keeps modes (a mode-only change is not fixed in place where it does not).
     pub(crate) keeps_modes: bool,
+    /// Whether DST keeps holes: sparse files are then written sparse.
+    pub(crate) keeps_holes: bool,
 }
 
 impl Shared<'_> {
@@ -466,11 +468,43 @@ impl<'s, 'p> DirTask<'s, 'p> {
         let mut hasher = Hasher::new(Algo::Xxh128);
         let mut read = 0u64;
         let mut reader = &src;
+        // A sparse source onto a destination that keeps holes: each hole is skipped in the temp
+        // (and hashed as the zeros it reads as) instead of written out. Holes are found with
+        // SEEK_HOLE/SEEK_DATA; a file system without them reports the whole file as data.
+        let sparse = self.shared.keeps_holes && before.blocks().saturating_mul(512) < before.len();
+        let mut hole = if sparse { sys::next_hole(&src, 0).map_err(read_err)? } else { u64::MAX };
         loop {
             if self.cancelled() {
                 return Ok(None);
             }
-            let n = match reader.read(&mut self.buf) {
+            if read >= hole {
+                let data = sys::next_data(&src, read).map_err(read_err)?.unwrap_or(before.len());
+                let gap = data.saturating_sub(read).min(before.len().saturating_sub(read));
+                if gap == 0 && data >= before.len() {
+                    break;
+                }
+                self.buf.fill(0);
+                let mut left = gap;
+                while left > 0 {
+                    let n = left.min(self.buf.len() as u64) as usize;
+                    hasher.update(&self.buf[..n]);
+                    left -= n as u64;
+                }
+                let temp_err = |source| Error::Destination {
+                    action: "skip a hole in",
+                    path: job.dst.clone(),
+                    source,
+                };
+                let skip =
+                    i64::try_from(gap).map_err(|_| temp_err(io::ErrorKind::InvalidInput.into()))?;
+                temp.as_file_mut().seek(SeekFrom::Current(skip)).map_err(temp_err)?;
+                read += gap;
+                self.shared.progress.bytes_copied(gap);
+                hole = sys::next_hole(&src, read).map_err(read_err)?;
+                continue;
+            }
+            let want = self.buf.len().min(usize::try_from(hole - read).unwrap_or(usize::MAX));
+            let n = match reader.read(&mut self.buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -485,6 +519,14 @@ impl<'s, 'p> DirTask<'s, 'p> {
                 // Growing while read (a log being appended to): reading on could never end.
                 break;
             }
+        }
+        if sparse {
+            // A trailing hole: the seek past it wrote nothing, so the size is set.
+            temp.as_file().set_len(read).map_err(|source| Error::Destination {
+                action: "set the size of",
+                path: temp.temp_path().to_owned(),
+                source,
+            })?;
         }
         let after = src.metadata().map_err(read_err)?;
         let mtime = Mtime::of(&before);

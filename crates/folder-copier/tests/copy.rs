@@ -727,3 +727,26 @@ fn bad_roots_are_refused() {
         Err(Error::DestinationNotDirectory { .. })
     ));
 }
+
+#[test]
+fn sparse_files_stay_sparse_where_the_destination_keeps_holes() {
+    use std::os::unix::fs::FileExt;
+    let s = Scratch::new();
+    let path = s.src().join("disk.img");
+    let file = fs::File::create(&path).unwrap();
+    // 64 MiB: a header, an island of data in the middle, and a trailing hole.
+    file.set_len(64 << 20).unwrap();
+    file.write_all_at(b"boot sector", 0).unwrap();
+    file.write_all_at(&content(5, 100_000), 32 << 20).unwrap();
+    drop(file);
+    let allocated = |p: &Path| fs::metadata(p).unwrap().blocks() * 512;
+    assert!(allocated(&path) < 1 << 20, "the source is sparse on this file system");
+
+    let plan = folder_copier::plan(s.src(), s.dst(), &CopyOptions::default()).unwrap();
+    assert!(plan.totals().needed < 1 << 20, "space counted allocated: {:?}", plan.totals());
+    let report = execute(plan, &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    let copied = s.dst().join("disk.img");
+    assert!(allocated(&copied) < 1 << 20, "the copy holds {} bytes", allocated(&copied));
+    assert_eq!(fs::read(&copied).unwrap(), fs::read(&path).unwrap());
+}
