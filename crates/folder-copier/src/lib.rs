@@ -111,8 +111,10 @@
 //!
 //! - A SIGKILL or crash leaves temp files (named `.<name>.atomic-<10 characters>.tmp`) beside
 //!   their destinations; the next copy into the same DST removes them, as does `sweep`.
-//! - Owners, ACLs, extended attributes and hard links are not kept (each hard link is copied as
-//!   its own file). Sparse files stay sparse only where DST is known to keep holes (ext4, XFS,
+//! - Owners, ACLs and extended attributes are not kept. Files with several names inside SRC
+//!   stay hard links in DST (one copy, the other names linked to it after every task is done)
+//!   only where DST is known to hold hard links (the Unix family); elsewhere each name is copied
+//!   as its own file. Sparse files stay sparse only where DST is known to keep holes (ext4, XFS,
 //!   Btrfs, F2FS, tmpfs); elsewhere (exFAT, FAT, FUSE) their holes are written as zeros and
 //!   counted in full by the space check. Access times are set to the mtime
 //!   (exfat-fuse ignores an mtime set without its atime). Where DST does not keep modes (exFAT,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use atomic_io::is_temp_name;
 use checksum::FileKind;
 
-use crate::dest::{self, Destination, fold_name};
+use crate::dest::{self, Destination, FsFamily, fold_name};
 use crate::sys::{self, Mtime};
 use crate::{Collision, CopyOptions, Error, Failure, Result, Unstorable, Warning};
 
@@ -151,8 +151,19 @@ pub(crate) struct EntryPlan {
 
 #[derive(Debug)]
 pub(crate) enum EntryKind {
-    File { len: u64 },
-    Symlink { target: PathBuf, mtime: Mtime },
+    File {
+        len: u64,
+    },
+    /// A later name of a file hard-linked in SRC: made a hard link to the copy of its first name
+    /// (`to`, relative to SRC) once every task is done.
+    HardLink {
+        to: PathBuf,
+        len: u64,
+    },
+    Symlink {
+        target: PathBuf,
+        mtime: Mtime,
+    },
 }
 
 impl CopyPlan {
@@ -293,7 +304,7 @@ impl CopyPlan {
                 rel: dir.rel.join(&entry.name),
                 symlink: matches!(entry.kind, EntryKind::Symlink { .. }),
                 len: match entry.kind {
-                    EntryKind::File { len } => len,
+                    EntryKind::File { len } | EntryKind::HardLink { len, .. } => len,
                     EntryKind::Symlink { .. } => 0,
                 },
                 action: entry.action,
@@ -507,6 +518,10 @@ fn refuse_inside(
 fn walk(plan: &mut CopyPlan) -> Result<()> {
     let root = plan.src.to_owned();
     let mut index: HashMap<PathBuf, usize> = HashMap::new();
+    // Files with several names, by device and inode: the first name seen. Only where DST is known
+    // to hold hard links; elsewhere each name is copied as its own file.
+    let link_hard = plan.dest.family == FsFamily::Unix;
+    let mut first_names: HashMap<(u64, u64), PathBuf> = HashMap::new();
     let walker = walkdir::WalkDir::new(&root).follow_links(false).sort_by_file_name();
     for item in walker {
         let entry = match item {
@@ -556,6 +571,24 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
         } else if is_temp_name(&name) && (file_type.is_file() || file_type.is_symlink()) {
             plan.warnings.push(Warning::SkippedTemp { path: path.to_path_buf() });
         } else if file_type.is_file() {
+            if link_hard && meta.nlink() > 1 {
+                match first_names.entry(sys::dev_ino(&meta)) {
+                    std::collections::hash_map::Entry::Occupied(first) => {
+                        let to = first.get().clone();
+                        plan.dirs[parent].entries.push(EntryPlan {
+                            name,
+                            kind: EntryKind::HardLink { to, len: meta.len() },
+                            action: Action::Copy,
+                            allocated: 0,
+                            replaces: None,
+                        });
+                        continue;
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(rel.clone());
+                    }
+                }
+            }
             plan.dirs[parent].entries.push(EntryPlan {
                 name,
                 kind: EntryKind::File { len: meta.len() },
@@ -644,6 +677,11 @@ fn look_at_destination(plan: &mut CopyPlan, opts: &CopyOptions, collisions: &mut
                         };
                     }
                 }
+                EntryKind::HardLink { to, .. }
+                    if file_type.is_file() && same_file(&dst_path, &dst_root.join(to)) =>
+                {
+                    entry.action = Action::Skip;
+                }
                 EntryKind::Symlink { target, .. }
                     if file_type.is_symlink()
                         && std::fs::read_link(&dst_path).is_ok_and(|t| &t == target) =>
@@ -653,6 +691,14 @@ fn look_at_destination(plan: &mut CopyPlan, opts: &CopyOptions, collisions: &mut
                 _ => {}
             }
         }
+    }
+}
+
+/// Whether two paths name one file (device and inode), without following symlinks.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) {
+        (Ok(a), Ok(b)) => sys::dev_ino(&a) == sys::dev_ino(&b),
+        _ => false,
     }
 }
 
@@ -753,6 +799,17 @@ fn count(plan: &mut CopyPlan, dst_exists: bool, jobs: Option<usize>) {
                     totals.files += 1;
                     totals.bytes += len;
                     len
+                }
+                EntryKind::HardLink { len, .. } => {
+                    // Another name for a file copied once: counted, but it takes no space.
+                    totals.files += 1;
+                    totals.bytes += len;
+                    if entry.action == Action::Skip {
+                        totals.to_skip += 1;
+                    } else {
+                        totals.to_copy += 1;
+                    }
+                    continue;
                 }
                 EntryKind::Symlink { .. } => {
                     totals.links += 1;

@@ -154,6 +154,8 @@ pub struct CopyReport {
     pub links: u64,
     /// Directories created.
     pub dirs_created: u64,
+    /// Names made hard links to a file copied under another name (files hard-linked in SRC).
+    pub hard_links: u64,
     /// Files and symlinks whose destination was already up to date.
     pub skipped: u64,
     /// Bytes of the skipped files.
@@ -208,6 +210,7 @@ impl CopyReport {
         self.copied_bytes += other.copied_bytes;
         self.links += other.links;
         self.dirs_created += other.dirs_created;
+        self.hard_links += other.hard_links;
         self.skipped += other.skipped;
         self.skipped_bytes += other.skipped_bytes;
         self.failed.extend(other.failed);

@@ -209,6 +209,8 @@ impl<'s, 'p> DirTask<'s, 'p> {
             let rel = self.dir.rel.join(&entry.name);
             let src = self.shared.src.join(&rel);
             match &entry.kind {
+                // Linked once every task is done (`execute::link_hard_links`).
+                EntryKind::HardLink { .. } => {}
                 EntryKind::Symlink { target, mtime } => {
                     let dst = self.dst_dir.join(&entry.name);
                     match self.copy_link(&dst, &entry.name, target, *mtime) {
@@ -791,7 +793,8 @@ enum Prepared {
 fn entry_len(entry: &EntryPlan) -> u64 {
     match entry.kind {
         EntryKind::File { len } => len,
-        EntryKind::Symlink { .. } => 0,
+        // Linked after every task is done (`execute`), nothing for a task to copy.
+        EntryKind::Symlink { .. } | EntryKind::HardLink { .. } => 0,
     }
 }
 

@@ -750,3 +750,28 @@ fn sparse_files_stay_sparse_where_the_destination_keeps_holes() {
     assert!(allocated(&copied) < 1 << 20, "the copy holds {} bytes", allocated(&copied));
     assert_eq!(fs::read(&copied).unwrap(), fs::read(&path).unwrap());
 }
+
+#[test]
+fn hard_links_inside_the_source_stay_hard_links_and_a_rerun_keeps_them() {
+    let s = Scratch::new();
+    fs::write(s.src().join("game.rom"), content(1, 50_000)).unwrap();
+    fs::create_dir(s.src().join("favourites")).unwrap();
+    fs::hard_link(s.src().join("game.rom"), s.src().join("favourites/game.rom")).unwrap();
+    fs::hard_link(s.src().join("game.rom"), s.src().join("z-alias.rom")).unwrap();
+    let inode = |p: PathBuf| fs::metadata(p).unwrap().ino();
+
+    let plan = folder_copier::plan(s.src(), s.dst(), &CopyOptions::default()).unwrap();
+    assert!(plan.totals().needed < 2 * 50_000, "one copy's space: {:?}", plan.totals());
+    let report = execute(plan, &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert_eq!((report.copied, report.hard_links), (1, 2));
+    let first = inode(s.dst().join("game.rom"));
+    assert_eq!(inode(s.dst().join("favourites/game.rom")), first);
+    assert_eq!(inode(s.dst().join("z-alias.rom")), first);
+    assert_eq!(fs::read(s.dst().join("z-alias.rom")).unwrap(), content(1, 50_000));
+
+    let again = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&again);
+    assert_eq!((again.copied, again.hard_links, again.skipped), (0, 0, 3));
+    assert_eq!(inode(s.dst().join("z-alias.rom")), first);
+}

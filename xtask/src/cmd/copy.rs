@@ -317,6 +317,7 @@ fn report_json(args: &Args, report: &CopyReport) -> Value {
         "copied": report.copied,
         "copied_bytes": report.copied_bytes,
         "links": report.links,
+        "hard_links": report.hard_links,
         "dirs_created": report.dirs_created,
         "skipped": report.skipped,
         "skipped_bytes": report.skipped_bytes,
