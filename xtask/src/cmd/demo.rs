@@ -37,7 +37,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use atomic_io::sweep::{SweepOptions, sweep};
-use camino::{Utf8Path, Utf8PathBuf};
 use checksum::Algo;
 use folder_copier::CopyOptions;
 use indicatif::HumanBytes;
@@ -76,15 +75,7 @@ const RACERS: usize = 8;
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut tempdir = None;
-    // The demo names its own files in its summary, so it works under a UTF-8 directory (camino);
-    // any other D is refused with its escaped name, before anything is done.
-    let dir = match &args.dir {
-        Some(dir) => Some(Utf8PathBuf::from_path_buf(dir.clone()).map_err(|p| {
-            anyhow::anyhow!("--dir {}: the demo works under a UTF-8 path only", names::shown(&p))
-        })?),
-        None => None,
-    };
-    let root = match &dir {
+    let root = match &args.dir {
         Some(dir) => {
             prepare_dir(dir)?;
             dir.clone()
@@ -94,9 +85,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .prefix("xtask-demo-")
                 .tempdir()
                 .context("cannot create a temporary directory")?;
-            let path = Utf8PathBuf::from_path_buf(tmp.path().to_owned()).map_err(|p| {
-                anyhow::anyhow!("temporary directory {} is not UTF-8", names::shown(&p))
-            })?;
+            let path = tmp.path().to_owned();
             fs::write(path.join(MARKER), b"").context("cannot write in the temporary directory")?;
             tempdir = Some(tmp);
             path
@@ -104,7 +93,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let kept = args.dir.is_some() || args.keep;
     out!(
-        "demo: working in {root} ({})",
+        "demo: working in {} ({})",
+        names::shown(&root),
         if kept { "kept afterwards" } else { "removed at the end; --keep keeps it" }
     );
     let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
@@ -137,30 +127,34 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     match tempdir {
-        Some(tmp) if args.keep => out!("demo: kept {}", tmp.keep().display()),
+        Some(tmp) if args.keep => out!("demo: kept {}", names::shown(&tmp.keep())),
         Some(tmp) => tmp.close().context("cannot remove the temporary directory")?,
-        None => out!("demo: kept {}", demo.root),
+        None => out!("demo: kept {}", names::shown(&demo.root)),
     }
     Ok(if passed == steps.len() { ExitCode::SUCCESS } else { exit::FAILED.into() })
 }
 
 /// Makes `dir` usable: created if missing; if it exists it must be empty or an earlier demo's
 /// (the marker), and the demo's own subdirectories in it are removed.
-fn prepare_dir(dir: &Utf8Path) -> anyhow::Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    let mut entries = fs::read_dir(dir).with_context(|| format!("cannot read {dir}"))?;
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", names::shown(&dir)))?;
+    let mut entries =
+        fs::read_dir(dir).with_context(|| format!("cannot read {}", names::shown(&dir)))?;
     if entries.next().is_some() && !dir.join(MARKER).is_file() {
         bail!(
-            "{dir} is not empty and no earlier demo used it ({MARKER} missing); nothing was done"
+            "{} is not empty and no earlier demo used it ({MARKER} missing); nothing was done",
+            names::shown(dir)
         );
     }
     for sub in SUBDIRS {
         let path = dir.join(sub);
         if fs::symlink_metadata(&path).is_ok() {
-            fs::remove_dir_all(&path).with_context(|| format!("cannot remove {path}"))?;
+            fs::remove_dir_all(&path)
+                .with_context(|| format!("cannot remove {}", names::shown(&path)))?;
         }
     }
-    fs::write(dir.join(MARKER), b"").with_context(|| format!("cannot write in {dir}"))?;
+    fs::write(dir.join(MARKER), b"")
+        .with_context(|| format!("cannot write in {}", names::shown(&dir)))?;
     Ok(())
 }
 
@@ -207,18 +201,18 @@ impl Outcome {
 }
 
 struct Demo {
-    root: Utf8PathBuf,
+    root: PathBuf,
     /// The running binary, for the steps that run verbs as separate processes.
     exe: PathBuf,
     spec: TreeSpec,
 }
 
 impl Demo {
-    fn source(&self) -> Utf8PathBuf {
+    fn source(&self) -> PathBuf {
         self.root.join("source")
     }
 
-    fn copy_dir(&self) -> Utf8PathBuf {
+    fn copy_dir(&self) -> PathBuf {
         self.root.join("copy")
     }
 
@@ -229,15 +223,19 @@ impl Demo {
 
     fn generate(&self) -> anyhow::Result<Outcome> {
         let (files, bytes) = self.files();
-        say!("demo: generating {files} files ({}) in {}", HumanBytes(bytes), self.source());
+        say!(
+            "demo: generating {files} files ({}) in {}",
+            HumanBytes(bytes),
+            names::shown(&self.source())
+        );
         let t = Instant::now();
-        generate(self.source().as_std_path(), &self.spec)?;
+        generate(&self.source(), &self.spec)?;
         let secs = t.elapsed().as_secs_f64();
         let on_disk: u64 = self
             .spec
             .files()
             .iter()
-            .map(|(rel, _)| fs::metadata(self.source().as_std_path().join(rel)).map(|m| m.len()))
+            .map(|(rel, _)| fs::metadata(self.source().join(rel)).map(|m| m.len()))
             .sum::<Result<_, _>>()?;
         Ok(Outcome::new(
             on_disk == bytes,
@@ -302,7 +300,9 @@ impl Demo {
         let (files, bytes) = self.files();
         // The manifest lists the sizes file too.
         let sizes = self.copy_dir().join(snapshot_verify::SIZES);
-        let sizes = fs::metadata(&sizes).with_context(|| format!("cannot stat {sizes}"))?.len();
+        let sizes = fs::metadata(&sizes)
+            .with_context(|| format!("cannot stat {}", names::shown(&sizes)))?
+            .len();
         let bar = Bar::new();
         let t = Instant::now();
         let result =
@@ -333,18 +333,18 @@ impl Demo {
         let pick = |d: usize| PathBuf::from(format!("dir{d:03}/file0000.bin"));
         let (flipped, truncated, deleted) = (pick(dirs / 6), pick(dirs / 2), pick(dirs * 5 / 6));
         let copy = self.copy_dir();
-        let copy = copy.as_std_path();
 
         flip_one_bit(&copy.join(&flipped))?;
         let path = copy.join(&truncated);
-        let len = fs::metadata(&path).with_context(|| format!("cannot stat {}", path.display()))?;
+        let len =
+            fs::metadata(&path).with_context(|| format!("cannot stat {}", names::shown(&path)))?;
         fs::OpenOptions::new()
             .write(true)
             .open(&path)
             .and_then(|f| f.set_len(len.len() / 2))
-            .with_context(|| format!("cannot truncate {}", path.display()))?;
+            .with_context(|| format!("cannot truncate {}", names::shown(&path)))?;
         let path = copy.join(&deleted);
-        fs::remove_file(&path).with_context(|| format!("cannot delete {}", path.display()))?;
+        fs::remove_file(&path).with_context(|| format!("cannot delete {}", names::shown(&path)))?;
 
         let t = Instant::now();
         let report = snapshot_verify::verify(self.copy_dir(), &VerifyOptions::default())?;
@@ -359,7 +359,7 @@ impl Demo {
         expected.sort();
         let pass = found == expected;
         let named: Vec<String> =
-            found.iter().map(|(path, kind)| format!("{kind} {}", path.display())).collect();
+            found.iter().map(|(path, kind)| format!("{kind} {}", names::shown(&path))).collect();
         let mut outcome = Outcome::new(
             pass,
             format!(
@@ -370,9 +370,9 @@ impl Demo {
             ),
         );
         outcome.details = vec![
-            format!("flipped one bit in {} (size and mtime restored)", flipped.display()),
-            format!("truncated {} to half its size", truncated.display()),
-            format!("deleted {}", deleted.display()),
+            format!("flipped one bit in {} (size and mtime restored)", names::shown(&flipped)),
+            format!("truncated {} to half its size", names::shown(&truncated)),
+            format!("deleted {}", names::shown(&deleted)),
             "verify says:".to_owned(),
         ];
         outcome.details.extend(report.problems.iter().map(|p| format!("  {p}")));
@@ -382,7 +382,8 @@ impl Demo {
     /// 8 `once` processes, one slow producer: it must run exactly once.
     fn race(&self) -> anyhow::Result<Outcome> {
         let dir = self.root.join("race");
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", names::shown(&dir)))?;
         let target = dir.join("artifact.bin");
         let counter = dir.join("productions.log");
         let content: String = (0..1000)
@@ -395,8 +396,11 @@ impl Demo {
         let mut children = Vec::new();
         for _ in 0..RACERS {
             let child = Command::new(&self.exe)
-                .args(["once", "--timeout", "60", "--xxh128", &hash, target.as_str(), "--"])
-                .args(["sh", "-c", script, "producer", "{}", counter.as_str(), &content])
+                .args(["once", "--timeout", "60", "--xxh128", &hash])
+                .arg(&target)
+                .args(["--", "sh", "-c", script, "producer", "{}"])
+                .arg(&counter)
+                .arg(&content)
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -442,17 +446,20 @@ impl Demo {
     /// A `write` SIGKILLed half-way: the old file intact, its orphaned temp swept.
     fn kill(&self) -> anyhow::Result<Outcome> {
         let dir = self.root.join("writer");
-        fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", names::shown(&dir)))?;
         let target = dir.join("state.json");
         let old = b"{\"version\": 1, \"note\": \"the old state, which must survive\"}\n";
-        fs::write(&target, old).with_context(|| format!("cannot write {target}"))?;
+        fs::write(&target, old)
+            .with_context(|| format!("cannot write {}", names::shown(&target)))?;
         let mut new = b"{\"version\": 2, \"blob\": \"".to_vec();
         new.resize(1 << 20, b'x');
         new.extend_from_slice(b"\"}\n");
         let half = new.len() / 2;
 
         let mut child = Command::new(&self.exe)
-            .args(["write", target.as_str()])
+            .arg("write")
+            .arg(&target)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -490,7 +497,7 @@ impl Demo {
             ),
         );
         outcome.details = vec![format!("orphan: {name}")];
-        outcome.details.extend(report.busy.iter().map(|p| format!("busy {}", p.display())));
+        outcome.details.extend(report.busy.iter().map(|p| format!("busy {}", names::shown(&p))));
         outcome.details.extend(report.errors.iter().map(ToString::to_string));
         if left != ["state.json"] {
             outcome.details.push(format!("left in writer/: {left:?}"));
@@ -501,7 +508,7 @@ impl Demo {
 
 /// Writes `first` to the writer's stdin, waits (bounded) until its temp file holds it, then kills
 /// it with SIGKILL. Returns the temp's path.
-fn feed_half_and_kill(child: &mut Child, dir: &Utf8Path, first: &[u8]) -> anyhow::Result<PathBuf> {
+fn feed_half_and_kill(child: &mut Child, dir: &Path, first: &[u8]) -> anyhow::Result<PathBuf> {
     let mut stdin = child.stdin.take().context("no stdin")?;
     stdin.write_all(first).context("cannot feed the writer")?;
     stdin.flush()?;
@@ -528,7 +535,7 @@ fn feed_half_and_kill(child: &mut Child, dir: &Utf8Path, first: &[u8]) -> anyhow
 /// Flips one bit in the middle of `path`, then puts its mtime back: a silent corruption that
 /// size-and-mtime checks cannot see.
 fn flip_one_bit(path: &Path) -> anyhow::Result<()> {
-    let io = || format!("cannot corrupt {}", path.display());
+    let io = || format!("cannot corrupt {}", names::shown(&path));
     let meta = fs::metadata(path).with_context(io)?;
     let mtime = meta.modified().with_context(io)?;
     let mut file = fs::OpenOptions::new().read(true).write(true).open(path).with_context(io)?;
@@ -544,7 +551,7 @@ fn flip_one_bit(path: &Path) -> anyhow::Result<()> {
     ensure!(
         after.len() == meta.len() && after.modified().ok() == Some(mtime),
         "{}: size or mtime not restored after flipping a bit",
-        path.display()
+        names::shown(&path)
     );
     Ok(())
 }
