@@ -40,7 +40,8 @@
 //!
 //! ## Why these dependencies
 //! - `xxhash-rust`: pure-Rust xxHash with SIMD XXH3, no C toolchain needed.
-//! - `walkdir`: the walk, with symlink-following off and errors per entry.
+//! - std only for the walk: folders listed by several threads at once (a cold disk answers them
+//!   faster queued), symlinks never followed, errors collected per entry.
 //! - `rayon`: files hashed in parallel on a pool built per call and sized by the caller.
 //! - `rustix`: the `O_NONBLOCK` flag without `libc` or `unsafe`.
 //! - `thiserror`: the typed [`Error`].

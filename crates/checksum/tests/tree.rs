@@ -151,3 +151,30 @@ fn jobs_caps_the_threads_that_read() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(checksum::reading_threads(None), cores * checksum::READS_PER_CORE);
 }
+
+/// Folders are listed by several threads at once; the listing is still every file exactly
+/// once, in byte order, whatever the shape of the tree.
+#[test]
+fn a_wide_and_deep_tree_is_listed_completely_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected = Vec::new();
+    for a in 0..20 {
+        for b in 0..3 {
+            let rel = format!("a{a}/b{b}/c/f{a}-{b}");
+            write(dir.path(), &rel, b"x");
+            expected.push(rel);
+        }
+        let rel = format!("a{a}.txt");
+        write(dir.path(), &rel, b"y");
+        expected.push(rel);
+    }
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    symlink(dir.path().join("a0"), dir.path().join("a0-link")).unwrap();
+    expected.sort();
+    let listing = checksum::list_tree(dir.path()).unwrap();
+    let rels: Vec<String> =
+        listing.files.iter().map(|f| f.rel.to_str().unwrap().to_owned()).collect();
+    assert_eq!(rels, expected);
+    assert_eq!(listing.skipped.len(), 1, "the symlink, not followed");
+    assert!(listing.errors.is_empty());
+}
