@@ -35,28 +35,44 @@ pub fn xtask_path() -> &'static Path {
 }
 
 fn build_xtask() -> PathBuf {
+    build_bin("xtask", "xtask")
+}
+
+/// A `Command` for the installable `safefs` binary (the same verbs as `cargo xtask`, plus
+/// `completions` and `man`), built once per test binary like [`xtask`].
+///
+/// ```no_run
+/// let out = e2e::safefs().arg("--version").output().unwrap();
+/// assert!(out.status.success());
+/// ```
+pub fn safefs() -> Command {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    Command::new(BIN.get_or_init(|| build_bin("safefs", "safefs")))
+}
+
+fn build_bin(package: &str, bin: &str) -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "--package", "xtask", "--bin", "xtask"])
+    cmd.args(["build", "--quiet", "--package", package, "--bin", bin])
         .arg("--manifest-path")
         .arg(&manifest)
         .arg("--message-format=json");
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
-    let out = cmd.output().expect("failed to run cargo build for xtask");
+    let out = cmd.output().expect("failed to run cargo build");
     assert!(
         out.status.success(),
-        "cargo build -p xtask failed:\n{}",
+        "cargo build -p {package} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "xtask")
+        .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == bin)
         .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-        .expect("cargo build reported no xtask executable")
+        .unwrap_or_else(|| panic!("cargo build reported no {bin} executable"))
 }
 
 /// The path of an outside tool the test needs, or `None` if it is missing on a developer's machine.

@@ -9,7 +9,7 @@ use e2e::{assert_exit, xtask};
 fn every_verb_of_the_contract_has_help() {
     for verb in [
         "hash", "check", "copy", "seal", "verify", "latest", "lock", "once", "write", "sweep",
-        "jsonl", "demo", "bench",
+        "jsonl", "demo", "bench", "soak", "fuzz",
     ] {
         let out = xtask().args([verb, "--help"]).output().unwrap();
         assert_exit(&out, 0);
@@ -171,4 +171,57 @@ fn messages_agree_with_each_other_and_with_what_happened() {
     let err = String::from_utf8_lossy(&run(&["jsonl", "j.jsonl"]).stderr).into_owned();
     assert!(err.contains("line 2: invalid JSON at column 5: EOF while parsing"), "{err}");
     assert!(!err.contains("line 1"), "{err}");
+}
+
+/// The installable command: its own name, a version, completions and a man page from the same
+/// definitions, and the same verbs as `cargo xtask` (which adds only the developer verbs).
+#[test]
+fn safefs_is_a_command_of_its_own() {
+    let out = e2e::safefs().arg("--version").output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out), format!("safefs {}\n", env!("CARGO_PKG_VERSION")));
+    for shell in ["bash", "zsh", "fish"] {
+        let out = e2e::safefs().args(["completions", shell]).output().unwrap();
+        assert_exit(&out, 0);
+        let script = stdout(&out);
+        assert!(script.contains("safefs") && script.contains("ignore-missing"), "{shell}");
+    }
+    let out = e2e::safefs().arg("man").output().unwrap();
+    assert_exit(&out, 0);
+    let page = stdout(&out);
+    assert!(page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH safefs"), "{page}");
+    assert!(page.contains("Exit codes"), "{page}");
+    let out = e2e::safefs().args(["hash", "-H1", "-"]).output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(stdout(&out), "ef46db3751d8e999  stdin\n");
+    // The developer verbs are cargo xtask's only; its --help lists both kinds.
+    assert_exit(&e2e::safefs().args(["bench", "--help"]).output().unwrap(), 2);
+    let help = stdout(&xtask().arg("--help").output().unwrap());
+    assert!(help.contains("hash") && help.contains("bench") && help.contains("soak"), "{help}");
+}
+
+/// Each verb's `--help` ends with its exit codes and an example.
+#[test]
+fn every_verb_help_ends_with_exit_codes_and_examples() {
+    for verb in [
+        "hash",
+        "check",
+        "copy",
+        "seal",
+        "verify",
+        "latest",
+        "lock",
+        "once",
+        "write",
+        "sweep",
+        "jsonl",
+        "demo",
+        "completions",
+    ] {
+        let help = stdout(&e2e::safefs().args([verb, "--help"]).output().unwrap());
+        let codes = help.find("Exit codes").unwrap_or_else(|| panic!("{verb}: {help}"));
+        let examples = help.find("Examples:").unwrap_or_else(|| panic!("{verb}: {help}"));
+        assert!(codes < examples, "{verb}: exit codes, then examples");
+        assert!(help[examples..].contains(&format!("safefs {verb}")), "{verb}: {help}");
+    }
 }

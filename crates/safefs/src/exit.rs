@@ -2,8 +2,8 @@
 //! error before any work (2); a check that ran and failed returns `Ok(FAILED.into())`.
 
 /// The check failed, or the lock was not taken (like `flock -n`).
-pub(crate) const FAILED: u8 = 1;
+pub const FAILED: u8 = 1;
 /// Usage or fatal error before any work.
-pub(crate) const USAGE: u8 = 2;
+pub const USAGE: u8 = 2;
 /// Interrupted by a signal: temps cleaned up, partial report printed.
-pub(crate) const INTERRUPTED: u8 = 130;
+pub const INTERRUPTED: u8 = 130;

@@ -42,7 +42,6 @@ mod hash;
 mod lock;
 mod measure;
 mod seal;
-mod trees;
 mod verify;
 mod write;
 
@@ -55,7 +54,7 @@ use camino::Utf8PathBuf;
 pub(crate) use measure::{
     Cache, Contender, Settings, Stats, measure, median_of, print_goal, print_table,
 };
-pub(crate) use trees::{TreeSpec, ensure_tree, generate};
+pub(crate) use safefs::trees::{TreeSpec, ensure_tree};
 
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]

@@ -1,17 +1,5 @@
-//! One module per verb: its flags (`Args`, clap derive) and `run`, which maps the library's result
-//! onto terminal output and an exit code.
+//! The developer verbs' modules: flags (`Args`, clap derive) and `run`. The user verbs are the
+//! `safefs` crate's.
 
-pub(crate) mod check;
-pub(crate) mod copy;
-pub(crate) mod demo;
 pub(crate) mod fuzz;
-pub(crate) mod hash;
-pub(crate) mod jsonl;
-pub(crate) mod latest;
-pub(crate) mod lock;
-pub(crate) mod once;
-pub(crate) mod seal;
 pub(crate) mod soak;
-pub(crate) mod sweep;
-pub(crate) mod verify;
-pub(crate) mod write;

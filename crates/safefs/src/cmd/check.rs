@@ -53,8 +53,8 @@ Exit codes:
   2  a manifest could not be opened (nothing was checked), or a usage error
 
 Examples:
-  check photos.xxh128                  # photos/a.jpg: OK ...
-  hash -H2 --tag src/ | check -q -     # only failures and the summary";
+  safefs check photos.xxh128           # photos/a.jpg: OK ...
+  safefs hash -H2 --tag src/ | safefs check -q -   # only failures and the summary";
 
 /// Malformed lines named one by one per manifest; the rest are counted (binary garbage would
 /// otherwise flood the terminal).

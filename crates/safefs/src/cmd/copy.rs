@@ -39,6 +39,7 @@ use crate::exit;
 
 /// Flags of `cargo xtask copy`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Number of source directories copied at once (default: number of cores).
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
@@ -80,6 +81,17 @@ pub(crate) struct Args {
     /// Destination directory (created if missing).
     dst: PathBuf,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    everything copied or skipped (up to date)
+  1    some entry failed (named; the others were copied)
+  2    refused before any work (DST inside SRC, a collision, no space, bad arguments)
+  130  Ctrl-C or SIGTERM (temps removed, partial report printed)
+
+Examples:
+  safefs copy roms/ /media/card/roms/        # like rsync -a roms/ /media/card/roms/, verified
+  safefs copy --dry-run --json photos/ backup/";
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum VerifyArg {

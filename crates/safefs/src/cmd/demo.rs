@@ -44,11 +44,12 @@ use snapshot_verify::{SealSpec, VerifyOptions};
 
 use super::copy::Progress;
 use super::verify::Bar;
-use crate::bench::{TreeSpec, generate};
 use crate::exit;
+use crate::trees::{TreeSpec, generate};
 
 /// Flags of `cargo xtask demo`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Work in D (kept afterwards) instead of a fresh temporary directory. D must be new, empty,
     /// or used by an earlier demo.
@@ -62,6 +63,16 @@ pub(crate) struct Args {
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     size_mib: u64,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  every step passed
+  1  some step failed (the table says which and why)
+  2  the demo could not start (D unusable, or not empty and not an earlier demo's)
+
+Examples:
+  safefs demo
+  safefs demo --dir /tmp/demo --keep         # keep the trees for the README tour";
 
 /// The collection's default size: "a few hundred MiB", yet about a minute at most on 2 cores.
 const DEFAULT_MIB: u64 = 240;
@@ -97,7 +108,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         names::shown(&root),
         if kept { "kept afterwards" } else { "removed at the end; --keep keeps it" }
     );
-    let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
+    let exe = std::env::current_exe().context("cannot find the running binary")?;
     let demo = Demo { root, exe, spec: rom_spec(args.size_mib) };
 
     let mut steps = Vec::new();

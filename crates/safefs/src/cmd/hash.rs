@@ -44,8 +44,8 @@ Exit codes:
   2  usage error
 
 Examples:
-  hash -H2 photos/ > photos.xxh128      # then: check photos.xxh128, or xxhsum -c photos.xxh128
-  tar c dir | hash -H1 -                 # standard input, as xxhsum names it: stdin";
+  safefs hash -H2 photos/ > photos.xxh128   # then: safefs check photos.xxh128, or xxhsum -c
+  tar c dir | safefs hash -H1 -          # standard input, as xxhsum names it: stdin";
 
 /// Algorithms `hash` can print.
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -17,6 +17,7 @@ use crate::exit;
 
 /// Flags of `cargo xtask jsonl`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Longest line accepted, in bytes.
     #[arg(long, default_value_t = JsonlLimits::default().max_line)]
@@ -27,6 +28,16 @@ pub(crate) struct Args {
     /// The JSONL file.
     file: std::path::PathBuf,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  every line holds one JSON value
+  1  a line does not (the first is named with its number and cause), or the file is over --max-file
+  2  FILE cannot be opened or read, or is not a regular file
+
+Examples:
+  safefs jsonl data.jsonl                    # 3 lines, 61 bytes: data.jsonl
+  safefs jsonl --max-line 1048576 events.jsonl";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let limits = JsonlLimits { max_line: args.max_line, max_file: args.max_file };

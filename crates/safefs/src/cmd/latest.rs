@@ -24,6 +24,7 @@ use crate::exit;
 
 /// Flags of `cargo xtask latest`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Machine-readable report on stdout.
     #[arg(long)]
@@ -31,6 +32,16 @@ pub(crate) struct Args {
     /// Directory whose subdirectories are snapshots.
     root: PathBuf,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  a snapshot verifies (its path is printed)
+  1  none does (each skipped one is named on stderr)
+  2  ROOT cannot be read, or a usage error
+
+Examples:
+  safefs latest snaps                        # snaps/step-10
+  cp -r \"$(safefs latest snaps)\" /tmp/resume";
 
 /// Problems shown per skipped snapshot; the rest are counted (`--json` lists them all).
 const PROBLEMS_SHOWN: usize = 5;

@@ -68,9 +68,9 @@ Exit codes (as flock(1) for the lock and the command):
   126 / 127      CMD could not be run / was not found
 
 Examples:
-  lock -n /tmp/backup.lock rsync -a src/ dst/
-  lock -w 30 -E 75 /var/lock/job.lock -c 'make all && make install'
-  [ \"$LOCKED\" ] || LOCKED=1 exec lock -n \"$0\" \"$0\" \"$@\"    # a script that locks itself";
+  safefs lock -n /tmp/backup.lock rsync -a src/ dst/
+  safefs lock -w 30 -E 75 /var/lock/job.lock -c 'make all && make install'
+  [ \"$LOCKED\" ] || LOCKED=1 exec safefs lock -n \"$0\" \"$0\" \"$@\"    # a script that locks itself";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let wait = match (args.nonblock, args.timeout) {

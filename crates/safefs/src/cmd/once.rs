@@ -29,6 +29,7 @@ use crate::exit;
 
 /// Flags of `cargo xtask once`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Expected XXH128 of the artifact, as 32 hex digits.
     #[arg(long, value_name = "HEX")]
@@ -42,6 +43,16 @@ pub(crate) struct Args {
     #[arg(last = true, required = true)]
     command: Vec<OsString>,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  TARGET is there and verified (produced, reused or rebuilt)
+  1  CMD failed, the result failed verification, or --timeout ran out (TARGET untouched)
+  2  usage, or an error before any work
+
+Examples:
+  safefs once model.bin -- curl -fsSLo {} https://example.invalid/model.bin
+  safefs once --xxh128 HEX --timeout 600 data.tar -- make-data --out {}";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let expected = match &args.xxh128 {

@@ -27,6 +27,7 @@ use crate::exit;
 
 /// Flags of `cargo xtask seal`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// A file (relative to DIR) that must exist and be non-empty; repeatable.
     #[arg(long = "require", value_name = "REL")]
@@ -40,6 +41,16 @@ pub(crate) struct Args {
     /// The snapshot directory.
     dir: PathBuf,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  sealed (DIR/manifest.xxh128 written and verified)
+  1  refused (a required file missing, an empty file, a *.json that does not parse, ...)
+  2  DIR cannot be opened, writing failed, or a usage error
+
+Examples:
+  safefs seal --require config.json snaps/step-10
+  safefs seal --json snaps/step-10";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let spec =

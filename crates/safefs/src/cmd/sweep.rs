@@ -17,6 +17,7 @@ use crate::exit;
 
 /// Flags of `cargo xtask sweep`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// List what would be removed, remove nothing.
     #[arg(long)]
@@ -24,6 +25,16 @@ pub(crate) struct Args {
     /// Directory to sweep, recursively.
     dir: std::path::PathBuf,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  swept (temps a live writer holds are left alone, not a failure)
+  1  some entries could not be read or removed
+  2  DIR itself could not be read
+
+Examples:
+  safefs sweep --dry-run /data/out
+  safefs sweep /data/out";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = match sweep(&args.dir, &SweepOptions { dry_run: args.dry_run }) {

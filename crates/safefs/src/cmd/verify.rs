@@ -30,6 +30,7 @@ use crate::exit;
 
 /// Flags of `cargo xtask verify`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// Machine-readable report on stdout.
     #[arg(long)]
@@ -43,6 +44,16 @@ pub(crate) struct Args {
     /// The snapshot directory.
     dir: std::path::PathBuf,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  no problem
+  1  problems (each listed by path and kind)
+  2  the check could not run (no or invalid manifest, DIR unreadable, usage)
+
+Examples:
+  safefs verify snaps/step-10
+  safefs verify --quick --json snaps/step-10";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = VerifyOptions {

@@ -28,6 +28,7 @@ use crate::exit;
 
 /// Flags of `cargo xtask write`.
 #[derive(clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
     /// What survives a power cut. `full`: fsync the file and its directory (new once this
     /// returns); `old-or-new`: fsync the file only (old or complete new, the rename may be lost);
@@ -40,6 +41,17 @@ pub(crate) struct Args {
     /// The file to replace with stdin.
     path: std::path::PathBuf,
 }
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    written
+  1    --no-clobber and PATH exists (nothing written)
+  2    any other error (PATH untouched; the temp file removed)
+  130  SIGINT or SIGTERM before the commit (PATH untouched)
+
+Examples:
+  jq '.n += 1' status.json | safefs write status.json     # a crash-safe sponge
+  make-report | safefs write --no-clobber report.txt";
 
 /// `--durability` values.
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -1,4 +1,5 @@
-//! Deterministic test trees: the same spec always gives the same names and bytes, on any machine.
+//! Deterministic example trees, for `demo` and the benchmarks (`cargo xtask bench`): the same spec
+//! always gives the same names and bytes, on any machine.
 
 use std::fs;
 use std::io::Write;
@@ -9,13 +10,19 @@ use anyhow::Context;
 /// A tree to generate: `dirs` folders of `files_per_dir` files whose sizes are drawn log-uniformly
 /// from `min_size..=max_size`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TreeSpec {
-    pub(crate) name: &'static str,
-    pub(crate) dirs: usize,
-    pub(crate) files_per_dir: usize,
-    pub(crate) min_size: u64,
-    pub(crate) max_size: u64,
-    pub(crate) seed: u64,
+pub struct TreeSpec {
+    /// The tree's folder name under the data directory.
+    pub name: &'static str,
+    /// How many folders.
+    pub dirs: usize,
+    /// How many files in each.
+    pub files_per_dir: usize,
+    /// Smallest file size in bytes.
+    pub min_size: u64,
+    /// Largest file size in bytes.
+    pub max_size: u64,
+    /// Seed of the names, sizes and contents.
+    pub seed: u64,
 }
 
 /// Bump when the generator's output changes, so cached trees are regenerated.
@@ -24,7 +31,7 @@ const GENERATOR_VERSION: u32 = 1;
 impl TreeSpec {
     /// The trees of the issue: many small files, a ROM-like collection, a few large files.
     /// `quick` shrinks them about 20x: a smoke test of the harness, not a measurement.
-    pub(crate) fn standard(quick: bool) -> Vec<TreeSpec> {
+    pub fn standard(quick: bool) -> Vec<TreeSpec> {
         let (small_dirs, rom_files, large) =
             if quick { (10, 1, 12 << 20) } else { (200, 13, 256 << 20) };
         vec![
@@ -58,7 +65,7 @@ impl TreeSpec {
     /// The trees for growth: 100,000 tiny files (100 folders of 1,000, 64 B–4 KiB), and the
     /// ROM-like tree ten times over (400 folders of 13 files, about 3.5 GiB). `quick` shrinks
     /// them about 20x.
-    pub(crate) fn huge(quick: bool) -> Vec<TreeSpec> {
+    pub fn huge(quick: bool) -> Vec<TreeSpec> {
         let (tiny_dirs, rom_dirs) = if quick { (5, 20) } else { (100, 400) };
         vec![
             TreeSpec {
@@ -85,7 +92,7 @@ impl TreeSpec {
     }
 
     /// Every file of the tree: relative path and size, in generation order.
-    pub(crate) fn files(&self) -> Vec<(PathBuf, u64)> {
+    pub fn files(&self) -> Vec<(PathBuf, u64)> {
         let mut rng = SplitMix64(self.seed);
         let mut files = Vec::with_capacity(self.dirs * self.files_per_dir);
         // Log-uniform between the bounds; 1 stands in for 0 (ln 0 is not a number), so a tree of
@@ -103,13 +110,13 @@ impl TreeSpec {
     }
 
     /// Total bytes of the tree.
-    pub(crate) fn bytes(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         self.files().iter().map(|(_, size)| size).sum()
     }
 }
 
 /// The tree at `data_dir/<name>`, generated unless a marker says it already holds this spec.
-pub(crate) fn ensure_tree(data_dir: &Path, spec: &TreeSpec) -> anyhow::Result<PathBuf> {
+pub fn ensure_tree(data_dir: &Path, spec: &TreeSpec) -> anyhow::Result<PathBuf> {
     let root = data_dir.join(spec.name);
     let marker = data_dir.join(format!("{}.spec", spec.name));
     if fs::read_to_string(&marker).is_ok_and(|m| m == spec.marker()) && root.is_dir() {
@@ -133,7 +140,7 @@ pub(crate) fn ensure_tree(data_dir: &Path, spec: &TreeSpec) -> anyhow::Result<Pa
 
 /// Writes the tree of `spec` under `root` (created if missing), without a marker: files already
 /// there under the same names are overwritten, others left alone.
-pub(crate) fn generate(root: &Path, spec: &TreeSpec) -> anyhow::Result<()> {
+pub fn generate(root: &Path, spec: &TreeSpec) -> anyhow::Result<()> {
     let mut rng = SplitMix64(spec.seed ^ 0x5eed);
     let mut buf = vec![0u8; 1 << 20];
     for (rel, size) in spec.files() {
@@ -168,6 +175,7 @@ fn fill(rng: &mut SplitMix64, buf: &mut [u8]) {
 pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
+    /// The next 64 random bits.
     pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
