@@ -53,6 +53,15 @@ pub enum Error {
         /// The status path asked for.
         path: PathBuf,
     },
+    /// [`StatusWriter::write`](crate::StatusWriter::write) was given a name that does not stay
+    /// inside its directory; nothing was written.
+    #[error("refused the status file name {}: {reason}", names::shown(name))]
+    StatusName {
+        /// The name as given.
+        name: PathBuf,
+        /// Why it was refused.
+        reason: NameRefusal,
+    },
     /// [`StatusWriter`](crate::StatusWriter): the pid file could not be inspected.
     #[error("cannot inspect the pid file {}", names::shown(path))]
     Status {
@@ -61,6 +70,33 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// Why [`StatusWriter::write`](crate::StatusWriter::write) refused a name: each would write
+/// outside the writer's directory, or to no file at all.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let dir = dir.path();
+/// use toolkit::{Error, NameRefusal, StatusWriter};
+///
+/// let status = StatusWriter::acquire(dir.join("d.pid"), dir)?;
+/// let err = status.write("../escape.json", b"{}").unwrap_err();
+/// assert!(matches!(err, Error::StatusName { reason: NameRefusal::ParentDir, .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameRefusal {
+    /// The name is empty or only `.`: it names the directory itself.
+    #[error("it names no file in the directory")]
+    Empty,
+    /// The name is an absolute path.
+    #[error("it is an absolute path")]
+    Absolute,
+    /// The name holds a `..` component. Even `sub/../x` is refused: through a symbolic link
+    /// named `sub`, `..` is the link target's parent, not the directory.
+    #[error("it holds `..`, which can lead out of the directory")]
+    ParentDir,
 }
 
 /// The facade's result.

@@ -172,7 +172,7 @@ pub use folder_copier;
 pub use names;
 pub use snapshot_verify;
 
-pub use error::{Error, Result};
+pub use error::{Error, NameRefusal, Result};
 pub use fetch::{check_digest, fetch_once};
 pub use mirror::{Mirrored, copy_and_seal};
 pub use status::StatusWriter;

@@ -4,9 +4,9 @@
 use std::os::unix::fs::MetadataExt;
 
 use dir_lock::InstanceGuard;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-use crate::{Error, Result};
+use crate::{Error, NameRefusal, Result};
 
 /// The right to write a daemon's status files: holds the [`InstanceGuard`] on a pid file for as
 /// long as it lives, and writes each file with [`atomic_io::write_atomic`] (temp, fsync, rename,
@@ -76,6 +76,11 @@ impl StatusWriter {
     /// Replaces `dir/name` with `bytes`, atomically and durably. The pid file itself (under any
     /// name, or through a symlink) is refused with [`Error::StatusIsPidFile`].
     ///
+    /// `name` is relative to the directory and may go through subdirectories (`logs/last.json`);
+    /// a name that is empty, absolute or holds `..` is refused with [`Error::StatusName`] before
+    /// anything is written. Symbolic links already inside the directory are followed: whoever can
+    /// put them there chose where they lead.
+    ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
@@ -86,10 +91,28 @@ impl StatusWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write(&self, name: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+        let name = name.as_ref();
+        if let Some(reason) = refusal(name) {
+            return Err(Error::StatusName { name: name.to_owned(), reason });
+        }
         let path = self.dir.join(name);
         if std::fs::metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == self.pid_file) {
             return Err(Error::StatusIsPidFile { path });
         }
         Ok(atomic_io::write_atomic(path, bytes)?)
     }
+}
+
+/// Why `name` cannot be a status file name inside the directory, if it cannot.
+fn refusal(name: &Path) -> Option<NameRefusal> {
+    let mut names_a_file = false;
+    for component in name.components() {
+        match component {
+            Component::RootDir | Component::Prefix(_) => return Some(NameRefusal::Absolute),
+            Component::ParentDir => return Some(NameRefusal::ParentDir),
+            Component::CurDir => {}
+            Component::Normal(_) => names_a_file = true,
+        }
+    }
+    (!names_a_file).then_some(NameRefusal::Empty)
 }

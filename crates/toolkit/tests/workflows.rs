@@ -156,6 +156,43 @@ fn the_pid_file_is_never_replaced_as_a_status_file() {
     assert!(StatusWriter::acquire(dir.join("d.pid"), &dir).is_err());
 }
 
+/// A status name is a name inside the writer's directory: `..`, an absolute path or an empty name
+/// would write somewhere else (or nowhere), so each is refused, naming the name and why, and
+/// nothing is written anywhere.
+#[test]
+fn status_names_that_leave_the_directory_are_refused() {
+    let (_d, root) = tempdir();
+    let run = root.join("run");
+    std::fs::create_dir(&run).unwrap();
+    let status = StatusWriter::acquire(run.join("d.pid"), &run).unwrap();
+    let outside = root.join("outside.json");
+    let refused = [
+        ("../outside.json", "it holds `..`, which can lead out of the directory"),
+        ("sub/../../outside.json", "it holds `..`, which can lead out of the directory"),
+        (outside.to_str().unwrap(), "it is an absolute path"),
+        ("", "it names no file in the directory"),
+        (".", "it names no file in the directory"),
+    ];
+    for (name, reason) in refused {
+        let err = status.write(name, b"{}").unwrap_err();
+        assert!(
+            matches!(&err, Error::StatusName { name: n, .. } if n.as_os_str() == name),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("refused the status file name {}: {reason}", toolkit::names::shown(name))
+        );
+    }
+    assert!(!outside.exists());
+    let left: Vec<_> = std::fs::read_dir(&run).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["d.pid"]);
+    // A name in a subdirectory that stays inside is still a status file.
+    std::fs::create_dir(run.join("sub")).unwrap();
+    status.write("sub/./progress.json", b"{}").unwrap();
+    assert_eq!(std::fs::read(run.join("sub/progress.json")).unwrap(), b"{}");
+}
+
 /// Names that are not UTF-8 (a Latin-1 folder holding UTF-8 files, names that differ only in an
 /// invalid byte) go through every workflow exactly like UTF-8 ones.
 #[test]
