@@ -114,6 +114,14 @@ fn a_rerun_of_an_unchanged_collection_onto_exfat_copies_nothing() {
         (json(&again)["copied"].as_u64(), json(&again)["skipped"].as_u64()),
         (Some(0), Some(files))
     );
+    // The card keeps no modes: said once, not per file.
+    let kinds: Vec<String> = json(&again)["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["modes_not_kept"], "{:#}", json(&again));
 
     // A file that really changed (same size, a second later) is still copied.
     put(&src.join("NES/Game 1.rom"), 99, 9_973);
@@ -309,4 +317,28 @@ fn media_verification_rereads_each_synced_temp_through_a_fresh_descriptor_with_i
     }
     // Empty files are renamed too: every file went through the check.
     assert_eq!(checked, files, "{}", trace.join("\n"));
+}
+
+#[test]
+fn extended_attributes_the_card_cannot_take_are_warned_about_once_and_the_copy_goes_on() {
+    let Some(card) = Card::exfat(16 << 20, 4096) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    for i in 0..3u64 {
+        let path = src.join(format!("nes/{i}.nes"));
+        put(&path, i, 1000);
+        let flags = rustix::fs::XattrFlags::empty();
+        rustix::fs::setxattr(&path, "user.region", b"PAL", flags).unwrap();
+    }
+    let out = copy(&["--json"], &src, &card.path().join("roms"));
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["copied"], 3);
+    let xattr_warnings = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["kind"] == "xattrs_not_kept")
+        .count();
+    assert_eq!(xattr_warnings, 1, "{report:#}");
 }

@@ -111,7 +111,10 @@
 //!
 //! - A SIGKILL or crash leaves temp files (named `.<name>.atomic-<10 characters>.tmp`) beside
 //!   their destinations; the next copy into the same DST removes them, as does `sweep`.
-//! - Owners, ACLs and extended attributes are not kept. Files with several names inside SRC
+//! - Owners are not kept. Extended attributes (ACLs included, which are stored as attributes) are
+//!   copied where DST takes them; the first one DST refuses gives one
+//!   [`Warning::XattrsNotKept`] and the copy goes on without them. A change of attributes alone
+//!   does not make a file out of date. Files with several names inside SRC
 //!   stay hard links in DST (one copy, the other names linked to it after every task is done)
 //!   only where DST is known to hold hard links (the Unix family); elsewhere each name is copied
 //!   as its own file. Sparse files stay sparse only where DST is known to keep holes (ext4, XFS,

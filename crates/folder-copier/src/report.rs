@@ -87,6 +87,14 @@ pub enum Warning {
         /// The directory probed.
         path: PathBuf,
     },
+    /// An extended attribute could not be copied (DST does not take them, or not that one): said
+    /// once per copy, for the first file it happened to; the copy goes on without them.
+    XattrsNotKept {
+        /// The source file whose attributes could not be copied.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// DST's file system reports no capacity at all (some network and FUSE file systems), so free
     /// space was not checked.
     NoCapacity {
@@ -118,6 +126,11 @@ impl fmt::Display for Warning {
             Warning::ModesNotKept { path } => write!(
                 f,
                 "the file system of {} does not keep file modes; copying without them",
+                names::shown(path)
+            ),
+            Warning::XattrsNotKept { path, reason } => write!(
+                f,
+                "extended attributes of {} not copied ({reason}); copying without them",
                 names::shown(path)
             ),
             Warning::NoCapacity { path } => write!(

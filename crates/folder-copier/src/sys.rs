@@ -64,6 +64,26 @@ pub(crate) fn advise_sequential(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::Sequential);
 }
 
+/// Copies the extended attributes of the open file `from` onto the open file `to`. A source file
+/// system without them is a file without them; any other error is returned as it is (the caller
+/// warns once and copies on without them).
+pub(crate) fn copy_xattrs(from: &File, to: &File) -> io::Result<()> {
+    let size = match rustix::fs::flistxattr_query(from) {
+        Ok(0) | Err(rustix::io::Errno::NOTSUP) => return Ok(()),
+        Ok(size) => size,
+        Err(err) => return Err(err.into()),
+    };
+    let mut names = vec![0u8; size];
+    let len = rustix::fs::flistxattr(from, &mut names[..])?;
+    for name in names[..len.min(size)].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = OsStr::from_bytes(name);
+        let mut value = vec![0u8; rustix::fs::fgetxattr_query(from, name)?];
+        let got = rustix::fs::fgetxattr(from, name, &mut value[..])?;
+        rustix::fs::fsetxattr(to, name, &value[..got], rustix::fs::XattrFlags::empty())?;
+    }
+    Ok(())
+}
+
 /// The offset of the first hole at or after `from` (the end of the file counts as one); the file
 /// offset is left at `from`.
 pub(crate) fn next_hole(file: &File, from: u64) -> io::Result<u64> {

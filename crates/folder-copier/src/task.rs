@@ -48,6 +48,8 @@ pub(crate) struct Shared<'a> {
     pub(crate) keeps_modes: bool,
     /// Whether DST keeps holes: sparse files are then written sparse.
     pub(crate) keeps_holes: bool,
+    /// Cleared by the first extended attribute DST does not take (said once, then not tried).
+    pub(crate) xattrs_ok: AtomicBool,
 }
 
 impl Shared<'_> {
@@ -463,6 +465,14 @@ impl<'s, 'p> DirTask<'s, 'p> {
             // A symlink was planted after `up_to_date` removed what was there; dropping `temp`
             // removes the temp file, and nothing was written through the link.
             return Err(Error::DestinationRaced { path: job.dst.clone() });
+        }
+        if self.shared.xattrs_ok.load(Ordering::Relaxed)
+            && let Err(err) = sys::copy_xattrs(&src, temp.as_file())
+            && self.shared.xattrs_ok.swap(false, Ordering::Relaxed)
+        {
+            let warning = Warning::XattrsNotKept { path: job.src.clone(), reason: err.to_string() };
+            self.shared.progress.warning(&warning);
+            self.report.warnings.push(warning);
         }
         if self.buf.len() != BUF_SIZE {
             self.buf = vec![0; BUF_SIZE];

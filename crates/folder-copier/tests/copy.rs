@@ -775,3 +775,21 @@ fn hard_links_inside_the_source_stay_hard_links_and_a_rerun_keeps_them() {
     assert_eq!((again.copied, again.hard_links, again.skipped), (0, 0, 3));
     assert_eq!(inode(s.dst().join("z-alias.rom")), first);
 }
+
+#[test]
+fn extended_attributes_are_copied_where_the_destination_takes_them() {
+    let s = Scratch::new();
+    let path = s.src().join("game.rom");
+    fs::write(&path, b"rom").unwrap();
+    let flags = rustix::fs::XattrFlags::empty();
+    rustix::fs::setxattr(&path, "user.region", b"PAL", flags).unwrap();
+    rustix::fs::setxattr(&path, "user.comment", b"", flags).unwrap();
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let dst = s.dst().join("game.rom");
+    let mut value = [0u8; 16];
+    let len = rustix::fs::getxattr(&dst, "user.region", &mut value[..]).unwrap();
+    assert_eq!(&value[..len], b"PAL");
+    assert_eq!(rustix::fs::getxattr(&dst, "user.comment", &mut value[..]).unwrap(), 0);
+}

@@ -1,5 +1,5 @@
-//! `cargo xtask copy [--jobs N] [--no-verify] [--durability none|old-or-new|full] [--checksum]
-//! [--case-insensitive] [--dry-run] [--json] SRC DST`
+//! `cargo xtask copy [--jobs N] [--no-verify | --verify cache|media] [--durability ...]
+//! [--checksum] [--case-insensitive] [--modify-window SECS] [--dry-run] [--json] SRC DST`
 //!
 //! Copies the contents of SRC into DST (like `rsync -a SRC/ DST/`) with `folder_copier`: one task
 //! per source directory, each file written to a temp beside its destination, verified (size, and
@@ -7,9 +7,12 @@
 //! symlinks (as links) and empty directories kept; files of the same size and mtime skipped
 //! (`--checksum`: of the same content); FIFOs, sockets and devices skipped with a warning.
 //!
-//! Before anything is written it refuses DST inside SRC, destination collisions (names differing
-//! only by case when DST's file system is case-insensitive or with `--case-insensitive`; a source
-//! file that is its own destination) and too little free space on DST.
+//! Before anything is written it refuses DST inside SRC, destination collisions (names folding to
+//! one when DST's file system is case-insensitive, or cannot be probed, or with
+//! `--case-insensitive`; a source file that is its own destination; every pair listed), names and
+//! sizes DST cannot hold (each listed with its reason), and too little free space on DST (counted
+//! in its clusters, net of what is skipped or replaced; `--dry-run` reports the shortfall).
+//! Mtimes are compared within DST's probed step unless `--modify-window` says otherwise.
 //!
 //! Output: warnings, retries and each failure (`copy: failed PATH: cause`) on stderr; a summary
 //! line on stdout (`--json`: one JSON object instead). A progress bar with bytes, rate and ETA on
@@ -371,6 +374,7 @@ fn warning_json(warning: &Warning) -> Value {
         Warning::Destination { path, .. } => ("destination", path),
         Warning::ModesNotKept { path } => ("modes_not_kept", path),
         Warning::NoCapacity { path } => ("no_capacity", path),
+        Warning::XattrsNotKept { path, .. } => ("xattrs_not_kept", path),
         _ => ("other", &std::path::PathBuf::new()),
     };
     let mut value = json!({ "kind": kind, "message": warning.to_string() });
