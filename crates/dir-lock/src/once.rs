@@ -1,12 +1,13 @@
 //! [`produce_once`]: many processes ask for one artifact; one produces it, the others reuse it.
 
+use std::fmt;
 use std::time::Duration;
 
 use atomic_io::{AtomicFile, WriteOptions};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::holder::Holder;
+use crate::holder::{Holder, Holders};
 use crate::lock::{LockFile, LockKind, LockOptions, Wait, WaitObserver};
 
 /// How [`produce_once`] waits and writes.
@@ -68,6 +69,70 @@ impl OnceOutcome {
     /// ```
     pub fn produced(&self) -> bool {
         matches!(self, OnceOutcome::Produced { .. } | OnceOutcome::Rebuilt { .. })
+    }
+}
+
+impl OnceOutcome {
+    /// One line a person reads, naming `target` (escaped with [`names::shown`]) as `xtask once`
+    /// prints it after `once: `. The [`Display`](fmt::Display) of the outcome alone says "the
+    /// target" instead.
+    ///
+    /// ```
+    /// use std::ffi::OsStr;
+    /// use std::os::unix::ffi::OsStrExt;
+    /// use dir_lock::OnceOutcome;
+    ///
+    /// let target = std::path::Path::new(OsStr::from_bytes(b"model-\xe9.bin"));
+    /// assert_eq!(OnceOutcome::Reused.describe(target).to_string(), r"reused model-\xe9.bin");
+    /// assert_eq!(OnceOutcome::Produced { waited_for: None }.to_string(), "produced the target");
+    /// ```
+    pub fn describe<'a>(&'a self, target: &'a Path) -> impl fmt::Display + 'a {
+        Described { outcome: self, target: Some(target) }
+    }
+}
+
+impl fmt::Display for OnceOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Described { outcome: self, target: None }.fmt(f)
+    }
+}
+
+/// The target named in an outcome's line: escaped, or "the target" when not known.
+struct Target<'a>(Option<&'a Path>);
+
+impl fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(path) => names::shown(path).fmt(f),
+            None => f.write_str("the target"),
+        }
+    }
+}
+
+/// An outcome with the target it is about (`None`: "the target").
+struct Described<'a> {
+    outcome: &'a OnceOutcome,
+    target: Option<&'a Path>,
+}
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = Target(self.target);
+        match self.outcome {
+            OnceOutcome::Reused => write!(f, "reused {target}"),
+            OnceOutcome::ReusedAfterWait { waited_for } => {
+                write!(f, "waited for the producer{}; reused {target}", Holders(waited_for.clone()))
+            }
+            OnceOutcome::Produced { waited_for: None } => write!(f, "produced {target}"),
+            OnceOutcome::Produced { waited_for: Some(w) } => write!(
+                f,
+                "waited for the lock held{}; it left no valid result; produced {target}",
+                Holders(w.clone())
+            ),
+            OnceOutcome::Rebuilt { reason } => {
+                write!(f, "{target} failed verification ({reason}); rebuilt it")
+            }
+        }
     }
 }
 
@@ -180,4 +245,47 @@ fn sidecar(target: &Path) -> Result<PathBuf> {
     let mut lock = name.to_owned();
     lock.push(".lock");
     Ok(target.with_file_name(lock))
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+    use crate::holder::HolderSource;
+
+    fn holder() -> Holder {
+        Holder {
+            pid: Some(42),
+            command: Some("fetch".into()),
+            host: None,
+            since: None,
+            exclusive: Some(true),
+            source: HolderSource::ProcLocks,
+        }
+    }
+
+    #[test]
+    fn each_outcome_reads_as_the_cli_line_naming_the_target_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let target = Path::new(std::ffi::OsStr::from_bytes(b"w\xe9.bin"));
+        let lines = [
+            (OnceOutcome::Reused, r"reused w\xe9.bin"),
+            (
+                OnceOutcome::ReusedAfterWait { waited_for: vec![holder()] },
+                r"waited for the producer by pid 42 (fetch); reused w\xe9.bin",
+            ),
+            (OnceOutcome::Produced { waited_for: None }, r"produced w\xe9.bin"),
+            (
+                OnceOutcome::Produced { waited_for: Some(vec![]) },
+                r"waited for the lock held by an unknown process; it left no valid result; produced w\xe9.bin",
+            ),
+            (
+                OnceOutcome::Rebuilt { reason: "digest mismatch".into() },
+                r"w\xe9.bin failed verification (digest mismatch); rebuilt it",
+            ),
+        ];
+        for (outcome, line) in lines {
+            assert_eq!(outcome.describe(target).to_string(), line);
+        }
+        assert_eq!(OnceOutcome::Reused.to_string(), "reused the target");
+    }
 }

@@ -192,6 +192,59 @@ pub struct CopyReport {
     pub elapsed: Duration,
 }
 
+/// One line a person reads, with the same counts in the same order as `xtask copy` prints them
+/// (bytes exact rather than rounded): copied, symlinks, new directories, skipped, failed,
+/// warnings, retries, time, and whether the copies were read back. The failures and warnings
+/// themselves are in [`failed`](CopyReport::failed) and [`warnings`](CopyReport::warnings), each
+/// with its own [`Display`](fmt::Display) naming the path.
+///
+/// ```
+/// use std::time::Duration;
+/// let r = folder_copier::CopyReport {
+///     copied: 2,
+///     copied_bytes: 1_500,
+///     skipped: 1,
+///     verified: true,
+///     elapsed: Duration::from_millis(250),
+///     ..Default::default()
+/// };
+/// assert_eq!(
+///     r.to_string(),
+///     "copied 2 files (1500 bytes), 0 symlinks, 0 new directories; skipped 1 up to date; \
+///      0 failed; 0 warnings; 0 retries; 0.25s, verified"
+/// );
+/// ```
+impl fmt::Display for CopyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.interrupted {
+            f.write_str("interrupted: ")?;
+        }
+        write!(
+            f,
+            "copied {} files ({} bytes), {} symlinks, {} new directories; skipped {} up to date; \
+             {} failed; {} warnings; {} retries; {:.2}s",
+            self.copied,
+            self.copied_bytes,
+            self.links,
+            self.dirs_created,
+            self.skipped,
+            self.failed.len(),
+            self.warnings.len(),
+            self.retries,
+            self.elapsed.as_secs_f64(),
+        )?;
+        match (self.copied, self.verified) {
+            (0, _) => {}
+            (_, true) => f.write_str(", verified")?,
+            (_, false) => f.write_str(", size-checked only (not read back)")?,
+        }
+        if self.interrupted {
+            write!(f, "; {} not attempted", self.not_attempted)?;
+        }
+        Ok(())
+    }
+}
+
 impl CopyReport {
     /// Bytes copied per second of [`elapsed`](CopyReport::elapsed) (0 when nothing was timed).
     ///
@@ -231,5 +284,50 @@ impl CopyReport {
         self.retries += other.retries;
         self.interrupted |= other.interrupted;
         self.not_attempted += other.not_attempted;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_reads_as_one_line_with_every_count() {
+        let r = CopyReport {
+            copied: 3,
+            copied_bytes: 4096,
+            links: 1,
+            dirs_created: 2,
+            skipped: 5,
+            failed: vec![Failure {
+                path: PathBuf::from("src/a\nb"),
+                error: Error::Open {
+                    path: "src/a\nb".into(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                },
+            }],
+            warnings: vec![Warning::RemovedTemp { path: "dst/t".into() }],
+            retries: 4,
+            elapsed: Duration::from_millis(1234),
+            ..Default::default()
+        };
+        assert_eq!(
+            r.to_string(),
+            "copied 3 files (4096 bytes), 1 symlinks, 2 new directories; skipped 5 up to date; \
+             1 failed; 1 warnings; 4 retries; 1.23s, size-checked only (not read back)"
+        );
+        assert!(r.failed[0].to_string().starts_with(r"src/a\nb: "), "{}", r.failed[0]);
+    }
+
+    #[test]
+    fn an_interrupted_report_says_so_and_what_was_not_attempted() {
+        let r = CopyReport { interrupted: true, not_attempted: 7, ..Default::default() };
+        assert_eq!(
+            r.to_string(),
+            "interrupted: copied 0 files (0 bytes), 0 symlinks, 0 new directories; skipped 0 up to \
+             date; 0 failed; 0 warnings; 0 retries; 0.00s; 7 not attempted"
+        );
+        let text = r.to_string();
+        assert!(!text.contains('\n'), "{text}");
     }
 }
