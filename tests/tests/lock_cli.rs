@@ -348,3 +348,25 @@ fn locking_a_data_file_a_script_or_a_symlink_leaves_every_byte_and_the_mtime() {
     assert_eq!(fingerprint(&victim), victim_before, "nothing written through the symlink");
     assert!(dir.path().join("x.lock").is_symlink());
 }
+
+/// A holder `/proc/locks` cannot see (here: one outside the waiter's pid namespace, as a holder on
+/// another host of a network file system is) is named from the holder information in the lock
+/// file, and the message says so.
+#[test]
+fn a_holder_proc_locks_cannot_see_is_named_from_the_lock_file() {
+    let Some(unshare) = require_tool("unshare") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let holder = Holder::start(xtask_lock(&["F", "sh", "-c", HOLD]).current_dir(dir.path()));
+    let out = Command::new(unshare)
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(e2e::xtask_path())
+        .args(["lock", "-n", "F", "true"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("held by pid {} (", holder.pid())), "{err}");
+    assert!(err.contains(", as written in the lock file (not seen in /proc/locks)"), "{err}");
+    assert_eq!(holder.release(), Some(0));
+}

@@ -158,9 +158,7 @@ pub fn holders(path: impl AsRef<Path>) -> Result<Vec<Holder>> {
 /// names nobody or is unreadable).
 fn combine(from_proc: Option<Vec<Holder>>, written: Option<Holder>) -> Vec<Holder> {
     match from_proc {
-        Some(list) if list.is_empty() => {
-            written.filter(|w| !is_stale_local(w)).map(from_lock_file).into_iter().collect()
-        }
+        Some(list) if list.is_empty() => written.map(from_lock_file).into_iter().collect(),
         Some(mut list) => {
             if let Some(w) = written {
                 for h in list.iter_mut().filter(|h| h.pid.is_some() && h.pid == w.pid) {
@@ -179,18 +177,6 @@ fn combine(from_proc: Option<Vec<Holder>>, written: Option<Holder>) -> Vec<Holde
 
 fn from_lock_file(h: Holder) -> Holder {
     Holder { source: HolderSource::LockFile, ..h }
-}
-
-/// Written by a process of this host that no longer exists: `/proc/locks` would have named a live
-/// one, so the text is left over from an earlier holder.
-fn is_stale_local(w: &Holder) -> bool {
-    let this_host = host_name();
-    match (w.pid, w.host.as_deref()) {
-        (Some(pid), Some(host)) if host == this_host && Path::new("/proc/self").exists() => {
-            !Path::new(&format!("/proc/{pid}")).exists()
-        }
-        _ => false,
-    }
 }
 
 fn host_name() -> String {
@@ -456,9 +442,6 @@ mod tests {
             named[0].to_string(),
             "pid 42 on elsewhere.invalid, as written in the lock file (not seen in /proc/locks)"
         );
-        // Left by a process of this host that is gone: stale, not named.
-        let gone = Holder { pid: Some(u32::MAX), host: Some(host_name()), ..Holder::default() };
-        assert!(combine(Some(Vec::new()), Some(gone)).is_empty());
     }
 
     #[test]
