@@ -1,5 +1,6 @@
 //! The facade's error: each crate's error as it is, plus what only a composed workflow can say.
 
+use std::io;
 use std::path::PathBuf;
 
 /// Any error of the toolkit's crates, or of a workflow that combines them.
@@ -31,6 +32,19 @@ pub enum Error {
     /// From `snapshot-verify`: the seal was refused or could not be written.
     #[error(transparent)]
     Snapshot(#[from] snapshot_verify::Error),
+    /// An I/O error of the caller's own, so that `?` on a `std::io::Result` works in code that
+    /// returns the facade's [`Result`] (callbacks, glue around the workflows). The crates never
+    /// return it: their errors name the path.
+    ///
+    /// ```
+    /// fn read_config(path: &std::path::Path) -> toolkit::Result<Vec<u8>> {
+    ///     Ok(std::fs::read(path)?)
+    /// }
+    /// let err = read_config("/nonexistent/config.json".as_ref()).unwrap_err();
+    /// assert!(matches!(&err, toolkit::Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound));
+    /// ```
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
     /// [`copy_and_seal`](crate::copy_and_seal): the copy ran but did not complete, so the
     /// destination was not sealed (a seal would vouch for an incomplete tree).
     #[error(
@@ -99,5 +113,144 @@ pub enum NameRefusal {
     ParentDir,
 }
 
+impl Error {
+    /// The [`io::ErrorKind`] that fits this error best: what it says itself where that is
+    /// specific (a timeout, a refused name, a file that failed its check, another instance
+    /// running), otherwise the kind of the first I/O error among its causes, otherwise
+    /// [`Other`](io::ErrorKind::Other).
+    ///
+    /// ```
+    /// let err = toolkit::Error::from(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::PermissionDenied);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        use dir_lock::Error as Lock;
+        match self {
+            Error::Io(err) => err.kind(),
+            Error::StatusName { .. }
+            | Error::StatusIsPidFile { .. }
+            | Error::DirLock(Lock::InvalidTarget { .. }) => io::ErrorKind::InvalidInput,
+            Error::DirLock(Lock::Timeout { .. }) => io::ErrorKind::TimedOut,
+            Error::DirLock(Lock::WouldBlock { .. }) => io::ErrorKind::WouldBlock,
+            Error::DirLock(Lock::AlreadyRunning { .. } | Lock::AlreadyHeldByThisProcess { .. }) => {
+                io::ErrorKind::ResourceBusy
+            }
+            Error::DirLock(Lock::Verify { .. }) => io::ErrorKind::InvalidData,
+            Error::DirLock(Lock::Unsupported { .. }) => io::ErrorKind::Unsupported,
+            _ => io_kind_of_causes(self),
+        }
+    }
+}
+
+/// The kind of the first [`io::Error`] in `err`'s chain of causes, or `Other`.
+fn io_kind_of_causes(err: &(dyn std::error::Error + 'static)) -> io::ErrorKind {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return io.kind();
+        }
+        cause = err.source();
+    }
+    io::ErrorKind::Other
+}
+
+/// For code that speaks `std::io::Result` (a `Read`/`Write` implementation, a callback of
+/// another library): the kind from [`Error::io_kind`], the message the same, and the chain of
+/// causes kept ([`source`](std::error::Error::source) goes on to the same causes). An
+/// [`Error::Io`] gives back the very error it holds; any other can be had back with
+/// [`io::Error::into_inner`] and a downcast.
+///
+/// ```
+/// use std::io;
+/// let err = toolkit::Error::StatusIsPidFile { path: "run/d.pid".into() };
+/// let io: io::Error = err.into();
+/// assert_eq!(io.kind(), io::ErrorKind::InvalidInput);
+/// assert_eq!(io.to_string(), "run/d.pid is the instance's pid file; status files must be other files");
+/// let back = io.into_inner().unwrap().downcast::<toolkit::Error>().unwrap();
+/// assert!(matches!(*back, toolkit::Error::StatusIsPidFile { .. }));
+/// ```
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        match err {
+            Error::Io(err) => err,
+            err => io::Error::new(err.io_kind(), err),
+        }
+    }
+}
+
 /// The facade's result.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use std::time::Duration;
+
+    #[test]
+    fn an_io_error_goes_in_and_comes_back_out_unchanged() {
+        let err: Error = io::Error::new(io::ErrorKind::NotFound, "no config").into();
+        assert_eq!(err.to_string(), "no config");
+        let io: io::Error = err.into();
+        assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::NotFound, "no config".to_owned()));
+        assert!(io.get_ref().unwrap().downcast_ref::<Error>().is_none(), "wrapped twice: {io:?}");
+    }
+
+    #[test]
+    fn a_crate_error_becomes_an_io_error_of_its_causes_kind_keeping_message_and_chain() {
+        let err: Error = checksum::Error::Open {
+            path: "roms/a.sfc".into(),
+            source: io::ErrorKind::PermissionDenied.into(),
+        }
+        .into();
+        let message = err.to_string();
+        let io: io::Error = err.into();
+        assert_eq!(io.kind(), io::ErrorKind::PermissionDenied);
+        assert_eq!(io.to_string(), message);
+        assert_eq!(message, "failed to open roms/a.sfc");
+        let cause = io.source().unwrap().downcast_ref::<io::Error>().unwrap();
+        assert_eq!(cause.kind(), io::ErrorKind::PermissionDenied);
+        let back = io.into_inner().unwrap().downcast::<Error>().unwrap();
+        assert!(matches!(*back, Error::Checksum(checksum::Error::Open { .. })), "{back:?}");
+    }
+
+    #[test]
+    fn errors_that_say_their_kind_keep_it_and_the_rest_are_other() {
+        let timeout = dir_lock::Error::Timeout {
+            path: "x.lock".into(),
+            waited: Duration::from_secs(1),
+            holders: dir_lock::Holders(Vec::new()),
+        };
+        let cases = [
+            (Error::from(timeout), io::ErrorKind::TimedOut),
+            (
+                Error::StatusName { name: "../x".into(), reason: NameRefusal::ParentDir },
+                io::ErrorKind::InvalidInput,
+            ),
+            (
+                Error::DirLock(dir_lock::Error::Verify {
+                    target: "t".into(),
+                    reason: "bad".into(),
+                }),
+                io::ErrorKind::InvalidData,
+            ),
+            (
+                Error::DirLock(dir_lock::Error::AlreadyRunning {
+                    path: "d.pid".into(),
+                    pid: Some(1),
+                    command: None,
+                }),
+                io::ErrorKind::ResourceBusy,
+            ),
+            (
+                Error::CopyIncomplete { dst: "d".into(), report: Box::default() },
+                io::ErrorKind::Other,
+            ),
+        ];
+        for (err, kind) in cases {
+            let message = err.to_string();
+            let io = io::Error::from(err);
+            assert_eq!((io.kind(), io.to_string()), (kind, message));
+        }
+    }
+}
