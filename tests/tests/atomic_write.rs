@@ -342,6 +342,21 @@ fn a_durable_write_syncs_the_temp_before_the_rename_and_the_directory_after() {
 }
 
 #[test]
+fn durability_old_or_new_syncs_the_temp_before_the_rename_and_never_the_directory() {
+    let Some((s, lines)) = traced_order(&["--durability", "old-or-new"]) else { return };
+    let is_temp = |l: &String| l.contains(".target.bin.atomic-") && l.contains(".tmp>");
+    let temp_sync = lines.iter().position(|l| l.contains("fsync(") && is_temp(l));
+    let rename = lines.iter().position(|l| l.contains("rename") && l.contains("\"target.bin\""));
+    let (Some(temp_sync), Some(rename)) = (temp_sync, rename) else {
+        panic!("missing fsync of temp or rename:\n{}", lines.join("\n"));
+    };
+    assert!(temp_sync < rename, "wrong order:\n{}", lines.join("\n"));
+    let syncs = lines.iter().filter(|l| l.contains("sync(")).count();
+    assert_eq!(syncs, 1, "only the temp's sync expected:\n{}", lines.join("\n"));
+    assert_eq!(fs::read(&s.target).unwrap(), s.new);
+}
+
+#[test]
 fn durability_none_never_syncs() {
     let Some((s, lines)) = traced_order(&["--durability", "none"]) else { return };
     assert!(
