@@ -145,3 +145,75 @@ pub enum Error {
     #[error(transparent)]
     Atomic(#[from] atomic_io::Error),
 }
+
+impl Error {
+    /// The [`io::ErrorKind`] that fits this error: what it says itself where that is specific (a
+    /// lock held, a timeout, a file that failed its check), otherwise the kind of its I/O cause.
+    ///
+    /// ```
+    /// let err = dir_lock::Error::InvalidTarget { path: "/".into() };
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Open { source, .. } | Error::Lock { source, .. } => source.kind(),
+            Error::WriteHolder { source, .. } => source.kind(),
+            Error::DanglingSymlink { .. } => io::ErrorKind::NotFound,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+            Error::AlreadyHeldByThisProcess { .. } | Error::AlreadyRunning { .. } => {
+                io::ErrorKind::ResourceBusy
+            }
+            Error::WouldBlock { .. } => io::ErrorKind::WouldBlock,
+            Error::Timeout { .. } => io::ErrorKind::TimedOut,
+            Error::InvalidTarget { .. } => io::ErrorKind::InvalidInput,
+            Error::Verify { .. } => io::ErrorKind::InvalidData,
+            Error::Produce { source, .. } => {
+                source.downcast_ref::<io::Error>().map_or(io::ErrorKind::Other, io::Error::kind)
+            }
+            Error::Atomic(err) => std::error::Error::source(err)
+                .and_then(|cause| cause.downcast_ref::<io::Error>())
+                .map_or(io::ErrorKind::Other, io::Error::kind),
+        }
+    }
+}
+
+/// For code that speaks `std::io::Result`: the kind from [`Error::io_kind`], the same message,
+/// and the same chain of causes; the typed error comes back with [`io::Error::into_inner`] and a
+/// downcast.
+///
+/// ```
+/// use std::io;
+/// let err = dir_lock::Error::Verify { target: "model.bin".into(), reason: "digest mismatch".into() };
+/// let io = io::Error::from(err);
+/// assert_eq!(io.kind(), io::ErrorKind::InvalidData);
+/// assert_eq!(io.to_string(), "produced model.bin, but it failed verification: digest mismatch");
+/// assert!(io.into_inner().unwrap().downcast::<dir_lock::Error>().is_ok());
+/// ```
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        io::Error::new(err.io_kind(), err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_lock_error_becomes_an_io_error_of_its_causes_kind_keeping_message_and_chain() {
+        let err =
+            Error::Open { path: "x.lock".into(), source: io::ErrorKind::PermissionDenied.into() };
+        let message = err.to_string();
+        let io = io::Error::from(err);
+        assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::PermissionDenied, message));
+        let cause = io.source().and_then(|c| c.downcast_ref::<io::Error>()).unwrap();
+        assert_eq!(cause.kind(), io::ErrorKind::PermissionDenied);
+        let timeout = Error::Timeout {
+            path: "x.lock".into(),
+            waited: Duration::from_secs(1),
+            holders: Holders(Vec::new()),
+        };
+        assert_eq!(io::Error::from(timeout).kind(), io::ErrorKind::TimedOut);
+    }
+}

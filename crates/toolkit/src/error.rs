@@ -124,19 +124,10 @@ impl Error {
     /// assert_eq!(err.io_kind(), std::io::ErrorKind::PermissionDenied);
     /// ```
     pub fn io_kind(&self) -> io::ErrorKind {
-        use dir_lock::Error as Lock;
         match self {
             Error::Io(err) => err.kind(),
-            Error::StatusName { .. }
-            | Error::StatusIsPidFile { .. }
-            | Error::DirLock(Lock::InvalidTarget { .. }) => io::ErrorKind::InvalidInput,
-            Error::DirLock(Lock::Timeout { .. }) => io::ErrorKind::TimedOut,
-            Error::DirLock(Lock::WouldBlock { .. }) => io::ErrorKind::WouldBlock,
-            Error::DirLock(Lock::AlreadyRunning { .. } | Lock::AlreadyHeldByThisProcess { .. }) => {
-                io::ErrorKind::ResourceBusy
-            }
-            Error::DirLock(Lock::Verify { .. }) => io::ErrorKind::InvalidData,
-            Error::DirLock(Lock::Unsupported { .. }) => io::ErrorKind::Unsupported,
+            Error::StatusName { .. } | Error::StatusIsPidFile { .. } => io::ErrorKind::InvalidInput,
+            Error::DirLock(err) => err.io_kind(),
             _ => io_kind_of_causes(self),
         }
     }
