@@ -3,9 +3,11 @@
 //! device (`losetup`) and mounted with `mount.exfat-fuse` (exfat-fuse). Unmounted and detached
 //! when dropped, a panicking test included.
 //!
-//! Needs root, `/dev/fuse` and the three tools: without them [`Card::exfat`] returns `None` after
-//! saying so loudly on a developer's machine, and fails the test under `CI=true` (`.ci/run`
-//! installs exfatprogs, exfat-fuse and fuse3).
+//! [`Card::fat32`] does the same for FAT32 (`mkfs.vfat` from dosfstools, `fusefat -o rw+`).
+//!
+//! Needs root, `/dev/fuse` and the tools: without them the constructors return `None` after
+//! saying so loudly on a developer's machine, and fail the test under `CI=true` (`.ci/run`
+//! installs exfatprogs, exfat-fuse, dosfstools, fusefat and fuse3).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +28,8 @@ pub struct Card {
     mount: PathBuf,
     loop_dev: Option<PathBuf>,
     mounted: bool,
+    /// The FUSE driver and its options before the device and the mount point.
+    driver: Vec<String>,
 }
 
 impl Card {
@@ -33,12 +37,30 @@ impl Card {
     /// `None` (said loudly) when this machine cannot, and a failed test then under `CI=true`.
     pub fn exfat(size: u64, cluster: u64) -> Option<Card> {
         let mkfs = require_tool("mkfs.exfat")?;
+        let mkfs = move |image: &Path| {
+            run(Command::new(&mkfs).arg("-c").arg(cluster.to_string()).arg(image));
+        };
+        Card::make(size, mkfs, vec!["mount.exfat-fuse".to_owned()])
+    }
+
+    /// A FAT32 image of `size` bytes (`mkfs.vfat -F 32`, dosfstools) mounted read-write with
+    /// `fusefat -o rw+`; `None` (said loudly) when this machine cannot, a failure under `CI=true`.
+    pub fn fat32(size: u64) -> Option<Card> {
+        let mkfs = require_tool("mkfs.vfat")?;
+        let _driver = require_tool("fusefat")?;
+        let mkfs = move |image: &Path| {
+            run(Command::new(&mkfs).args(["-F", "32"]).arg(image));
+        };
+        Card::make(size, mkfs, vec!["fusefat".to_owned(), "-o".to_owned(), "rw+".to_owned()])
+    }
+
+    fn make(size: u64, mkfs: impl FnOnce(&Path), driver: Vec<String>) -> Option<Card> {
         let losetup = require_tool("losetup")?;
-        let _mount = require_tool("mount.exfat-fuse")?;
+        let _mount = require_tool(&driver[0])?;
         if let Some(why) = missing_privilege() {
             let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-            assert!(!on_ci, "an exFAT card needs root and /dev/fuse on CI: {why}");
-            eprintln!("\n!!! SKIPPED: cannot mount an exFAT image here: {why} !!!\n");
+            assert!(!on_ci, "a card image needs root and /dev/fuse on CI: {why}");
+            eprintln!("\n!!! SKIPPED: cannot mount a card image here: {why} !!!\n");
             return None;
         }
         let dir = tempfile::tempdir().expect("a temp dir for the card image");
@@ -48,8 +70,8 @@ impl Card {
         std::fs::File::create(&image)
             .and_then(|f| f.set_len(size))
             .expect("the card image (sparse)");
-        run(Command::new(mkfs).arg("-c").arg(cluster.to_string()).arg(&image));
-        let mut card = Card { dir, mount, loop_dev: None, mounted: false };
+        mkfs(&image);
+        let mut card = Card { dir, mount, loop_dev: None, mounted: false, driver };
         let out = run(Command::new(losetup).args(["--find", "--show"]).arg(&image));
         card.loop_dev = Some(PathBuf::from(out.trim()));
         card.attach();
@@ -75,7 +97,7 @@ impl Card {
 
     fn attach(&mut self) {
         let dev = self.loop_dev.as_ref().expect("attached to a loop device");
-        run(Command::new("mount.exfat-fuse").arg(dev).arg(&self.mount));
+        run(Command::new(&self.driver[0]).args(&self.driver[1..]).arg(dev).arg(&self.mount));
         self.mounted = true;
     }
 

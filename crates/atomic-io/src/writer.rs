@@ -698,6 +698,12 @@ fn set_permissions(temp: &Temp, mode: Option<u32>, existing: Option<&Metadata>) 
         // Created with 0o666 & ~umask by the kernel already.
         (None, None) => return Ok(()),
     };
+    // A file system that keeps no modes (FAT through FUSE) may refuse any `chmod` (ENOSYS): one
+    // that would change nothing is not made.
+    let current = temp.file.metadata().map_err(perm_error)?;
+    if current.mode() & 0o7777 == mode {
+        return Ok(());
+    }
     temp.file.set_permissions(Permissions::from_mode(mode)).map_err(perm_error)
 }
 

@@ -175,7 +175,7 @@ pub fn execute(
         report.interrupted = true;
     }
     link_hard_links(&dirs, &src, &dst, opts, progress, &mut report);
-    apply_dir_metadata(&dirs, &states, &completed, &src, &dst, &mut report);
+    apply_dir_metadata(&dirs, &states, &completed, &src, &dst, dest.keeps_modes, &mut report);
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     report.elapsed = started.elapsed();
     Ok(report)
@@ -402,6 +402,7 @@ fn apply_dir_metadata(
     completed: &[bool],
     src: &Path,
     dst: &Path,
+    keeps_modes: bool,
     report: &mut CopyReport,
 ) {
     for (i, dir) in dirs.iter().enumerate().rev() {
@@ -409,13 +410,17 @@ fn apply_dir_metadata(
             continue;
         }
         let dst_dir = dst.join(&dir.rel);
-        let result = std::fs::set_permissions(&dst_dir, std::fs::Permissions::from_mode(dir.mode))
-            .map_err(|source| ("set the mode of", source))
-            .and_then(|()| {
-                // DST itself may be a symlink the user named; below it, none are followed.
-                let set = if i == 0 { sys::set_mtime_follow } else { sys::set_mtime_nofollow };
-                set(&dst_dir, dir.mtime).map_err(|source| ("set the mtime of", source))
-            });
+        // Where DST keeps no modes (said once by the plan), `chmod` is not even tried: FAT
+        // through FUSE answers it with ENOSYS.
+        let mode = || match keeps_modes {
+            true => std::fs::set_permissions(&dst_dir, std::fs::Permissions::from_mode(dir.mode)),
+            false => Ok(()),
+        };
+        let result = mode().map_err(|source| ("set the mode of", source)).and_then(|()| {
+            // DST itself may be a symlink the user named; below it, none are followed.
+            let set = if i == 0 { sys::set_mtime_follow } else { sys::set_mtime_nofollow };
+            set(&dst_dir, dir.mtime).map_err(|source| ("set the mtime of", source))
+        });
         if let Err((action, source)) = result {
             report.failed.push(Failure {
                 path: src.join(&dir.rel),

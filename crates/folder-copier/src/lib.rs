@@ -121,8 +121,9 @@
 //!   Btrfs, F2FS, tmpfs); elsewhere (exFAT, FAT, FUSE) their holes are written as zeros and
 //!   counted in full by the space check. Access times are set to the mtime
 //!   (exfat-fuse ignores an mtime set without its atime). Where DST does not keep modes (exFAT,
-//!   FAT), one [`Warning::ModesNotKept`] says so and the copy goes on; a `chmod` that fails
-//!   outright (`ENOSYS`) still fails the file.
+//!   FAT), one [`Warning::ModesNotKept`] says so and the copy goes on without trying `chmod`
+//!   (fusefat answers it with `ENOSYS`). Through fusefat a rename stamps the current time, so
+//!   reruns onto FAT through that driver copy again.
 //! - Case folding ([`fold_name`]) is Unicode simple lower case then simple upper case per
 //!   character, which folds at least what the exFAT and NTFS up-case tables fold (checked against
 //!   a real exFAT mount) and sometimes more (refusing more, never less); Unicode normalisation

@@ -458,7 +458,9 @@ impl<'s, 'p> DirTask<'s, 'p> {
             // The batch is synced as a whole before its renames (`flush`), not file by file.
             durability: Durability::None,
             overwrite: Overwrite::Replace,
-            mode: Some(before.mode() & 0o7777),
+            // Where DST keeps no modes (FAT through FUSE answers `chmod` with ENOSYS), none is
+            // set: the file gets what the file system gives every file.
+            mode: self.shared.keeps_modes.then_some(before.mode() & 0o7777),
         };
         let mut temp = AtomicFile::create(&job.dst, &opts)?;
         if temp.target() != job.dst {
