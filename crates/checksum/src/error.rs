@@ -86,5 +86,65 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The [`io::ErrorKind`] that fits this error: its I/O cause's kind where it has one;
+    /// `InvalidInput` for a path that is not a regular file; `InvalidData` for a manifest line or
+    /// digest that is not valid; `Other` for a worker pool that did not start.
+    ///
+    /// ```
+    /// let err = checksum::Error::Malformed { line: 3, reason: "no digest".into() };
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::InvalidData);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Open { source, .. }
+            | Error::Read { source, .. }
+            | Error::Walk { source, .. }
+            | Error::ReadManifest { source, .. } => source.kind(),
+            Error::NotAFile { .. } => io::ErrorKind::InvalidInput,
+            Error::Malformed { .. } | Error::LineTooLong { .. } | Error::BadHex { .. } => {
+                io::ErrorKind::InvalidData
+            }
+            Error::ThreadPool { .. } => io::ErrorKind::Other,
+        }
+    }
+}
+
+/// For code that speaks `std::io::Result` (a `Read` adapter, another library's callback): the
+/// kind from [`Error::io_kind`], the same message and the same chain of causes; the typed error
+/// comes back with [`io::Error::into_inner`] and a downcast.
+///
+/// ```
+/// use std::io;
+/// let err = checksum::Error::Open { path: "a.bin".into(), source: io::ErrorKind::NotFound.into() };
+/// let io = io::Error::from(err);
+/// assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::NotFound, "failed to open a.bin".into()));
+/// assert!(io.into_inner().unwrap().downcast::<checksum::Error>().is_ok());
+/// ```
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        io::Error::new(err.io_kind(), err)
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_hashing_error_becomes_an_io_error_of_its_kind_keeping_message_and_chain() {
+        let err =
+            Error::Read { path: "a.bin".into(), source: io::ErrorKind::PermissionDenied.into() };
+        let message = err.to_string();
+        let io = io::Error::from(err);
+        assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::PermissionDenied, message));
+        let cause = io.source().and_then(|c| c.downcast_ref::<io::Error>()).unwrap();
+        assert_eq!(cause.kind(), io::ErrorKind::PermissionDenied);
+        let bad = Error::LineTooLong { line: 1, max: 10 };
+        assert_eq!(io::Error::from(bad).kind(), io::ErrorKind::InvalidData);
+    }
+}

@@ -109,6 +109,51 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The [`io::ErrorKind`] that fits this error: its I/O cause's kind where it has one;
+    /// `NotADirectory`, `NotFound` for a directory never sealed, `InvalidData` for a manifest
+    /// that is not valid or did not read back, `InvalidInput` for a refused seal, `Other` for a
+    /// worker pool that did not start.
+    ///
+    /// ```
+    /// let err = snapshot_verify::Error::NotSealed { dir: "step-10".into() };
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Open { source, .. }
+            | Error::ReadManifest { source, .. }
+            | Error::Sync { source, .. } => source.kind(),
+            Error::Write { source, .. } => std::error::Error::source(source)
+                .and_then(|cause| cause.downcast_ref::<io::Error>())
+                .map_or(io::ErrorKind::Other, io::Error::kind),
+            Error::NotADirectory { .. } => io::ErrorKind::NotADirectory,
+            Error::NotSealed { .. } => io::ErrorKind::NotFound,
+            Error::InvalidManifest { .. } | Error::ReadBack { .. } => io::ErrorKind::InvalidData,
+            Error::Refused { .. } => io::ErrorKind::InvalidInput,
+            Error::ThreadPool { .. } => io::ErrorKind::Other,
+        }
+    }
+}
+
+/// For code that speaks `std::io::Result`: the kind from [`Error::io_kind`], the same message
+/// and the same chain of causes; the typed error comes back with [`io::Error::into_inner`] and
+/// a downcast.
+///
+/// ```
+/// use std::io;
+/// let err = snapshot_verify::Error::NotADirectory { path: "weights.bin".into() };
+/// let io = io::Error::from(err);
+/// assert_eq!(io.kind(), io::ErrorKind::NotADirectory);
+/// assert_eq!(io.to_string(), "weights.bin is not a directory");
+/// assert!(io.into_inner().unwrap().downcast::<snapshot_verify::Error>().is_ok());
+/// ```
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        io::Error::new(err.io_kind(), err)
+    }
+}
+
 fn summary(issues: &[ManifestIssue], more: u64) -> String {
     let mut text = issues.first().map_or_else(|| "no details".to_owned(), ToString::to_string);
     let rest = issues.len().saturating_sub(1) as u64 + more;
@@ -135,4 +180,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
     let causes = std::iter::successors(Some(err), |e| e.source());
     causes.map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_snapshot_error_becomes_an_io_error_of_its_kind_keeping_message_and_chain() {
+        let err =
+            Error::Open { path: "snap".into(), source: io::ErrorKind::PermissionDenied.into() };
+        let message = err.to_string();
+        let io = io::Error::from(err);
+        assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::PermissionDenied, message));
+        let cause = io.source().and_then(|c| c.downcast_ref::<io::Error>()).unwrap();
+        assert_eq!(cause.kind(), io::ErrorKind::PermissionDenied);
+        let unsealed = Error::NotSealed { dir: "snap".into() };
+        assert_eq!(io::Error::from(unsealed).kind(), io::ErrorKind::NotFound);
+    }
 }

@@ -128,6 +128,8 @@ impl Error {
             Error::Io(err) => err.kind(),
             Error::StatusName { .. } | Error::StatusIsPidFile { .. } => io::ErrorKind::InvalidInput,
             Error::DirLock(err) => err.io_kind(),
+            Error::Checksum(err) => err.io_kind(),
+            Error::Snapshot(err) => err.io_kind(),
             _ => io_kind_of_causes(self),
         }
     }
