@@ -150,16 +150,35 @@ pub fn holders(path: impl AsRef<Path>) -> Result<Vec<Holder>> {
     let meta =
         std::fs::metadata(path).map_err(|source| Error::Open { path: path.to_owned(), source })?;
     let written = read_written(path);
-    Ok(combine(proc_locks(meta.dev(), meta.ino()), written))
+    Ok(combine(proc_locks(meta.dev(), meta.ino()), written, false))
+}
+
+/// [`holders`] of a lock known to be held right now (a `try_lock` just failed): then a holder
+/// `/proc/locks` does not list (another pid namespace, another host, some FUSE mounts) is named
+/// from the lock file's text even when that text says this host.
+pub(crate) fn busy_holders(path: &Path) -> Vec<Holder> {
+    let Ok(meta) = std::fs::metadata(path) else { return Vec::new() };
+    combine(proc_locks(meta.dev(), meta.ino()), read_written(path), true)
 }
 
 /// Merges what `/proc/locks` says (authoritative about who holds it now) with what the lock file
 /// says (possibly stale: used for the pid `/proc/locks` names, or alone, marked, when `/proc/locks`
 /// names nobody or is unreadable).
-fn combine(from_proc: Option<Vec<Holder>>, written: Option<Holder>) -> Vec<Holder> {
+fn combine(from_proc: Option<ProcView>, written: Option<Holder>, busy: bool) -> Vec<Holder> {
     match from_proc {
-        Some(list) if list.is_empty() => written.map(from_lock_file).into_iter().collect(),
-        Some(mut list) => {
+        Some(view) if view.holders.is_empty() => {
+            // Nobody /proc/locks can name. The text names the holder if the lock is known to be
+            // held (`busy`), if /proc/locks lists a holder without a pid, or if the text is from
+            // another host (a network file system); text of this host with no lock listed is
+            // left over from a released lock.
+            let elsewhere = |w: &Holder| w.host.as_deref().is_some_and(|h| h != host_name());
+            written
+                .filter(|w| busy || view.unseen || elsewhere(w))
+                .map(from_lock_file)
+                .into_iter()
+                .collect()
+        }
+        Some(ProcView { holders: mut list, .. }) => {
             if let Some(w) = written {
                 for h in list.iter_mut().filter(|h| h.pid.is_some() && h.pid == w.pid) {
                     h.host = w.host.clone();
@@ -184,7 +203,7 @@ fn host_name() -> String {
 }
 
 /// Holders from `/proc/locks`, or `None` when it cannot be read (not Linux, no procfs).
-fn proc_locks(dev: u64, ino: u64) -> Option<Vec<Holder>> {
+fn proc_locks(dev: u64, ino: u64) -> Option<ProcView> {
     let text = std::fs::read_to_string("/proc/locks").ok()?;
     let want_dev = (rustix::fs::major(dev), rustix::fs::minor(dev));
     let entries: Vec<ProcLock> =
@@ -195,31 +214,46 @@ fn proc_locks(dev: u64, ino: u64) -> Option<Vec<Holder>> {
     let exact: Vec<&ProcLock> = entries.iter().filter(|e| e.dev == want_dev).collect();
     let chosen: Vec<&ProcLock> = if exact.is_empty() { entries.iter().collect() } else { exact };
     let mut out: Vec<Holder> = Vec::new();
+    let mut unseen = false;
     for e in chosen {
-        if out.iter().any(|h| h.pid == Some(e.pid)) {
+        let Some(pid) = e.pid else {
+            unseen = true;
+            continue;
+        };
+        if out.iter().any(|h| h.pid == Some(pid)) {
             continue;
         }
         out.push(Holder {
-            pid: Some(e.pid),
-            command: read_cmdline(e.pid),
+            pid: Some(pid),
+            command: read_cmdline(pid),
             exclusive: Some(e.exclusive),
             ..Holder::default()
         });
     }
-    Some(out)
+    Some(ProcView { holders: out, unseen })
+}
+
+/// What `/proc/locks` says about one file.
+#[derive(Debug, Default)]
+struct ProcView {
+    /// The holders it names.
+    holders: Vec<Holder>,
+    /// Whether it lists a holder whose pid is not visible here (another pid namespace).
+    unseen: bool,
 }
 
 /// One granted lock from `/proc/locks`.
 #[derive(Debug, PartialEq, Eq)]
 struct ProcLock {
-    pid: u32,
+    /// `None` for a holder whose pid is not visible in this pid namespace (printed as 0 or -1).
+    pid: Option<u32>,
     dev: (u32, u32),
     ino: u64,
     exclusive: bool,
 }
 
-/// Parses `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`; `None` for waiters (`->`),
-/// unparsable lines and pids not visible in this pid namespace.
+/// Parses `1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF`; `None` for waiters (`->`) and
+/// unparsable lines.
 fn parse_proc_locks_line(line: &str) -> Option<ProcLock> {
     let mut fields = line.split_whitespace();
     let _ordinal = fields.next()?;
@@ -230,7 +264,7 @@ fn parse_proc_locks_line(line: &str) -> Option<ProcLock> {
     let _advisory = fields.next()?;
     let access = fields.next()?;
     let pid: i64 = fields.next()?.parse().ok()?;
-    let pid = u32::try_from(pid).ok().filter(|&p| p > 0)?;
+    let pid = u32::try_from(pid).ok().filter(|&p| p > 0);
     let mut id = fields.next()?.split(':');
     let major = u32::from_str_radix(id.next()?, 16).ok()?;
     let minor = u32::from_str_radix(id.next()?, 16).ok()?;
@@ -402,12 +436,16 @@ mod tests {
     fn parses_proc_locks_lines() {
         let e =
             parse_proc_locks_line("1: FLOCK  ADVISORY  WRITE 12345 fd:01:1234567 0 EOF").unwrap();
-        assert_eq!(e, ProcLock { pid: 12345, dev: (0xfd, 1), ino: 1_234_567, exclusive: true });
+        assert_eq!(
+            e,
+            ProcLock { pid: Some(12345), dev: (0xfd, 1), ino: 1_234_567, exclusive: true }
+        );
         let e =
             parse_proc_locks_line("3: FLOCK  ADVISORY  READ 5770 fe:00:10133511 0 EOF").unwrap();
         assert!(!e.exclusive);
         assert_eq!(parse_proc_locks_line("1: -> FLOCK  ADVISORY  WRITE 99 fd:01:5 0 EOF"), None);
-        assert_eq!(parse_proc_locks_line("2: FLOCK  ADVISORY  WRITE -1 fd:01:5 0 EOF"), None);
+        let unseen = parse_proc_locks_line("2: FLOCK  ADVISORY  WRITE 0 fd:01:5 0 EOF").unwrap();
+        assert_eq!(unseen.pid, None, "a holder in another pid namespace");
         assert_eq!(parse_proc_locks_line("garbage"), None);
     }
 
@@ -421,13 +459,14 @@ mod tests {
             (Some(42), Some("box"), Some("a b"))
         );
         assert_eq!(format_utc(w.since.unwrap()), "1970-01-02 00:00:00 UTC");
+        let view = |holders: Vec<Holder>| ProcView { holders, unseen: false };
         let live = vec![Holder { pid: Some(42), ..Holder::default() }];
-        let merged = combine(Some(live), Some(w.clone()));
+        let merged = combine(Some(view(live)), Some(w.clone()), false);
         assert_eq!(merged[0].host.as_deref(), Some("box"));
         assert_eq!(merged[0].source, HolderSource::ProcLocks);
         let other = vec![Holder { pid: Some(7), ..Holder::default() }];
-        assert_eq!(combine(Some(other), Some(w.clone()))[0].host, None);
-        assert_eq!(combine(None, Some(w)).len(), 1);
+        assert_eq!(combine(Some(view(other)), Some(w.clone()), false)[0].host, None);
+        assert_eq!(combine(None, Some(w), false).len(), 1);
     }
 
     #[test]
@@ -435,13 +474,21 @@ mod tests {
         // Another host of a network file system: /proc/locks lists nobody, the text names it.
         let w =
             parse_holder_info("42\nformat=safefs-lock-holder/1\nhost=elsewhere.invalid\n").unwrap();
-        let named = combine(Some(Vec::new()), Some(w));
+        let named = combine(Some(ProcView::default()), Some(w), false);
         assert_eq!(named.len(), 1);
         assert_eq!(named[0].source, HolderSource::LockFile);
         assert_eq!(
             named[0].to_string(),
             "pid 42 on elsewhere.invalid, as written in the lock file (not seen in /proc/locks)"
         );
+        // This host's text: named only when the lock is known to be held (or /proc/locks lists a
+        // holder it cannot name); with nothing listed it is left over from a released lock.
+        let here = Holder { pid: Some(42), host: Some(host_name()), ..Holder::default() };
+        assert!(combine(Some(ProcView::default()), Some(here.clone()), false).is_empty());
+        let busy = combine(Some(ProcView::default()), Some(here.clone()), true);
+        assert_eq!(busy[0].source, HolderSource::LockFile);
+        let unseen = ProcView { holders: Vec::new(), unseen: true };
+        assert_eq!(combine(Some(unseen), Some(here), false)[0].source, HolderSource::LockFile);
     }
 
     #[test]

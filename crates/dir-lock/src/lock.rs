@@ -325,7 +325,7 @@ fn register(key: (u64, u64), path: &Path, wait: Wait, start: Instant) -> Result<
             Some(_) => {}
         }
         waited = true;
-        let busy = || Holders(holder::holders(path).unwrap_or_default());
+        let busy = || Holders(holder::busy_holders(path));
         held = match wait {
             Wait::NonBlock => {
                 return Err(Error::WouldBlock { path: path.to_owned(), holders: busy() });
@@ -365,7 +365,7 @@ fn lock(
     if try_lock(file, path, opts.kind)? {
         return Ok(None);
     }
-    let seen = holder::holders(path).unwrap_or_default();
+    let seen = holder::busy_holders(path);
     match opts.wait {
         Wait::NonBlock => Err(Error::WouldBlock { path: path.to_owned(), holders: Holders(seen) }),
         Wait::Timeout(limit) => {
@@ -404,11 +404,11 @@ fn poll(
     loop {
         let waited = start.elapsed();
         if waited >= limit {
-            let holders = Holders(holder::holders(path).unwrap_or_default());
+            let holders = Holders(holder::busy_holders(path));
             return Err(Error::Timeout { path: path.to_owned(), waited, holders });
         }
         if waited >= next_report {
-            on_wait.waiting(path, &holder::holders(path).unwrap_or_default(), waited);
+            on_wait.waiting(path, &holder::busy_holders(path), waited);
             next_report = waited + REPEAT;
         }
         std::thread::sleep(
@@ -433,7 +433,7 @@ fn block(file: &File, path: &Path, kind: LockKind, on_wait: &dyn WaitObserver) -
             let start = Instant::now();
             let mut wait = GRACE;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
-                on_wait.waiting(path, &holder::holders(path).unwrap_or_default(), start.elapsed());
+                on_wait.waiting(path, &holder::busy_holders(path), start.elapsed());
                 wait = REPEAT;
             }
         });
