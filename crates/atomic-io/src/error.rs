@@ -312,3 +312,84 @@ impl Error {
         }
     }
 }
+
+impl Error {
+    /// The [`io::ErrorKind`] that fits this error: its I/O cause's kind where it has one;
+    /// otherwise what it says (`AlreadyExists` for a no-clobber refusal, `IsADirectory`,
+    /// `NotADirectory`, `NotFound` for a missing directory, `FileTooLarge`, `InvalidData` for a
+    /// line that is too long or not valid, `InvalidInput` for a target that is not a regular file
+    /// or cannot name one, `Other` for a symlink loop).
+    ///
+    /// ```
+    /// let err = atomic_io::Error::TargetExists { path: "out.json".into() };
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::AlreadyExists);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Symlink { source, .. }
+            | Error::Inspect { source, .. }
+            | Error::OpenDir { source, .. }
+            | Error::CreateTemp { source, .. }
+            | Error::Lock { source, .. }
+            | Error::Permissions { source, .. }
+            | Error::Write { source, .. }
+            | Error::SyncTemp { source, .. }
+            | Error::Rename { source, .. }
+            | Error::SyncDir { source, .. }
+            | Error::RemoveTemp { source, .. }
+            | Error::ReadDir { source, .. }
+            | Error::Examine { source, .. }
+            | Error::Open { source, .. }
+            | Error::Read { source, .. }
+            | Error::ReadLine { source, .. } => source.kind(),
+            Error::InvalidTarget { .. } | Error::NotAFile { .. } => io::ErrorKind::InvalidInput,
+            Error::IsDirectory { .. } => io::ErrorKind::IsADirectory,
+            Error::MissingParent { .. } => io::ErrorKind::NotFound,
+            Error::ParentNotDirectory { .. } => io::ErrorKind::NotADirectory,
+            Error::SymlinkLoop { .. } => io::ErrorKind::Other,
+            Error::TargetExists { .. } => io::ErrorKind::AlreadyExists,
+            Error::FileTooLarge { .. } => io::ErrorKind::FileTooLarge,
+            Error::LineTooLong { .. } | Error::Jsonl { .. } => io::ErrorKind::InvalidData,
+        }
+    }
+}
+
+/// For code that speaks `std::io::Result` (a `Write` adapter, another library's callback): the
+/// kind from [`Error::io_kind`], the same message and the same chain of causes; the typed error
+/// comes back with [`io::Error::into_inner`] and a downcast.
+///
+/// ```
+/// use std::io;
+/// let err = atomic_io::Error::TargetExists { path: "out.json".into() };
+/// let io = io::Error::from(err);
+/// assert_eq!(io.kind(), io::ErrorKind::AlreadyExists);
+/// assert_eq!(io.to_string(), "out.json already exists; not replaced (no-clobber)");
+/// assert!(io.into_inner().unwrap().downcast::<atomic_io::Error>().is_ok());
+/// ```
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        io::Error::new(err.io_kind(), err)
+    }
+}
+
+#[cfg(test)]
+mod io_tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_write_error_becomes_an_io_error_of_its_kind_keeping_message_and_chain() {
+        let err = Error::Rename {
+            temp: "t".into(),
+            target: "out.json".into(),
+            source: io::ErrorKind::StorageFull.into(),
+        };
+        let message = err.to_string();
+        let io = io::Error::from(err);
+        assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::StorageFull, message));
+        let cause = io.source().and_then(|c| c.downcast_ref::<io::Error>()).unwrap();
+        assert_eq!(cause.kind(), io::ErrorKind::StorageFull);
+        let missing = Error::MissingParent { path: "d/x".into(), parent: "d".into() };
+        assert_eq!(io::Error::from(missing).kind(), io::ErrorKind::NotFound);
+    }
+}

@@ -170,9 +170,7 @@ impl Error {
             Error::Produce { source, .. } => {
                 source.downcast_ref::<io::Error>().map_or(io::ErrorKind::Other, io::Error::kind)
             }
-            Error::Atomic(err) => std::error::Error::source(err)
-                .and_then(|cause| cause.downcast_ref::<io::Error>())
-                .map_or(io::ErrorKind::Other, io::Error::kind),
+            Error::Atomic(err) => err.io_kind(),
         }
     }
 }

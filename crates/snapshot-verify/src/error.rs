@@ -124,9 +124,7 @@ impl Error {
             Error::Open { source, .. }
             | Error::ReadManifest { source, .. }
             | Error::Sync { source, .. } => source.kind(),
-            Error::Write { source, .. } => std::error::Error::source(source)
-                .and_then(|cause| cause.downcast_ref::<io::Error>())
-                .map_or(io::ErrorKind::Other, io::Error::kind),
+            Error::Write { source, .. } => source.io_kind(),
             Error::NotADirectory { .. } => io::ErrorKind::NotADirectory,
             Error::NotSealed { .. } => io::ErrorKind::NotFound,
             Error::InvalidManifest { .. } | Error::ReadBack { .. } => io::ErrorKind::InvalidData,

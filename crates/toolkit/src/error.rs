@@ -127,6 +127,7 @@ impl Error {
         match self {
             Error::Io(err) => err.kind(),
             Error::StatusName { .. } | Error::StatusIsPidFile { .. } => io::ErrorKind::InvalidInput,
+            Error::AtomicIo(err) => err.io_kind(),
             Error::DirLock(err) => err.io_kind(),
             Error::Checksum(err) => err.io_kind(),
             Error::Snapshot(err) => err.io_kind(),
