@@ -476,3 +476,87 @@ mod tests {
         assert!(!err.is_transient(), "ENOSPC is final");
     }
 }
+
+impl Error {
+    /// The [`io::ErrorKind`] that fits this error: its I/O cause's kind where it has one (through
+    /// `atomic-io`, `checksum` and the walk too); otherwise what it says (`NotADirectory`,
+    /// `StorageFull` for too little free space, `InvalidFilename` for a name DST cannot hold,
+    /// `InvalidData` for a copy that did not read back as read, `AlreadyExists` for something in
+    /// the way, `InvalidInput` for a refused pair of folders or colliding names), else `Other`.
+    ///
+    /// ```
+    /// let err = folder_copier::Error::SourceNotDirectory { path: "roms".into() };
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::NotADirectory);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Inspect { source, .. }
+            | Error::FreeSpace { source, .. }
+            | Error::Open { source, .. }
+            | Error::Read { source, .. }
+            | Error::ReadBack { source, .. }
+            | Error::Destination { source, .. }
+            | Error::Sync { source, .. } => source.kind(),
+            Error::Walk { source, .. } => {
+                source.io_error().map_or(io::ErrorKind::Other, io::Error::kind)
+            }
+            Error::Sweep { source, .. } | Error::Atomic(source) => source.io_kind(),
+            Error::Checksum(source) => source.io_kind(),
+            Error::SourceNotDirectory { .. } | Error::DestinationNotDirectory { .. } => {
+                io::ErrorKind::NotADirectory
+            }
+            Error::DestinationInsideSource { .. }
+            | Error::DestinationOverlapsSource { .. }
+            | Error::Collisions { .. }
+            | Error::NotRegular { .. }
+            | Error::SameFile { .. } => io::ErrorKind::InvalidInput,
+            Error::Unstorable { .. } => io::ErrorKind::InvalidFilename,
+            Error::NoSpace { .. } => io::ErrorKind::StorageFull,
+            Error::EmptyCopy { .. }
+            | Error::SizeMismatch { .. }
+            | Error::HashMismatch { .. }
+            | Error::MediaMismatch { .. } => io::ErrorKind::InvalidData,
+            Error::InTheWay { .. } | Error::DestinationRaced { .. } => io::ErrorKind::AlreadyExists,
+            Error::ThreadPool { .. } | Error::SourceChanged { .. } | Error::ParentFailed { .. } => {
+                io::ErrorKind::Other
+            }
+        }
+    }
+}
+
+/// For code that speaks `std::io::Result`: the kind from [`Error::io_kind`], the same message
+/// and the same chain of causes; the typed error comes back with [`io::Error::into_inner`] and a
+/// downcast.
+///
+/// ```
+/// use std::io;
+/// let err = folder_copier::Error::SourceNotDirectory { path: "roms".into() };
+/// let io = io::Error::from(err);
+/// assert_eq!(io.kind(), io::ErrorKind::NotADirectory);
+/// assert_eq!(io.to_string(), "source roms is not a directory");
+/// assert!(io.into_inner().unwrap().downcast::<folder_copier::Error>().is_ok());
+/// ```
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        io::Error::new(err.io_kind(), err)
+    }
+}
+
+#[cfg(test)]
+mod io_tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_copy_error_becomes_an_io_error_of_its_kind_keeping_message_and_chain() {
+        let err =
+            Error::Open { path: "roms/a".into(), source: io::ErrorKind::PermissionDenied.into() };
+        let message = err.to_string();
+        let io = io::Error::from(err);
+        assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::PermissionDenied, message));
+        let cause = io.source().and_then(|c| c.downcast_ref::<io::Error>()).unwrap();
+        assert_eq!(cause.kind(), io::ErrorKind::PermissionDenied);
+        let full = Error::NoSpace { dst: "card".into(), needed: 10, available: 1 };
+        assert_eq!(io::Error::from(full).kind(), io::ErrorKind::StorageFull);
+    }
+}

@@ -115,8 +115,9 @@ pub enum NameRefusal {
 
 impl Error {
     /// The [`io::ErrorKind`] that fits this error best: what it says itself where that is
-    /// specific (a timeout, a refused name, a file that failed its check, another instance
-    /// running), otherwise the kind of the first I/O error among its causes, otherwise
+    /// specific (a refused status name), otherwise what the crate it comes from says (each
+    /// crate's `Error::io_kind`: a timeout, a file that failed its check, another instance
+    /// running, or the kind of its I/O cause); an incomplete copy is
     /// [`Other`](io::ErrorKind::Other).
     ///
     /// ```
@@ -129,23 +130,13 @@ impl Error {
             Error::StatusName { .. } | Error::StatusIsPidFile { .. } => io::ErrorKind::InvalidInput,
             Error::AtomicIo(err) => err.io_kind(),
             Error::DirLock(err) => err.io_kind(),
+            Error::Copy(err) => err.io_kind(),
             Error::Checksum(err) => err.io_kind(),
             Error::Snapshot(err) => err.io_kind(),
-            _ => io_kind_of_causes(self),
+            Error::Status { source, .. } => source.kind(),
+            Error::CopyIncomplete { .. } => io::ErrorKind::Other,
         }
     }
-}
-
-/// The kind of the first [`io::Error`] in `err`'s chain of causes, or `Other`.
-fn io_kind_of_causes(err: &(dyn std::error::Error + 'static)) -> io::ErrorKind {
-    let mut cause = Some(err);
-    while let Some(err) = cause {
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            return io.kind();
-        }
-        cause = err.source();
-    }
-    io::ErrorKind::Other
 }
 
 /// For code that speaks `std::io::Result` (a `Read`/`Write` implementation, a callback of
