@@ -406,6 +406,10 @@ impl PowerCut {
         let froze = self.wait_frozen(children);
         self.cut_with(how);
         for child in children.iter_mut() {
+            // The child's whole process group (see [`quiet`]), then the child itself.
+            if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
             let _ = child.kill();
         }
         self.thaw();
@@ -423,6 +427,13 @@ impl Drop for PowerCut {
         self.resume();
         if let Some(session) = self.session.take() {
             let _ = session.umount_and_join();
+        }
+        // Still mounted (a leftover process kept it busy): detach it, so no stale mount of a
+        // dead server is left behind.
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let path = self.mountpoint.path().to_string_lossy().into_owned();
+        if mounts.lines().any(|l| l.split(' ').nth(1) == Some(path.as_str())) {
+            let _ = Command::new("umount").arg("-l").arg(&path).status();
         }
     }
 }
@@ -514,10 +525,14 @@ impl Campaign<'_> {
 }
 
 /// A command with stdin closed and its output discarded, for a campaign's writer.
+/// Each runs in a process group of its own, so that a cut kills what it started too (the
+/// producer `once` runs, say), as a power cut would.
 pub fn quiet(mut cmd: Command) -> Command {
+    use std::os::unix::process::CommandExt as _;
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
     cmd
 }
 
