@@ -537,6 +537,30 @@ pub fn quiet(mut cmd: Command) -> Command {
 }
 
 impl Fs {
+    /// fsync and fsyncdir alike: a directory makes its entries durable, a file its data and size
+    /// (fdatasync is treated as fsync: the model keeps no metadata that only fsync would flush).
+    fn sync(&self, ino: INodeNo, reply: ReplyEmpty) {
+        let mut state = match self.0.enter() {
+            Ok(state) => state,
+            Err(errno) => return reply.error(errno),
+        };
+        state.syncs += 1;
+        if let Some(errno) = state.fail_sync {
+            return reply.error(Errno::from_i32(errno));
+        }
+        match state.live.nodes.get(&ino.0).cloned() {
+            Some(node) if matches!(node.content, Content::Dir(_)) => {
+                sync_dir(&mut state, ino.0);
+                reply.ok();
+            }
+            Some(node) => {
+                state.durable.nodes.insert(ino.0, node);
+                reply.ok();
+            }
+            None => reply.error(Errno::ENOENT),
+        }
+    }
+
     fn new_inode(
         &self,
         req: &Request,
@@ -943,25 +967,7 @@ impl Filesystem for Fs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let mut state = match self.0.enter() {
-            Ok(state) => state,
-            Err(errno) => return reply.error(errno),
-        };
-        state.syncs += 1;
-        if let Some(errno) = state.fail_sync {
-            return reply.error(Errno::from_i32(errno));
-        }
-        match state.live.nodes.get(&ino.0).cloned() {
-            Some(node) if matches!(node.content, Content::Dir(_)) => {
-                sync_dir(&mut state, ino.0);
-                reply.ok();
-            }
-            Some(node) => {
-                state.durable.nodes.insert(ino.0, node);
-                reply.ok();
-            }
-            None => reply.error(Errno::ENOENT),
-        }
+        self.sync(ino, reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -1016,16 +1022,7 @@ impl Filesystem for Fs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let mut state = match self.0.enter() {
-            Ok(state) => state,
-            Err(errno) => return reply.error(errno),
-        };
-        state.syncs += 1;
-        if let Some(errno) = state.fail_sync {
-            return reply.error(Errno::from_i32(errno));
-        }
-        sync_dir(&mut state, ino.0);
-        reply.ok();
+        self.sync(ino, reply);
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

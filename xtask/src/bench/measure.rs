@@ -288,6 +288,25 @@ pub(crate) fn print_goal(goal: &str, met: Option<bool>, evidence: &str) {
     table!("  goal: {goal}: {verdict} ({evidence})");
 }
 
+/// The two goals every reading job has against its fastest peers: at most the time of `peer` (the
+/// widest xxhsum run, named by `peer_goal`), and within 10% of the parallel `cat` read ceiling.
+pub(crate) fn print_read_goals(
+    peer_goal: &str,
+    ours: Option<f64>,
+    peer: Option<f64>,
+    cat: Option<f64>,
+) {
+    let ratio = |other: Option<f64>| {
+        ours.zip(other).map_or("-".into(), |(o, p)| format!("ours {:.2}x its time", o / p))
+    };
+    print_goal(peer_goal, ours.zip(peer).map(|(o, p)| o <= p), &ratio(peer));
+    print_goal(
+        "within 10% of the parallel `cat` read ceiling",
+        ours.zip(cat).map(|(o, c)| o <= c * 1.10),
+        &ratio(cat),
+    );
+}
+
 /// The median of the named contender.
 pub(crate) fn median_of(stats: &[Stats], name: &str) -> Option<f64> {
     stats.iter().find(|s| s.name == name).and_then(|s| s.median)

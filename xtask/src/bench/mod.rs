@@ -52,7 +52,8 @@ use anyhow::Context;
 use camino::Utf8PathBuf;
 
 pub(crate) use measure::{
-    Cache, Contender, Settings, Stats, measure, median_of, print_goal, print_table,
+    Cache, Contender, Settings, Stats, measure, median_of, print_goal, print_read_goals,
+    print_table,
 };
 pub(crate) use safefs::trees::{TreeSpec, ensure_tree};
 

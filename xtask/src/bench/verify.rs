@@ -7,7 +7,9 @@ use std::process::Command;
 use camino::Utf8PathBuf;
 
 use super::hash::{CAT_STREAMS, XXHSUM_WIDE};
-use super::{Contender, Ctx, MAX_ARGS, chunks, ensure_tree, median_of, print_goal, split};
+use super::{
+    Contender, Ctx, MAX_ARGS, chunks, ensure_tree, median_of, print_goal, print_read_goals, split,
+};
 
 pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let xxhsum = ctx.tool("xxhsum");
@@ -114,15 +116,11 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         let ours = median_of(&stats, "ours: xtask verify");
         let wide = wide_name.and_then(|name| median_of(&stats, &name));
         let cat = cat_name.and_then(|name| median_of(&stats, &name));
-        print_goal(
+        print_read_goals(
             &format!("at most xxhsum -c's time at {XXHSUM_WIDE} processes"),
-            ours.zip(wide).map(|(o, w)| o <= w),
-            &ours.zip(wide).map_or("-".into(), |(o, w)| format!("ours {:.2}x its time", o / w)),
-        );
-        print_goal(
-            "within 10% of the parallel `cat` read ceiling",
-            ours.zip(cat).map(|(o, c)| o <= c * 1.10),
-            &ours.zip(cat).map_or("-".into(), |(o, c)| format!("ours {:.2}x its time", o / c)),
+            ours,
+            wide,
+            cat,
         );
         let peers: Vec<f64> = stats
             .iter()
