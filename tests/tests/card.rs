@@ -344,6 +344,30 @@ fn extended_attributes_the_card_cannot_take_are_warned_about_once_and_the_copy_g
 }
 
 #[test]
+fn owners_the_card_cannot_keep_are_warned_about_once_and_the_copy_goes_on() {
+    let Some(card) = Card::exfat(16 << 20, 4096) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    for i in 0..3u64 {
+        let path = src.join(format!("gba/{i}.gba"));
+        put(&path, i, 1000);
+        // The card fixture needs root, so this chown is allowed; exfat-fuse answers its own with EPERM.
+        std::os::unix::fs::chown(&path, Some(1234), Some(2345)).unwrap();
+    }
+    let out = copy(&["--json"], &src, &card.path().join("roms"));
+    assert_exit(&out, 0);
+    let report = json(&out);
+    assert_eq!(report["copied"], 3);
+    let owner_warnings = report["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["kind"] == "owners_not_kept")
+        .count();
+    assert_eq!(owner_warnings, 1, "{report:#}");
+}
+
+#[test]
 fn on_fat32_a_file_over_4_gib_is_refused_before_a_byte_is_written_and_a_refused_chmod_is_a_warning()
 {
     let Some(card) = Card::fat32(64 << 20) else { return };

@@ -111,7 +111,11 @@
 //!
 //! - A SIGKILL or crash leaves temp files (named `.<name>.atomic-<10 characters>.tmp`) beside
 //!   their destinations; the next copy into the same DST removes them, as does `sweep`.
-//! - Owners are not kept. Extended attributes (ACLs included, which are stored as attributes) are
+//! - Owners of regular files are kept where the process may give files away (root), as `cp -a`
+//!   keeps them, set-id bits included; where it may not, or DST keeps no owners (exFAT through
+//!   FUSE answers EPERM), the first refusal gives one [`Warning::OwnersNotKept`] and files get the
+//!   copier's owner. Directories and symlinks get the copier's owner. A change of owner alone
+//!   does not make a file out of date. Extended attributes (ACLs included, which are stored as attributes) are
 //!   copied where DST takes them; the first one DST refuses gives one
 //!   [`Warning::XattrsNotKept`] and the copy goes on without them. A change of attributes alone
 //!   does not make a file out of date. Files with several names inside SRC

@@ -95,6 +95,15 @@ pub enum Warning {
         /// Why.
         reason: String,
     },
+    /// A file's owner or group could not be kept (the process may not give files away, or DST
+    /// keeps no owners): said once per copy, for the first file it happened to; the copy goes on
+    /// and files get the owner a new file of this process gets.
+    OwnersNotKept {
+        /// The source file whose owner could not be kept.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// DST's file system reports no capacity at all (some network and FUSE file systems), so free
     /// space was not checked.
     NoCapacity {
@@ -131,6 +140,11 @@ impl fmt::Display for Warning {
             Warning::XattrsNotKept { path, reason } => write!(
                 f,
                 "extended attributes of {} not copied ({reason}); copying without them",
+                names::shown(path)
+            ),
+            Warning::OwnersNotKept { path, reason } => write!(
+                f,
+                "the owner of {} not kept ({reason}); copying with this process's owner",
                 names::shown(path)
             ),
             Warning::NoCapacity { path } => write!(

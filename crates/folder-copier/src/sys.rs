@@ -64,6 +64,23 @@ pub(crate) fn advise_sequential(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::Sequential);
 }
 
+/// Gives `to` the owner and group of the source (`from`), as `cp -a` does, when they differ from
+/// the ones a new file of this process gets; then sets `mode` again where it has set-id bits,
+/// which the kernel clears on a chown. Fails where the process may not give files away (not
+/// root) or the file system keeps no owners.
+pub(crate) fn copy_owner(from: &Metadata, to: &File, mode: Option<u32>) -> io::Result<()> {
+    use rustix::fs::{Gid, Uid};
+    let (uid, gid) = (from.uid(), from.gid());
+    if (uid, gid) == (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()) {
+        return Ok(());
+    }
+    rustix::fs::fchown(to, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+    if let Some(mode) = mode.filter(|mode| mode & 0o6000 != 0) {
+        rustix::fs::fchmod(to, Mode::from_raw_mode(mode))?;
+    }
+    Ok(())
+}
+
 /// Copies the extended attributes of the open file `from` onto the open file `to`. A source file
 /// system without them is a file without them; any other error is returned as it is (the caller
 /// warns once and copies on without them).

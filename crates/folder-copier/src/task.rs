@@ -50,6 +50,8 @@ pub(crate) struct Shared<'a> {
     pub(crate) keeps_holes: bool,
     /// Cleared by the first extended attribute DST does not take (said once, then not tried).
     pub(crate) xattrs_ok: AtomicBool,
+    /// Whether owners are still being kept; cleared (and said once) at the first that cannot be.
+    pub(crate) owners_ok: AtomicBool,
 }
 
 impl Shared<'_> {
@@ -467,6 +469,15 @@ impl<'s, 'p> DirTask<'s, 'p> {
             // A symlink was planted after `up_to_date` removed what was there; dropping `temp`
             // removes the temp file, and nothing was written through the link.
             return Err(Error::DestinationRaced { path: job.dst.clone() });
+        }
+        // Owners before attributes and modes: a chown clears set-id bits and file capabilities.
+        if self.shared.owners_ok.load(Ordering::Relaxed)
+            && let Err(err) = sys::copy_owner(&before, temp.as_file(), opts.mode)
+            && self.shared.owners_ok.swap(false, Ordering::Relaxed)
+        {
+            let warning = Warning::OwnersNotKept { path: job.src.clone(), reason: err.to_string() };
+            self.shared.progress.warning(&warning);
+            self.report.warnings.push(warning);
         }
         if self.shared.xattrs_ok.load(Ordering::Relaxed)
             && let Err(err) = sys::copy_xattrs(&src, temp.as_file())

@@ -217,6 +217,32 @@ fn one_large_folder_copies_identically_with_any_number_of_jobs() {
 }
 
 #[test]
+fn owners_are_kept_where_the_process_may_give_files_away_and_set_id_bits_survive_the_chown() {
+    if !rustix::process::geteuid().is_root() {
+        assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "CI runs this test as root");
+        eprintln!("SKIPPED owners_are_kept...: giving files away needs root");
+        return;
+    }
+    let s = Scratch::new();
+    write(&s.src().join("bin/tool"), b"#!/bin/sh\n", 0o4755, 1_000_000_000);
+    write(&s.src().join("bin/notes"), b"notes", 0o640, 1_000_000_000);
+    for (name, mode) in [("bin/tool", 0o4755), ("bin/notes", 0o640)] {
+        let path = s.src().join(name);
+        std::os::unix::fs::chown(&path, Some(1234), Some(2345)).unwrap();
+        // The chown cleared the set-id bit; put it back, as the copy must.
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+    for (name, mode) in [("bin/tool", 0o4755), ("bin/notes", 0o640)] {
+        let meta = fs::metadata(s.dst().join(name)).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (1234, 2345), "{name}: owner not kept");
+        assert_eq!(meta.mode() & 0o7777, mode, "{name}: mode lost to the chown");
+    }
+}
+
+#[test]
 fn durability_none_and_no_verify_still_copy_identically() {
     let s = Scratch::new();
     many_folders(&s);

@@ -375,6 +375,7 @@ fn warning_json(warning: &Warning) -> Value {
         Warning::ModesNotKept { path } => ("modes_not_kept", path),
         Warning::NoCapacity { path } => ("no_capacity", path),
         Warning::XattrsNotKept { path, .. } => ("xattrs_not_kept", path),
+        Warning::OwnersNotKept { path, .. } => ("owners_not_kept", path),
         _ => ("other", &std::path::PathBuf::new()),
     };
     let mut value = json!({ "kind": kind, "message": warning.to_string() });
