@@ -23,6 +23,11 @@ fn json(out: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// How many warnings of this kind a `--json` report holds.
+fn warnings_of(report: &serde_json::Value, kind: &str) -> usize {
+    report["warnings"].as_array().unwrap().iter().filter(|w| w["kind"] == kind).count()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -334,13 +339,7 @@ fn extended_attributes_the_card_cannot_take_are_warned_about_once_and_the_copy_g
     assert_exit(&out, 0);
     let report = json(&out);
     assert_eq!(report["copied"], 3);
-    let xattr_warnings = report["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["kind"] == "xattrs_not_kept")
-        .count();
-    assert_eq!(xattr_warnings, 1, "{report:#}");
+    assert_eq!(warnings_of(&report, "xattrs_not_kept"), 1, "{report:#}");
 }
 
 #[test]
@@ -358,13 +357,7 @@ fn owners_the_card_cannot_keep_are_warned_about_once_and_the_copy_goes_on() {
     assert_exit(&out, 0);
     let report = json(&out);
     assert_eq!(report["copied"], 3);
-    let owner_warnings = report["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|w| w["kind"] == "owners_not_kept")
-        .count();
-    assert_eq!(owner_warnings, 1, "{report:#}");
+    assert_eq!(warnings_of(&report, "owners_not_kept"), 1, "{report:#}");
 }
 
 #[test]
@@ -399,10 +392,7 @@ fn on_fat32_a_file_over_4_gib_is_refused_before_a_byte_is_written_and_a_refused_
     assert_exit(&out, 0);
     let report = json(&out);
     assert_eq!(report["copied"], 1, "{report:#}");
-    let kinds = |kind: &str| {
-        report["warnings"].as_array().unwrap().iter().filter(|w| w["kind"] == kind).count()
-    };
-    assert_eq!(kinds("modes_not_kept"), 1, "{report:#}");
+    assert_eq!(warnings_of(&report, "modes_not_kept"), 1, "{report:#}");
     assert_eq!(fs::read(dst.join("snes/small.sfc")).unwrap().len(), 1000);
     // Not asserted: a rerun skipping everything. fusefat stamps the current time on a rename,
     // so the mtime set before it is lost and each rerun copies again (exFAT keeps it).
