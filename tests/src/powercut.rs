@@ -537,6 +537,19 @@ pub fn quiet(mut cmd: Command) -> Command {
 }
 
 impl Fs {
+    /// unlink and rmdir alike: the entry goes from the live image; the durable one keeps it until
+    /// the directory is synced.
+    fn remove(&self, parent: INodeNo, name: &OsStr, dir: bool, reply: ReplyEmpty) {
+        let mut state = match self.0.enter() {
+            Ok(state) => state,
+            Err(errno) => return reply.error(errno),
+        };
+        match remove_entry(&mut state, parent.0, name, dir) {
+            Ok(()) => reply.ok(),
+            Err(errno) => reply.error(errno),
+        }
+    }
+
     /// fsync and fsyncdir alike: a directory makes its entries durable, a file its data and size
     /// (fdatasync is treated as fsync: the model keeps no metadata that only fsync would flush).
     fn sync(&self, ino: INodeNo, reply: ReplyEmpty) {
@@ -752,25 +765,11 @@ impl Filesystem for Fs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let mut state = match self.0.enter() {
-            Ok(state) => state,
-            Err(errno) => return reply.error(errno),
-        };
-        match remove_entry(&mut state, parent.0, name, false) {
-            Ok(()) => reply.ok(),
-            Err(errno) => reply.error(errno),
-        }
+        self.remove(parent, name, false, reply);
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let mut state = match self.0.enter() {
-            Ok(state) => state,
-            Err(errno) => return reply.error(errno),
-        };
-        match remove_entry(&mut state, parent.0, name, true) {
-            Ok(()) => reply.ok(),
-            Err(errno) => reply.error(errno),
-        }
+        self.remove(parent, name, true, reply);
     }
 
     fn symlink(
