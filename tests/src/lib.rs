@@ -4,6 +4,7 @@
 //! The tests here run whole processes: `cargo xtask` verbs, util-linux `flock`, `strace` for crash
 //! and error injection, and the real `xxhsum`. Each crate's own behavioural tests live in
 //! `crates/<name>/tests/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: a failed step fails the test
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stderr)] // a skipped test must say so loudly
 

@@ -2,6 +2,7 @@
 //! busy and left alone (and still commits afterwards); once it is killed, its temp is removed.
 //! Also: SIGINT or SIGTERM during `cargo xtask write` never touch the target, and leave only a temp
 //! that `sweep` removes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::fs;
 use std::io::Write;

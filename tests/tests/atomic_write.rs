@@ -2,6 +2,7 @@
 //! (strace `inject=...:signal=SIGKILL`), error injection (ENOSPC, EIO), the fsync/rename order, and
 //! the behaviours of the CLI contract (modes, owners, symlinks, no-clobber, refusals, concurrent
 //! processes).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(clippy::print_stderr)] // the crash test reports how many kill points it tried
 
 use std::collections::BTreeMap;

@@ -2,6 +2,7 @@
 //! independent hash), modes, mtimes and symlinks kept, a second run skipping everything; injected
 //! read errors (strace) retried or contained; a FIFO that does not hang it; refusals before any
 //! write (DST inside SRC, case collisions, a full tmpfs); Ctrl-C giving a clean partial copy.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(clippy::print_stderr)] // skipped checks say so loudly
 
 use std::collections::BTreeMap;

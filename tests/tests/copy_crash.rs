@@ -2,6 +2,7 @@
 //! `inject=...:signal=SIGKILL:when=N`, through `e2e::crash`): no destination file is ever partial
 //! or 0-byte (each is absent, its previous version, or complete and equal to the source), a rerun
 //! completes the copy, and the rerun removes the temps the killed copy left.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(clippy::print_stderr)] // the campaign reports its kill points
 
 use std::collections::BTreeMap;

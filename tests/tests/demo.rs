@@ -1,6 +1,7 @@
 //! `cargo xtask demo` end to end: every step passes, the summary names the three corrupted files,
 //! the temporary directory is removed (or kept with `--dir`/`--keep`, copy and manifest included),
 //! and a directory that is not the demo's is refused untouched.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::fs;
 use std::path::Path;

@@ -2,6 +2,7 @@
 //! bytes, a killed producer is taken over, a timed-out waiter leaves the producer alone. Producers
 //! that must be mid-write say "started" on stdout and then wait on their stdin, which the test
 //! controls; waiters are known to be waiting when they say so on stderr. No sleeps synchronise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;

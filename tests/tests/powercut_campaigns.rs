@@ -6,6 +6,7 @@
 //!
 //! Each campaign prints its figures (requests of an uncut run, cuts, violations); run with
 //! `--nocapture` to see them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(clippy::print_stderr)] // the campaigns' figures
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! The power-cut file system catches the bugs it exists for: data never synced, a rename before
 //! the data sync, a rename whose directory was never synced; and it lets a correct writer through.
 //! Writers are coreutils (`cp`, `mv`, `sync FILE`, which fsyncs FILE) or this process itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(clippy::print_stderr)] // the campaign's figures
 
 use std::fs;

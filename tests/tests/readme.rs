@@ -2,6 +2,7 @@
 //! console blocks is run in order (with `cargo xtask` meaning the freshly built CLI, and the
 //! fixtures made in a temp dir instead of `target/tour`), and the output must match line by line,
 //! except for what differs run to run: pids, durations and rates.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::process::Command;
 

@@ -2,6 +2,7 @@
 //!
 //! The xxhsum here is Debian's 0.8.1: it neither writes nor reads `XXH3_<hex>` GNU lines or
 //! escaped names (both came with 0.8.2), so those are checked through our own `check`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,5 +1,6 @@
 //! Behaviour of `AtomicFile` on real files: modes, owners, symlinks, no-clobber, the refusals, and
 //! 16 threads writing one target at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(clippy::print_stderr)] // a skipped test says so loudly
 
 use std::fs;

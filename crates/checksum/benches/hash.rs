@@ -1,5 +1,6 @@
 //! In-process hashing throughput per algorithm and per read-buffer size, on an in-memory buffer
 //! and on a file in the page cache. `cargo bench -p checksum`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark: a failed setup step fails the run
 
 use std::hint::black_box;
 

@@ -46,7 +46,6 @@
 //! - `rustix`: the `O_NONBLOCK` flag without `libc` or `unsafe`.
 //! - `thiserror`: the typed [`Error`].
 #![forbid(unsafe_code)]
-#![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 
 mod digest;

@@ -1,6 +1,7 @@
 //! Behavioural tests of dir-lock with real lock files and, where a second holder is needed, a real
 //! second process (`examples/hold.rs`), synchronised through its stdout ("ready") and stdin (EOF
 //! releases). No sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;

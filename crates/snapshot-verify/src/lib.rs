@@ -99,7 +99,6 @@
 //! - `names`: how a path is shown in messages and `--json` reports (escaped, reversibly).
 //! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
-#![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(unix)]
 
 mod error;

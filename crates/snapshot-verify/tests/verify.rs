@@ -1,5 +1,6 @@
 //! One test per kind of problem `verify` must report, hostile manifests, and what quick mode
 //! does and does not see.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 mod common;
 

@@ -256,9 +256,9 @@ impl World {
             for f in 0..files {
                 let bytes = content(d * 100 + f as u64, (f * 37_000) % 400_000 + 1);
                 for tree in ["src", "snapshot", "sealed"] {
-                    let path = root.join(format!("{tree}/d{d}/f{f}.bin"));
-                    fs::create_dir_all(path.parent().expect("has a parent"))?;
-                    fs::write(&path, &bytes)?;
+                    let dir = root.join(format!("{tree}/d{d}"));
+                    fs::create_dir_all(&dir)?;
+                    fs::write(dir.join(format!("f{f}.bin")), &bytes)?;
                 }
             }
         }
@@ -403,6 +403,8 @@ impl World {
             if !entry.file_type().is_file() || atomic_io::is_temp_name(entry.file_name()) {
                 continue;
             }
+            // The walk starts at `dst`, so every path it yields is below it.
+            #[allow(clippy::expect_used)]
             let rel = entry.path().strip_prefix(dst).expect("walked below dst");
             match (fs::read(entry.path()), fs::read(src.join(rel))) {
                 (Ok(a), Ok(b)) if a == b => {}

@@ -1,4 +1,5 @@
 //! A small snapshot to seal, break and verify, in a fresh temp dir per test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
 use std::path::{Path, PathBuf};
