@@ -8,6 +8,12 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "xtask supports Unix only (Linux, macOS, the BSDs): it runs the safefs command line, which supports Unix only"
+);
+
 #[macro_use]
 extern crate safefs;
 

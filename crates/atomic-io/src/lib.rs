@@ -118,10 +118,10 @@
 //! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
 
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
 #[cfg(not(unix))]
 compile_error!(
-    "atomic-io supports Unix only (Linux, macOS, the BSDs): Windows rename, locking and directory \
-     sync semantics need a port of their own"
+    "atomic-io supports Unix only (Linux, macOS, the BSDs): Windows rename, locking and directory sync semantics need a port of their own"
 );
 
 pub mod bounded;

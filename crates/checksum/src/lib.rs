@@ -46,7 +46,12 @@
 //! - `rustix`: the `O_NONBLOCK` flag without `libc` or `unsafe`.
 //! - `thiserror`: the typed [`Error`].
 #![forbid(unsafe_code)]
-#![cfg(unix)]
+
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "checksum supports Unix only (Linux, macOS, the BSDs): file names are handled as bytes and files opened with Unix flags"
+);
 
 mod digest;
 mod error;

@@ -68,6 +68,12 @@
 //! - `names`: how a path is shown in messages (escaped, reversibly); `thiserror`: the error enum.
 #![forbid(unsafe_code)]
 
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "dir-lock supports Unix only (Linux, macOS, the BSDs): it relies on the semantics of flock"
+);
+
 mod error;
 mod holder;
 mod instance;

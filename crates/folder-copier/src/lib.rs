@@ -157,7 +157,12 @@
 //! - `names`: how a name is shown in messages (escaped, reversibly, as everywhere in the toolkit).
 //! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
-#![cfg(unix)]
+
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "folder-copier supports Unix only (Linux, macOS, the BSDs): it relies on Unix modes, owners, renames and directory syncs"
+);
 
 mod dest;
 mod error;

@@ -52,7 +52,12 @@
 //! ## Dependencies
 //! None: every crate in the workspace shows names, so this one leans on nothing.
 #![forbid(unsafe_code)]
-#![cfg(unix)]
+
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "names supports Unix only (Linux, macOS, the BSDs): a file name is handled as the bytes Unix gives it"
+);
 
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};

@@ -25,6 +25,12 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "safefs supports Unix only (Linux, macOS, the BSDs): it is the command line of crates that support Unix only"
+);
+
 /// `eprintln!` that never panics. A diagnostic that cannot be written (stderr closed, or a file
 /// on a full disk) must not turn a finished operation into a crash with the wrong exit code; the
 /// crash harness's error injection found `eprintln!` doing exactly that.

@@ -99,7 +99,12 @@
 //! - `names`: how a path is shown in messages and `--json` reports (escaped, reversibly).
 //! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
-#![cfg(unix)]
+
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "snapshot-verify supports Unix only (Linux, macOS, the BSDs): file names are handled as bytes and files opened beneath the root with openat"
+);
 
 mod error;
 mod latest;

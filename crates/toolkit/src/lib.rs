@@ -160,6 +160,12 @@
 //! a name is shown) and `thiserror` (its [`Error`]); nothing else.
 #![forbid(unsafe_code)]
 
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "toolkit supports Unix only (Linux, macOS, the BSDs): it composes crates that support Unix only"
+);
+
 mod error;
 mod fetch;
 mod mirror;

@@ -8,6 +8,12 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stderr)] // this launcher's whole job is to talk while cargo builds
 
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "xtask-launch supports Unix only (Linux, macOS, the BSDs): it replaces itself with the built xtask through exec"
+);
+
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
