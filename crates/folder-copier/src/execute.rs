@@ -11,12 +11,11 @@ use std::time::Instant;
 use atomic_io::sweep::{SweepOptions, sweep};
 use checksum::FileKind;
 
-use crate::plan::{DirPlan, EntryKind};
+use crate::plan::DirPlan;
 use crate::sys;
-use crate::task::{DirJoin, DirResult, DirTask, Shared, slices, sync_dir};
+use crate::task::{DirJoin, DirResult, DirTask, Shared, link_hard_links, slices, sync_dir};
 use crate::{
-    CopyOptions, CopyPlan, CopyProgress, CopyReport, Error, Failure, FileOutcome, Result, Warning,
-    plan,
+    CopyOptions, CopyPlan, CopyProgress, CopyReport, Error, Failure, Result, Warning, plan,
 };
 
 /// Copies the contents of `src` into `dst`: [`plan`] then [`execute`]. The report's
@@ -175,7 +174,8 @@ pub fn execute(
     if opts.cancelled() {
         report.interrupted = true;
     }
-    link_hard_links(&dirs, &src, &dst, opts, progress, &mut report);
+    let links = link_hard_links(&dirs, &states, &src, &dst, opts, progress, &report);
+    report.absorb(links);
     apply_dir_metadata(&dirs, &states, &completed, &src, &dst, dest.keeps_modes, &mut report);
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     report.elapsed = started.elapsed();
@@ -216,7 +216,7 @@ fn create_root(dst: &Path, opts: &CopyOptions, report: &mut CopyReport) -> Resul
     Ok(())
 }
 
-enum DirState {
+pub(crate) enum DirState {
     /// The destination directory exists as a real directory.
     Ready { subdirs_created: bool },
     /// It could not be made; the path that failed.
@@ -303,95 +303,6 @@ fn ensure_dir(dir: &Path, root: bool) -> Result<bool> {
         }
         Err(source) => Err(Error::Destination { action: "inspect", path: dir.to_owned(), source }),
     }
-}
-
-/// Makes each later name of a file hard-linked in SRC a hard link to the copy of its first name
-/// (as `cp -a` and `rsync -H` do): a link made beside it under a temp name, then renamed over
-/// it; with durability full each directory changed is synced once. A name whose first name failed
-/// to copy is failed too, never linked to an older copy.
-fn link_hard_links(
-    dirs: &[DirPlan],
-    src: &Path,
-    dst: &Path,
-    opts: &CopyOptions,
-    progress: &dyn CopyProgress,
-    report: &mut CopyReport,
-) {
-    let failed: std::collections::HashSet<PathBuf> =
-        report.failed.iter().map(|f| f.path.clone()).collect();
-    let mut changed: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
-    for dir in dirs {
-        for entry in &dir.entries {
-            let EntryKind::HardLink { to, len } = &entry.kind else { continue };
-            let rel = dir.rel.join(&entry.name);
-            if opts.cancelled() {
-                report.not_attempted += 1;
-                continue;
-            }
-            let dst_dir = dst.join(&dir.rel);
-            let outcome = if failed.contains(&src.join(to)) || failed.contains(&src.join(&dir.rel))
-            {
-                Err(Error::ParentFailed { path: src.join(&rel), dir: dst.join(to) })
-            } else {
-                link_one(&dst.join(to), &dst_dir, &entry.name)
-            };
-            match outcome {
-                Ok(true) => {
-                    report.hard_links += 1;
-                    changed.insert(dst_dir);
-                    progress.file_done(&rel, *len, FileOutcome::Copied);
-                }
-                Ok(false) => {
-                    report.skipped += 1;
-                    report.skipped_bytes += len;
-                    progress.file_done(&rel, *len, FileOutcome::Skipped);
-                }
-                Err(error) => {
-                    report.failed.push(Failure { path: src.join(&rel), error });
-                    progress.file_done(&rel, *len, FileOutcome::Failed);
-                }
-            }
-        }
-    }
-    if opts.durability.syncs_dir() {
-        for dir in changed {
-            // Makes the renames of the new links durable in their directory.
-            if let Err(error) = sync_dir(&dir) {
-                report.failed.push(Failure { path: dir, error });
-            }
-        }
-    }
-}
-
-/// Links `dir/name` to `first`. `Ok(false)`: it already is that file.
-fn link_one(first: &Path, dir: &Path, name: &std::ffi::OsStr) -> Result<bool> {
-    let this = dir.join(name);
-    if crate::plan::same_file(&this, first) {
-        return Ok(false);
-    }
-    if std::fs::symlink_metadata(&this).is_ok_and(|m| m.is_dir()) {
-        return Err(Error::InTheWay { path: this, kind: FileKind::Directory });
-    }
-    for _ in 0..16 {
-        let temp = dir.join(sys::temp_link_name(name));
-        match std::fs::hard_link(first, &temp) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(source) => {
-                return Err(Error::Destination { action: "hard-link", path: temp, source });
-            }
-        }
-        // rename(2) replaces the entry itself, whatever it is, and never follows a symlink.
-        return std::fs::rename(&temp, &this).map(|()| true).map_err(|source| {
-            let _ = std::fs::remove_file(&temp);
-            Error::Destination { action: "rename onto", path: this, source }
-        });
-    }
-    Err(Error::Destination {
-        action: "create a temp hard link for",
-        path: this,
-        source: io::ErrorKind::AlreadyExists.into(),
-    })
 }
 
 /// Gives each destination directory its source's mode and mtime, deepest first (so setting a

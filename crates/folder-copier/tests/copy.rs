@@ -641,6 +641,65 @@ fn cancelling_stops_new_work_removes_temps_and_returns_a_partial_report() {
     assert_same_tree(&s.src(), &s.dst());
 }
 
+/// A tree of files, symlinks and hard links in four directories: 60 entries.
+fn mixed_tree(s: &Scratch) -> u64 {
+    for f in 0..40u64 {
+        write(
+            &s.src().join(format!("d{}/f{f:02}", f % 4)),
+            &content(f, 3000),
+            0o644,
+            1_500_000_000,
+        );
+    }
+    for l in 0..10u64 {
+        symlink(format!("f{l:02}"), s.src().join(format!("d{}/link{l}", l % 4))).unwrap();
+        let first = s.src().join(format!("d{}/f{l:02}", l % 4));
+        fs::hard_link(first, s.src().join(format!("d{}/zz-hard{l}", (l + 1) % 4))).unwrap();
+    }
+    60
+}
+
+/// Counts the `file_done` events, and cancels after `after` of them (never with 0).
+struct CountAndCancel {
+    cancel: CancelAfter,
+    events: AtomicU64,
+}
+
+impl CopyProgress for CountAndCancel {
+    fn file_done(&self, rel: &Path, len: u64, outcome: FileOutcome) {
+        self.events.fetch_add(1, Ordering::SeqCst);
+        self.cancel.file_done(rel, len, outcome);
+    }
+}
+
+#[test]
+fn every_entry_gets_exactly_one_outcome_even_when_cancelled() {
+    for (after, cancelled_before) in [(0, true), (5, false), (25, false), (0, false)] {
+        let s = Scratch::new();
+        let total = mixed_tree(&s);
+        let flag = Arc::new(AtomicBool::new(cancelled_before));
+        let opts =
+            CopyOptions { cancel: Some(flag.clone()), jobs: Some(2), ..CopyOptions::default() };
+        let progress = CountAndCancel {
+            cancel: CancelAfter { flag: flag.clone(), after, done: AtomicU64::new(0) },
+            events: AtomicU64::new(0),
+        };
+        let r = copy(s.src(), s.dst(), &opts, &progress).unwrap();
+        assert!(r.failed.is_empty(), "{:#?}", r.failed);
+        let given = r.copied + r.links + r.hard_links + r.skipped + r.failed.len() as u64;
+        let case = format!("cancelled after {after} (before the start: {cancelled_before}): {r}");
+        assert_eq!(given + r.not_attempted, total, "{case}");
+        assert_eq!(progress.events.load(Ordering::SeqCst), given, "{case}");
+        if cancelled_before {
+            assert_eq!(r.not_attempted, total, "{case}");
+        }
+        if after == 0 && !cancelled_before {
+            ok(&r);
+            assert_eq!((r.copied, r.links, r.hard_links), (40, 10, 10));
+        }
+    }
+}
+
 #[test]
 fn leftover_temps_of_a_killed_copy_are_removed_by_the_next_copy() {
     let s = Scratch::new();
