@@ -57,7 +57,7 @@ impl Card {
     fn make(size: u64, mkfs: impl FnOnce(&Path), driver: Vec<String>) -> Option<Card> {
         let losetup = require_tool("losetup")?;
         let _mount = require_tool(&driver[0])?;
-        if let Some(why) = missing_privilege() {
+        if let Some(why) = missing_privilege(&["/dev/fuse", "/dev/loop-control"]) {
             let on_ci = std::env::var("CI").is_ok_and(|v| v == "true");
             assert!(!on_ci, "a card image needs root and /dev/fuse on CI: {why}");
             eprintln!("\n!!! SKIPPED: cannot mount a card image here: {why} !!!\n");
@@ -123,13 +123,14 @@ impl Drop for Card {
     }
 }
 
-/// Why this process cannot mount a FUSE file system on a loop device, if it cannot.
-fn missing_privilege() -> Option<String> {
+/// Why this process cannot mount a FUSE file system (on a loop device), if it cannot: it is not
+/// root, or cannot open one of `devices` read-write.
+pub(crate) fn missing_privilege(devices: &[&str]) -> Option<String> {
     let uid = Command::new("id").arg("-u").output().ok()?;
     if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
         return Some("not root".to_owned());
     }
-    for dev in ["/dev/fuse", "/dev/loop-control"] {
+    for dev in devices {
         if let Err(err) = std::fs::OpenOptions::new().read(true).write(true).open(dev) {
             return Some(format!("{dev}: {err}"));
         }
@@ -138,7 +139,7 @@ fn missing_privilege() -> Option<String> {
 }
 
 /// Runs a setup command; its failure fails the test with its output.
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
     assert!(
         out.status.success(),

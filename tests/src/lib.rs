@@ -9,6 +9,7 @@
 #![allow(clippy::print_stderr)] // a skipped test must say so loudly
 
 pub mod card;
+pub mod ceph;
 pub mod crash;
 pub mod powercut;
 
