@@ -3,6 +3,7 @@
 //!
 //! A cluster takes seconds to start, so this binary starts one, in the single test's own thread,
 //! and runs the scenarios against it one after another; each scenario works in its own directory.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
