@@ -258,238 +258,346 @@ pub fn seal_with_progress(
     let root = open_root(dir)?;
     let tree =
         walk(dir, Detail::Stat).map_err(|source| Error::Open { path: dir.into(), source })?;
-    let mut refusals: Vec<Refusal> = Vec::new();
-    let refuse = |refusals: &mut Vec<Refusal>, path: &Path, kind| {
-        refusals.push(Refusal { path: path.to_path_buf(), kind });
-    };
+    let mut refusals = Refusals::default();
+    let files = list_files(&tree, spec, &mut refusals);
+    check_required(&tree, spec, &mut refusals);
+    let pool = pool(spec.jobs)?;
+    check_json(&root, &files, spec, &pool, &mut refusals);
+    if !refusals.is_empty() {
+        // Already refused: rather than hash everything, list the unreadable files too.
+        probe_the_rest(&root, &files, &pool, &mut refusals);
+        return Err(refusals.into_error(dir));
+    }
+    let total: u64 = files.iter().map(|f| f.len).sum();
+    let contents = hash_listed(&root, &files, &pool, progress, &mut refusals);
+    refusals.check(dir)?;
+    sync_listed(&root, &files, &tree, &pool)?;
+    let staged = contents.stage(dir)?;
+    let (entries, sizes) = staged.read_back()?;
+    let report = reverify(dir, &root, &entries, &sizes, &pool, progress)?;
+    staged.publish(dir)?;
+    Ok(Sealed { manifest: dir.join(MANIFEST), files: files.len() as u64, bytes: total, report })
+}
 
-    // 1. What is there: regular files are listed, everything else is a reason to refuse.
-    let mut files: Vec<(PathBuf, u64, (i64, i64))> = Vec::new();
+/// A regular file found by the walk, to be listed in the manifest.
+struct Listed {
+    rel: PathBuf,
+    /// Its length and ctime when walked: hashing must find the same.
+    len: u64,
+    ctime: (i64, i64),
+}
+
+/// Every reason found so far to refuse the seal.
+#[derive(Default)]
+struct Refusals(Vec<Refusal>);
+
+impl Refusals {
+    fn add(&mut self, path: &Path, kind: RefusalKind) {
+        self.0.push(Refusal { path: path.to_path_buf(), kind });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn names(&self) -> HashSet<&Path> {
+        self.0.iter().map(|r| r.path.as_path()).collect()
+    }
+
+    /// Nothing refused yet, or the refusal of `dir`.
+    fn check(self, dir: &Path) -> Result<()> {
+        if self.is_empty() { Ok(()) } else { Err(self.into_error(dir)) }
+    }
+
+    /// [`Error::Refused`] with every reason, sorted by path, each said once.
+    fn into_error(self, dir: &Path) -> Error {
+        let mut reasons = self.0;
+        reasons.sort_by(|a, b| cmp_bytes(&a.path, &b.path).then(a.kind.name().cmp(b.kind.name())));
+        reasons.dedup();
+        Error::Refused { dir: dir.into(), reasons }
+    }
+}
+
+/// What is there: the regular files, sorted by bytes; everything else (and an empty file, and no
+/// file at all, unless allowed) is a reason to refuse.
+fn list_files(tree: &Tree, spec: &SealSpec, refusals: &mut Refusals) -> Vec<Listed> {
+    let mut files = Vec::new();
     for (rel, node) in tree.iter() {
         let own = rel.components().count() == 1
             && (rel == Path::new(MANIFEST) || rel == Path::new(SIZES));
-        match node {
-            Node::File(_) if is_ignored(rel, &[MANIFEST, SIZES]) => {}
+        let found = match node {
+            Node::File(_) if is_ignored(rel, &[MANIFEST, SIZES]) => continue,
             Node::File(stat) => {
                 // Walked with `Detail::Stat`, so always `Some`; were it not, the zero ctime
                 // would not match the file's at hashing and the seal would refuse it.
                 let FileStat { len, ctime } = stat.unwrap_or_default();
-                files.push((rel.to_path_buf(), len, ctime));
+                files.push(Listed { rel: rel.to_path_buf(), len, ctime });
                 if len == 0 && !spec.allow_empty {
-                    refuse(&mut refusals, rel, RefusalKind::Empty);
+                    refusals.add(rel, RefusalKind::Empty);
                 }
+                continue;
             }
-            Node::Dir if !own => {}
-            Node::Dir => refuse(
-                &mut refusals,
-                rel,
-                RefusalKind::NotARegularFile { found: FileKind::Directory },
-            ),
-            Node::Symlink => refuse(
-                &mut refusals,
-                rel,
-                RefusalKind::NotARegularFile { found: FileKind::Symlink },
-            ),
-            Node::Special(found) => {
-                refuse(&mut refusals, rel, RefusalKind::NotARegularFile { found: *found })
-            }
-        }
+            Node::Dir if !own => continue,
+            Node::Dir => FileKind::Directory,
+            Node::Symlink => FileKind::Symlink,
+            Node::Special(found) => *found,
+        };
+        refusals.add(rel, RefusalKind::NotARegularFile { found });
     }
-    files.sort_by(|a, b| cmp_bytes(&a.0, &b.0));
+    files.sort_by(|a, b| cmp_bytes(&a.rel, &b.rel));
     for (rel, err) in &tree.errors {
         let reason = format!("could not be listed: {err}");
-        refuse(&mut refusals, rel, RefusalKind::Unreadable { reason });
+        refusals.add(rel, RefusalKind::Unreadable { reason });
     }
     if files.is_empty() && !spec.allow_empty {
-        refuse(&mut refusals, Path::new("."), RefusalKind::NoFiles);
+        refusals.add(Path::new("."), RefusalKind::NoFiles);
     }
+    files
+}
 
-    // 2. Required files.
+/// Every required file is there, a regular file, and not empty.
+fn check_required(tree: &Tree, spec: &SealSpec, refusals: &mut Refusals) {
     for required in &spec.required {
         let rel = match normalize_rel(required) {
             Ok(rel) => rel,
             Err(error) => {
                 let kind = RefusalKind::InvalidRequiredPath { error: error.into() };
-                refuse(&mut refusals, required, kind);
+                refusals.add(required, kind);
                 continue;
             }
         };
-        match tree.get(&rel) {
+        let found = match tree.get(&rel) {
             Some(Node::File(Some(FileStat { len: 0, .. }))) if spec.allow_empty => {
-                refuse(&mut refusals, &rel, RefusalKind::Empty);
+                refusals.add(&rel, RefusalKind::Empty);
+                continue;
             }
-            Some(Node::File(_)) => {}
-            Some(Node::Dir) => refuse(
-                &mut refusals,
-                &rel,
-                RefusalKind::RequiredNotAFile { found: FileKind::Directory },
-            ),
-            Some(Node::Symlink) => refuse(
-                &mut refusals,
-                &rel,
-                RefusalKind::RequiredNotAFile { found: FileKind::Symlink },
-            ),
-            Some(Node::Special(found)) => {
-                refuse(&mut refusals, &rel, RefusalKind::RequiredNotAFile { found: *found })
+            Some(Node::File(_)) => continue,
+            Some(Node::Dir) => FileKind::Directory,
+            Some(Node::Symlink) => FileKind::Symlink,
+            Some(Node::Special(found)) => *found,
+            None => {
+                refusals.add(&rel, RefusalKind::RequiredMissing);
+                continue;
             }
-            None => refuse(&mut refusals, &rel, RefusalKind::RequiredMissing),
-        }
+        };
+        refusals.add(&rel, RefusalKind::RequiredNotAFile { found });
     }
+}
 
-    // 3. JSON files parse.
-    let pool = pool(spec.jobs)?;
-    let json: Vec<&PathBuf> =
-        files.iter().map(|(rel, ..)| rel).filter(|rel| is_json(rel)).collect();
-    let json_results: Vec<_> = pool.install(|| {
-        json.par_iter().map(|rel| read::check_json(&root, rel, spec.max_json_bytes)).collect()
+/// Every `*.json` file parses (and is not larger than the spec allows).
+fn check_json(
+    root: &RootDir,
+    files: &[Listed],
+    spec: &SealSpec,
+    pool: &rayon::ThreadPool,
+    refusals: &mut Refusals,
+) {
+    let json: Vec<&PathBuf> = files.iter().map(|f| &f.rel).filter(|rel| is_json(rel)).collect();
+    let results: Vec<_> = pool.install(|| {
+        json.par_iter().map(|rel| read::check_json(root, rel, spec.max_json_bytes)).collect()
     });
-    for (rel, result) in json.iter().zip(json_results) {
+    for (rel, result) in json.iter().zip(results) {
         let kind = match result {
             Ok(()) => continue,
             Err(JsonFailure::TooLarge { len, max }) => RefusalKind::JsonTooLarge { len, max },
             Err(JsonFailure::Invalid(error)) => RefusalKind::InvalidJson { error },
             Err(JsonFailure::Read(failure)) => failure_kind(failure),
         };
-        refuse(&mut refusals, rel, kind);
+        refusals.add(rel, kind);
     }
+}
 
-    if !refusals.is_empty() {
-        // Already refused: rather than hash everything, open every other file once so that the
-        // unreadable ones are listed too (a read error in the middle of a file shows only when
-        // the seal gets as far as hashing).
-        let named: HashSet<PathBuf> = refusals.iter().map(|r| r.path.clone()).collect();
-        let rest: Vec<&PathBuf> =
-            files.iter().map(|(rel, ..)| rel).filter(|rel| !named.contains(*rel)).collect();
-        let probes: Vec<_> =
-            pool.install(|| rest.par_iter().map(|rel| read::probe(&root, rel)).collect());
-        for (rel, result) in rest.iter().zip(probes) {
-            if let Err(failure) = result {
-                refuse(&mut refusals, rel, failure_kind(failure));
-            }
-        }
-        return Err(refused(dir, refusals));
+/// Opens once every file not refused yet, so that the unreadable ones are listed too (a read
+/// error in the middle of a file shows only when the seal gets as far as hashing).
+fn probe_the_rest(
+    root: &RootDir,
+    files: &[Listed],
+    pool: &rayon::ThreadPool,
+    refusals: &mut Refusals,
+) {
+    let named = refusals.names();
+    let rest: Vec<&Path> =
+        files.iter().map(|f| f.rel.as_path()).filter(|rel| !named.contains(rel)).collect();
+    let probes: Vec<_> =
+        pool.install(|| rest.par_iter().map(|rel| read::probe(root, rel)).collect());
+    let failed: Vec<_> =
+        rest.iter().zip(probes).filter_map(|(rel, r)| Some((*rel, r.err()?))).collect();
+    for (rel, failure) in failed {
+        refusals.add(rel, failure_kind(failure));
     }
+}
 
-    // 4. Hash, noticing files that change while they are read or since they were listed.
-    let total: u64 = files.iter().map(|(_, len, _)| len).sum();
+/// What the seal writes: the manifest's entries and the sizes file.
+struct Contents {
+    /// One per listed file, in the files' order (the sizes file not yet among them).
+    entries: Vec<ManifestEntry>,
+    sizes: Sizes,
+    /// The sizes file, as written.
+    sizes_bytes: Vec<u8>,
+}
+
+/// Hashes every listed file, refusing those that changed while they were read or since they were
+/// listed (a different length or ctime), or that cannot be read.
+fn hash_listed(
+    root: &RootDir,
+    files: &[Listed],
+    pool: &rayon::ThreadPool,
+    progress: &dyn Progress,
+    refusals: &mut Refusals,
+) -> Contents {
+    let total: u64 = files.iter().map(|f| f.len).sum();
     progress.pass(Pass::Seal, files.len() as u64, total);
     let hashed: Vec<_> = pool.install(|| {
         files
             .par_iter()
             .with_max_len(1)
-            .map(|(rel, ..)| {
-                let result = read::hash(&root, rel, Algo::Xxh128);
+            .map(|f| {
+                let result = read::hash(root, &f.rel, Algo::Xxh128);
                 if let Ok(hashed) = &result {
-                    progress.file_done(rel, hashed.len);
+                    progress.file_done(&f.rel, hashed.len);
                 }
                 result
             })
             .collect()
     });
-    let mut entries: Vec<ManifestEntry> = Vec::with_capacity(files.len() + 1);
-    let mut sizes = Sizes::with_capacity(files.len());
-    let mut sizes_bytes = Vec::new();
-    for ((rel, listed_len, listed_ctime), result) in files.iter().zip(hashed) {
-        match result {
-            Ok(hashed) => {
-                if let Some(detail) = hashed.changed {
-                    refuse(&mut refusals, rel, RefusalKind::Changed { detail });
-                } else if hashed.len != *listed_len {
-                    let detail =
-                        format!("{listed_len} bytes when listed, {} when hashed", hashed.len);
-                    refuse(&mut refusals, rel, RefusalKind::Changed { detail });
-                } else if hashed.ctime != *listed_ctime {
-                    // Written (or its JSON checked against other bytes) since the walk.
-                    let detail = "its ctime moved between listing and hashing".to_owned();
-                    refuse(&mut refusals, rel, RefusalKind::Changed { detail });
-                }
-                entries.push(ManifestEntry { path: rel.clone(), digest: hashed.digest });
-                sizes.insert(rel.as_os_str().to_owned(), hashed.len);
-                sizes_bytes.extend_from_slice(&sizes_line(rel, hashed.len));
-            }
-            Err(failure) => refuse(&mut refusals, rel, failure_kind(failure)),
-        }
-    }
-    if !refusals.is_empty() {
-        return Err(refused(dir, refusals));
-    }
-    // 4b. Make what the manifest will vouch for durable first.
-    sync_listed(&root, &files, &tree, &pool)?;
-
-    // 5. Write both files to synced temps; the sizes file is listed in the manifest.
-    let sizes_digest = checksum::hash_bytes(Algo::Xxh128, &sizes_bytes);
-    entries.push(ManifestEntry { path: SIZES.into(), digest: sizes_digest });
-    entries.sort_by(|a, b| cmp_bytes(&a.path, &b.path));
-    let manifest_bytes: Vec<u8> =
-        entries.iter().flat_map(|e| manifest_line(&e.path, e.digest)).collect();
-    let staged_sizes = stage(&dir.join(SIZES), &sizes_bytes)?;
-    let staged_manifest = stage(&dir.join(MANIFEST), &manifest_bytes)?;
-
-    // 6. Read both back, parse them as verify does, and verify the tree against them.
-    let limits = VerifyOptions::default().limits();
-    let read_back = rewound;
-    let back_error = |staged: &Staged, reason: String| Error::ReadBack {
-        path: staged.temp_path().into(),
-        reason,
+    let mut contents = Contents {
+        entries: Vec::with_capacity(files.len() + 1),
+        sizes: Sizes::with_capacity(files.len()),
+        sizes_bytes: Vec::new(),
     };
-    let manifest_temp = staged_manifest.temp_path().to_path_buf();
-    let back = read_manifest(read_back(&staged_manifest)?, &manifest_temp, limits)
-        .map_err(|err| back_error(&staged_manifest, crate::error::with_causes(&err)))?;
-    if back != entries {
-        return Err(back_error(&staged_manifest, "its entries differ from those written".into()));
+    for (listed, result) in files.iter().zip(hashed) {
+        let rel = &listed.rel;
+        let hashed = match result {
+            Ok(hashed) => hashed,
+            Err(failure) => {
+                refusals.add(rel, failure_kind(failure));
+                continue;
+            }
+        };
+        let changed = if let Some(detail) = hashed.changed {
+            Some(detail)
+        } else if hashed.len != listed.len {
+            Some(format!("{} bytes when listed, {} when hashed", listed.len, hashed.len))
+        } else if hashed.ctime != listed.ctime {
+            // Written (or its JSON checked against other bytes) since the walk.
+            Some("its ctime moved between listing and hashing".to_owned())
+        } else {
+            None
+        };
+        if let Some(detail) = changed {
+            refusals.add(rel, RefusalKind::Changed { detail });
+        }
+        contents.entries.push(ManifestEntry { path: rel.clone(), digest: hashed.digest });
+        contents.sizes.insert(rel.as_os_str().to_owned(), hashed.len);
+        contents.sizes_bytes.extend_from_slice(&sizes_line(rel, hashed.len));
     }
-    let (digest, _) = checksum::hash_reader(Algo::Xxh128, read_back(&staged_sizes)?)
-        .map_err(|err| back_error(&staged_sizes, err.to_string()))?;
-    if digest != sizes_digest {
-        return Err(back_error(&staged_sizes, "its digest differs from the one listed".into()));
+    contents
+}
+
+impl Contents {
+    /// Writes both files to synced temps beside their targets; the sizes file is listed in the
+    /// manifest.
+    fn stage(mut self, dir: &Path) -> Result<StagedSeal> {
+        let sizes_digest = checksum::hash_bytes(Algo::Xxh128, &self.sizes_bytes);
+        self.entries.push(ManifestEntry { path: SIZES.into(), digest: sizes_digest });
+        self.entries.sort_by(|a, b| cmp_bytes(&a.path, &b.path));
+        let manifest_bytes: Vec<u8> =
+            self.entries.iter().flat_map(|e| manifest_line(&e.path, e.digest)).collect();
+        let sizes_file = stage(&dir.join(SIZES), &self.sizes_bytes)?;
+        let manifest = stage(&dir.join(MANIFEST), &manifest_bytes)?;
+        Ok(StagedSeal { manifest, sizes_file, sizes_digest, contents: self })
     }
-    let sizes_temp = staged_sizes.temp_path().to_path_buf();
-    let sizes_back = read_sizes(read_back(&staged_sizes)?, &sizes_temp, limits, &back)
-        .map_err(|err| back_error(&staged_sizes, crate::error::with_causes(&err)))?;
-    if sizes_back != sizes {
-        return Err(back_error(&staged_sizes, "its sizes differ from those written".into()));
+}
+
+/// Both files written and synced under temp names, not yet visible.
+struct StagedSeal {
+    manifest: Staged,
+    sizes_file: Staged,
+    /// The digest the manifest lists for the sizes file.
+    sizes_digest: checksum::Digest,
+    /// What was written (the entries now with the sizes file's).
+    contents: Contents,
+}
+
+impl StagedSeal {
+    /// Reads both temps back and parses them as `verify` does: the entries of the data files
+    /// and the sizes, each checked equal to what was written.
+    fn read_back(&self) -> Result<(Vec<ManifestEntry>, Sizes)> {
+        let limits = VerifyOptions::default().limits();
+        let back_error = |staged: &Staged, reason: String| Error::ReadBack {
+            path: staged.temp_path().into(),
+            reason,
+        };
+        let (manifest, sizes_file) = (&self.manifest, &self.sizes_file);
+        let manifest_temp = manifest.temp_path().to_path_buf();
+        let back = read_manifest(rewound(manifest)?, &manifest_temp, limits)
+            .map_err(|err| back_error(manifest, crate::error::with_causes(&err)))?;
+        if back != self.contents.entries {
+            return Err(back_error(manifest, "its entries differ from those written".into()));
+        }
+        let (digest, _) = checksum::hash_reader(Algo::Xxh128, rewound(sizes_file)?)
+            .map_err(|err| back_error(sizes_file, err.to_string()))?;
+        if digest != self.sizes_digest {
+            return Err(back_error(sizes_file, "its digest differs from the one listed".into()));
+        }
+        let sizes_temp = sizes_file.temp_path().to_path_buf();
+        let sizes_back = read_sizes(rewound(sizes_file)?, &sizes_temp, limits, &back)
+            .map_err(|err| back_error(sizes_file, crate::error::with_causes(&err)))?;
+        if sizes_back != self.contents.sizes {
+            return Err(back_error(sizes_file, "its sizes differ from those written".into()));
+        }
+        let data = back.into_iter().filter(|e| e.path != Path::new(SIZES)).collect();
+        Ok((data, sizes_back))
     }
-    let data: Vec<ManifestEntry> =
-        back.into_iter().filter(|e| e.path != Path::new(SIZES)).collect();
+
+    /// Makes both files visible: the sizes file first, the manifest (the mark of a sealed
+    /// snapshot) last, then one directory sync for both renames.
+    fn publish(self, dir: &Path) -> Result<()> {
+        let rename = |staged: Staged| {
+            let path = staged.target().to_path_buf();
+            staged.rename().map_err(|source| Error::Write { path, source })
+        };
+        rename(self.sizes_file)?;
+        rename(self.manifest)?;
+        // Makes both renames durable: without it a power loss could bring back the unsealed
+        // directory (or the previous seal) after `seal` returned.
+        atomic_io::sync_dir(dir).map_err(|source| Error::Write { path: dir.into(), source })
+    }
+}
+
+/// Verifies the whole tree, walked again, against the manifest read back (a full check with
+/// sizes, extra files included): a file that changed since it was hashed refuses the seal.
+fn reverify(
+    dir: &Path,
+    root: &RootDir,
+    entries: &[ManifestEntry],
+    sizes: &Sizes,
+    pool: &rayon::ThreadPool,
+    progress: &dyn Progress,
+) -> Result<Report> {
     // A full check with sizes: no `lstat` per file (see `verify`).
     let tree =
         walk(dir, Detail::Kind).map_err(|source| Error::Open { path: dir.into(), source })?;
     let report = check(&Check {
-        root: &root,
+        root,
         tree: &tree,
-        entries: &data,
-        sizes: Some(&sizes_back),
+        entries,
+        sizes: Some(sizes),
         mode: Mode::Full,
         allow_extra: false,
         ignore_root: &[MANIFEST, SIZES],
-        pool: Some(&pool),
+        pool: Some(pool),
         progress,
     });
-    if !report.is_ok() {
-        // Dropping the staged files removes the temps; nothing was made visible.
-        let reasons = report
-            .problems
-            .into_iter()
-            .map(|p| Refusal {
-                kind: RefusalKind::Changed { detail: changed_detail(&p.kind) },
-                path: p.path,
-            })
-            .collect();
-        return Err(refused(dir, reasons));
+    if report.is_ok() {
+        return Ok(report);
     }
-
-    // 7. Make them visible: the sizes file first, the manifest (the mark of a sealed snapshot)
-    // last, then one directory sync for both renames.
-    let rename = |staged: Staged| {
-        let path = staged.target().to_path_buf();
-        staged.rename().map_err(|source| Error::Write { path, source })
-    };
-    rename(staged_sizes)?;
-    rename(staged_manifest)?;
-    // Makes both renames durable: without it a power loss could bring back the unsealed
-    // directory (or the previous seal) after `seal` returned.
-    atomic_io::sync_dir(dir).map_err(|source| Error::Write { path: dir.into(), source })?;
-    Ok(Sealed { manifest: dir.join(MANIFEST), files: files.len() as u64, bytes: total, report })
+    // The caller drops the staged files, which removes the temps; nothing was made visible.
+    let mut refusals = Refusals::default();
+    for problem in report.problems {
+        refusals.add(&problem.path, RefusalKind::Changed { detail: changed_detail(&problem.kind) });
+    }
+    Err(refusals.into_error(dir))
 }
 
 /// Makes every listed file, and every directory on the way to one, durable before a manifest
@@ -500,7 +608,7 @@ pub fn seal_with_progress(
 /// snapshot's parent included so that the snapshot's own name survives.
 fn sync_listed(
     root: &RootDir,
-    files: &[(PathBuf, u64, (i64, i64))],
+    files: &[Listed],
     tree: &Tree,
     pool: &rayon::ThreadPool,
 ) -> Result<()> {
@@ -518,7 +626,7 @@ fn sync_listed(
         // Makes this listed file's data (or this directory's entries) durable before the seal.
         file.sync_all().map_err(|source| Error::Sync { path, fs: fs(), source })
     };
-    pool.install(|| files.par_iter().try_for_each(|(rel, ..)| sync(rel)))?;
+    pool.install(|| files.par_iter().try_for_each(|f| sync(&f.rel)))?;
     let mut dirs: Vec<&Path> =
         tree.iter().filter(|(_, node)| matches!(node, Node::Dir)).map(|(rel, _)| rel).collect();
     dirs.sort_by(|a, b| cmp_bytes(a, b));
@@ -566,12 +674,6 @@ fn changed_detail(kind: &crate::ProblemKind) -> String {
         Some(details) => format!("{} when re-verified: {details}", kind.name()),
         None => format!("{} when re-verified", kind.name()),
     }
-}
-
-fn refused(dir: &Path, mut reasons: Vec<Refusal>) -> Error {
-    reasons.sort_by(|a, b| cmp_bytes(&a.path, &b.path).then(a.kind.name().cmp(b.kind.name())));
-    reasons.dedup();
-    Error::Refused { dir: dir.into(), reasons }
 }
 
 fn serialize_display<S: serde::Serializer>(
