@@ -66,6 +66,19 @@ pub enum Error {
         /// The error `flock` returned.
         source: io::Error,
     },
+    /// A lock this process held is gone: the file system failed under it with EIO, ESTALE,
+    /// ENOTCONN or ESHUTDOWN (a network file system's server evicted this host, its client died,
+    /// the file handle went stale). Another host may hold the lock now:
+    /// [`produce_once`](crate::produce_once) publishes nothing then, `safefs lock` reports it.
+    #[error("lost the lock on {}: the file system ({fs_type}) failed under it", names::shown(path))]
+    LockLost {
+        /// The lock file.
+        path: PathBuf,
+        /// The file system type, as it was when the lock was taken, e.g. `fuse` or `nfs`.
+        fs_type: String,
+        /// The error that showed the loss.
+        source: io::Error,
+    },
     /// This process already holds a [`LockFile`](crate::LockFile) on the same file (same device
     /// and inode). `flock` locks belong to the open file description, so a second lock would wait
     /// for the first forever; this error is returned instead.
@@ -157,6 +170,7 @@ impl Error {
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
             Error::Open { source, .. } | Error::Lock { source, .. } => source.kind(),
+            Error::LockLost { source, .. } => source.kind(),
             Error::WriteHolder { source, .. } => source.kind(),
             Error::DanglingSymlink { .. } => io::ErrorKind::NotFound,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,

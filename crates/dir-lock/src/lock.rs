@@ -141,6 +141,8 @@ pub struct LockFile {
     key: (u64, u64),
     kind: LockKind,
     waited_for: Option<Vec<Holder>>,
+    /// Read when the lock is taken: a client that lost the file system cannot `fstatfs` any more.
+    fs: atomic_io::FileSystem,
 }
 
 impl LockFile {
@@ -171,7 +173,8 @@ impl LockFile {
         let mut guard = Registered { key: Some(key) };
         let waited_for =
             lock(&file, path, opts, on_wait, start)?.or_else(|| waited_in_process.then(Vec::new));
-        let lock = LockFile { file, path: path.to_owned(), key, kind: opts.kind, waited_for };
+        let fs = atomic_io::FileSystem::of(&file);
+        let lock = LockFile { file, path: path.to_owned(), key, kind: opts.kind, waited_for, fs };
         guard.key = None;
         let recorded = match opts.kind {
             LockKind::Exclusive => holder::record_holder(&lock.file, path, created),
@@ -220,6 +223,59 @@ impl LockFile {
     /// ```
     pub fn waited_for(&self) -> Option<&[Holder]> {
         self.waited_for.as_deref()
+    }
+
+    /// Checks that the lock is still held, by asking for it again on the same descriptor (a
+    /// no-op where it is held): [`Error::LockLost`] when the file system failed under it (EIO,
+    /// ESTALE, ENOTCONN, ESHUTDOWN: on CephFS, NFS and the like a host evicted by the server,
+    /// whose lock the server may have given to another host). Call it before publishing what
+    /// was made under the lock. On a local file system a held lock cannot be lost.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let dir = dir.path();
+    /// let lock = dir_lock::LockFile::acquire(dir.join("a.lock"), &Default::default(), &())?;
+    /// lock.check()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        let res = match self.kind {
+            LockKind::Shared => fs4::FileExt::try_lock_shared(&self.file),
+            LockKind::Exclusive => fs4::FileExt::try_lock(&self.file),
+        };
+        let source = match res {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::Error(source)) => source,
+            // Our own descriptor held it: someone released it through an inherited descriptor.
+            Err(TryLockError::WouldBlock) => io::Error::from(io::ErrorKind::WouldBlock),
+        };
+        Err(self.lost_or(source))
+    }
+
+    /// [`Error::LockLost`] if the lock check fails now, or if `err` or one of its causes is an
+    /// I/O error saying the file system failed (an output under the lock counts as the lock);
+    /// `None` when `err` is an ordinary failure.
+    pub(crate) fn lost(&self, err: &(dyn std::error::Error + 'static)) -> Option<Error> {
+        if let Err(lost) = self.check() {
+            return Some(lost);
+        }
+        let mut cause = Some(err);
+        while let Some(e) = cause {
+            let code = e.downcast_ref::<io::Error>().filter(|e| sys::is_lost(e));
+            if let Some(code) = code.and_then(io::Error::raw_os_error) {
+                return Some(self.lost_or(io::Error::from_raw_os_error(code)));
+            }
+            cause = e.source();
+        }
+        None
+    }
+
+    fn lost_or(&self, source: io::Error) -> Error {
+        if sys::is_lost(&source) {
+            Error::LockLost { path: self.path.clone(), fs_type: self.fs.name(), source }
+        } else {
+            Error::Lock { path: self.path.clone(), source }
+        }
     }
 
     /// Releases the lock now (dropping does the same, ignoring errors).

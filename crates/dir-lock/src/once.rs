@@ -152,6 +152,11 @@ impl fmt::Display for Described<'_> {
 /// that fakes `flock` costs duplicate work, never a corrupt target. The sidecar lock file is never
 /// deleted.
 ///
+/// On a network file system the server may take the lock away from a host it evicts (CephFS,
+/// NFS after a lease expires). Before renaming, and after any failure, the lock is checked:
+/// EIO, ESTALE, ENOTCONN or ESHUTDOWN from it or from the output is [`Error::LockLost`], and
+/// nothing is published.
+///
 /// ```
 /// # let dir = tempfile::tempdir()?;
 /// # let dir = dir.path();
@@ -212,16 +217,26 @@ where
         }
     }
 
-    let mut file = AtomicFile::create(target, &opts.write)?;
+    // Any failure from here on is first asked whether it means the lock was lost (the file
+    // system failed under the lock or the output, e.g. this host was evicted by a CephFS or NFS
+    // server): then another host may be producing, and the error says so.
+    let lost = |err: Error| lock.lost(&err).unwrap_or(err);
+    let mut file = AtomicFile::create(target, &opts.write).map_err(|e| lost(e.into()))?;
     // On error `file` is dropped here, which removes the temp.
     produce(&mut file)
-        .map_err(|e| Error::Produce { target: target.to_owned(), source: e.into() })?;
-    let staged = file.stage()?;
+        .map_err(|e| lost(Error::Produce { target: target.to_owned(), source: e.into() }))?;
+    let staged = file.stage().map_err(|e| lost(e.into()))?;
     if let Err(reason) = verify(staged.temp_path()) {
-        staged.discard()?;
-        return Err(Error::Verify { target: target.to_owned(), reason });
+        staged.discard().map_err(|e| lost(e.into()))?;
+        return Err(lost(Error::Verify { target: target.to_owned(), reason }));
     }
-    staged.commit()?;
+    // The last moment to find the lock gone before the artifact becomes visible. A host evicted
+    // after this check is fenced by the server (its rename fails), which `lost` reports too.
+    if let Err(err) = lock.check() {
+        let _ = staged.discard(); // best effort: the file system under it has failed
+        return Err(err);
+    }
+    staged.commit().map_err(|e| lost(e.into()))?;
     drop(lock);
     Ok(match stale {
         Some(reason) => OnceOutcome::Rebuilt { reason },

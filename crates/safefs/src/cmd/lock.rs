@@ -14,7 +14,10 @@
 //! when the lock was not taken (`-n`, or `-w` ran out; the message names the holder). Unlike
 //! flock(1)'s sysexits codes: 2 for usage or an error before CMD ran (the toolkit's contract, e.g.
 //! a file system without flock support), 126/127 when CMD could not be run / was not found (as
-//! shells, `env` and `timeout` say).
+//! shells, `env` and `timeout` say). 1 also when the lock was lost while CMD ran: on a network
+//! file system (CephFS, NFS) the server frees a host's locks when it evicts the host, and the
+//! lock file's descriptor then fails (EIO, ESTALE, ENOTCONN, ESHUTDOWN); the message names the
+//! file system. CMD's own writes through that host failed as well.
 
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
@@ -112,7 +115,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         rustix::io::fcntl_setfd(&lock, rustix::io::FdFlags::empty())
             .context("failed to pass the lock's descriptor to the command")?;
     }
-    run_command(command)
+    let program = command.get_program().to_owned();
+    let code = run_command(command)?;
+    // On a network file system the server can take the lock away (this host evicted): CMD's
+    // work then overlapped another holder's, which its exit status cannot say.
+    if let Err(err @ Error::LockLost { .. }) = lock.check() {
+        say!(
+            "lock: {}; {} may have run without it",
+            crate::Chain(&err),
+            names::shown(&program)
+        );
+        return Ok(exit::FAILED.into());
+    }
+    Ok(code)
 }
 
 /// Runs CMD, its exit status as ours; a CMD that cannot start is 126 (127 if not found).

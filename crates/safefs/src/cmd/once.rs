@@ -106,7 +106,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(err @ (Error::Timeout { .. } | Error::Produce { .. } | Error::Verify { .. })) => {
+        Err(
+            err @ (Error::Timeout { .. }
+            | Error::Produce { .. }
+            | Error::Verify { .. }
+            | Error::LockLost { .. }),
+        ) => {
             say!("once: {}; {shown} not touched", crate::Chain(&err));
             Ok(exit::FAILED.into())
         }
