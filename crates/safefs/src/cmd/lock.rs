@@ -120,11 +120,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // On a network file system the server can take the lock away (this host evicted): CMD's
     // work then overlapped another holder's, which its exit status cannot say.
     if let Err(err @ Error::LockLost { .. }) = lock.check() {
-        say!(
-            "lock: {}; {} may have run without it",
-            crate::Chain(&err),
-            names::shown(&program)
-        );
+        say!("lock: {}; {} may have run without it", crate::Chain(&err), names::shown(&program));
         return Ok(exit::FAILED.into());
     }
     Ok(code)
