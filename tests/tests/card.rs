@@ -215,7 +215,9 @@ fn a_copy_verified_from_the_media_reads_back_identically_after_a_remount() {
     card.remount();
     let dst = card.path().join("roms");
     let hashes = |root: &Path| {
-        let opts = checksum::TreeOptions { algo: checksum::Algo::Xxh128, jobs: Some(1) };
+        let mut opts = checksum::TreeOptions::default();
+        opts.algo = checksum::Algo::Xxh128;
+        opts.jobs = Some(1);
         let tree = checksum::hash_tree(root, &opts, &()).unwrap();
         assert!(tree.errors.is_empty(), "{:?}", tree.errors);
         tree.files.into_iter().map(|e| (e.rel, e.len, e.digest)).collect::<Vec<_>>()

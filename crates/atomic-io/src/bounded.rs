@@ -237,6 +237,7 @@ impl<R: BufRead> LineReader<R> {
 /// assert_eq!((limits.max_file, limits.max_line), (10_000_000_000, 100_000_000));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JsonlLimits {
     /// Longest line accepted, in bytes, without its `\n`.
     pub max_line: u64,
@@ -253,10 +254,15 @@ impl Default for JsonlLimits {
 /// What [`validate_jsonl`] counted in a valid file.
 ///
 /// ```
-/// let report = atomic_io::bounded::JsonlReport { lines: 2, bytes: 10 };
-/// # let _ = report;
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("log.jsonl");
+/// std::fs::write(&path, "{\"a\":1}\n[2]\n")?;
+/// let report = atomic_io::bounded::validate_jsonl(&path, &Default::default())?;
+/// assert_eq!((report.lines, report.bytes), (2, 12));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JsonlReport {
     /// Number of lines, each one JSON value.
     pub lines: u64,

@@ -22,10 +22,11 @@ use crate::{Error, Result, is_temp_name, sys};
 /// How to sweep.
 ///
 /// ```
-/// let opts = atomic_io::sweep::SweepOptions { dry_run: true };
-/// # let _ = opts;
+/// let mut opts = atomic_io::sweep::SweepOptions::default();
+/// opts.dry_run = true;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SweepOptions {
     /// Report what would be removed, remove nothing. The locks are still tried (briefly), to tell
     /// orphans from live writers' temps.
@@ -41,6 +42,7 @@ pub struct SweepOptions {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct SweepReport {
     /// Orphaned temps removed (with `dry_run`: that would be removed).
     pub removed: Vec<PathBuf>,

@@ -25,11 +25,12 @@ use crate::{Error, Result, TEMP_RANDOM_LEN, TEMP_SUFFIX, is_temp_name, temp_pref
 ///
 /// ```
 /// use atomic_io::{Durability, WriteOptions};
-/// let cheaper = WriteOptions { durability: Durability::OldOrNew, ..WriteOptions::default() };
 /// assert_eq!(WriteOptions::default().durability, Durability::Full);
-/// # let _ = cheaper;
+/// let mut cheaper = WriteOptions::default();
+/// cheaper.durability = Durability::OldOrNew;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// `fsync` the temp file before the rename and the directory after it: once the commit
     /// returns, the new content survives a power cut; before that, the old content does.
@@ -61,10 +62,11 @@ impl Durability {
 ///
 /// ```
 /// use atomic_io::{Overwrite, WriteOptions};
-/// let no_clobber = WriteOptions { overwrite: Overwrite::Refuse, ..WriteOptions::default() };
-/// # let _ = no_clobber;
+/// let mut no_clobber = WriteOptions::default();
+/// no_clobber.overwrite = Overwrite::Refuse;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Overwrite {
     /// Replace it atomically (`rename`).
     #[default]
@@ -80,10 +82,11 @@ pub enum Overwrite {
 ///
 /// ```
 /// use atomic_io::WriteOptions;
-/// let exact_mode = WriteOptions { mode: Some(0o600), ..WriteOptions::default() };
-/// # let _ = exact_mode;
+/// let mut exact_mode = WriteOptions::default();
+/// exact_mode.mode = Some(0o600);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct WriteOptions {
     /// `fsync`s or not.
     pub durability: Durability,
@@ -283,7 +286,7 @@ impl AtomicFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// std::os::unix::fs::symlink("real.txt", dir.join("link.txt"))?;
     /// let file = AtomicFile::create(dir.join("link.txt"), &WriteOptions::default())?;
     /// assert_eq!(file.target(), dir.join("real.txt"));
@@ -301,7 +304,7 @@ impl AtomicFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// std::fs::write(file.temp_path(), b"written by someone else")?;
     /// file.commit()?;
@@ -317,7 +320,7 @@ impl AtomicFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// assert_eq!(file.as_file().metadata()?.len(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -331,7 +334,7 @@ impl AtomicFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// std::io::copy(&mut &b"abc"[..], file.as_file_mut())?;
     /// file.commit()?;
@@ -347,7 +350,7 @@ impl AtomicFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"one ")?;
     /// file.append(b"two")?;
@@ -369,7 +372,7 @@ impl AtomicFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"data")?;
     /// let staged = file.stage()?;
@@ -405,7 +408,7 @@ impl AtomicFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"new")?;
     /// file.commit()?;
@@ -422,7 +425,7 @@ impl AtomicFile {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// let temp = file.temp_path().to_owned();
     /// file.discard()?;
@@ -454,7 +457,7 @@ impl Staged {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let staged = AtomicFile::create(dir.join("out"), &WriteOptions::default())?.stage()?;
     /// assert!(staged.temp_path().exists());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -468,7 +471,7 @@ impl Staged {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let staged = AtomicFile::create(dir.join("out"), &WriteOptions::default())?.stage()?;
     /// assert_eq!(staged.target(), dir.join("out"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -483,7 +486,7 @@ impl Staged {
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
     /// use std::io::{Read, Seek};
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"check me")?;
     /// let staged = file.stage()?;
@@ -505,7 +508,7 @@ impl Staged {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions, sync_dir};
+    /// use atomic_io::{AtomicFile, WriteOptions, sync_dir};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"x")?;
     /// file.stage()?.rename()?;
@@ -521,7 +524,7 @@ impl Staged {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let mut file = AtomicFile::create(dir.join("out"), &WriteOptions::default())?;
     /// file.append(b"x")?;
     /// file.stage()?.commit()?;
@@ -547,7 +550,7 @@ impl Staged {
     /// ```
     /// # let dir = tempfile::tempdir()?;
     /// # let dir = dir.path();
-    /// # use atomic_io::{AtomicFile, WriteOptions};
+    /// use atomic_io::{AtomicFile, WriteOptions};
     /// let staged = AtomicFile::create(dir.join("out"), &WriteOptions::default())?.stage()?;
     /// staged.discard()?;
     /// assert_eq!(std::fs::read_dir(dir)?.count(), 0);

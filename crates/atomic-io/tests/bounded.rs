@@ -133,21 +133,26 @@ fn jsonl_errors_name_the_first_bad_line_and_the_cause() {
 
 #[test]
 fn jsonl_limits_are_configurable_and_enforced() {
-    let limits = JsonlLimits { max_line: 10, max_file: 1000 };
-    let err = jsonl_err(b"{\"a\": 1}\n{\"long\": 123456}\n", &limits);
+    let small = limits(10, 1000);
+    let err = jsonl_err(b"{\"a\": 1}\n{\"long\": 123456}\n", &small);
     assert!(
         matches!(err, Error::Jsonl { line: 2, problem: JsonlProblem::TooLong { max: 10 }, .. }),
         "{err}"
     );
-    let limits = JsonlLimits { max_line: 100, max_file: 20 };
-    let err = jsonl_err(b"{\"a\": 1}\n{\"b\": 2}\n{\"c\": 3}\n", &limits);
+    let small = limits(100, 20);
+    let err = jsonl_err(b"{\"a\": 1}\n{\"b\": 2}\n{\"c\": 3}\n", &small);
     assert!(matches!(err, Error::FileTooLarge { len: 27, max: 20, .. }), "{err}");
 }
 
 #[test]
 fn jsonl_catches_a_file_larger_than_its_metadata() {
     // /proc/self/status reports size 0; with a max_file of 8 bytes the read must stop it.
-    let err = validate_jsonl("/proc/self/status", &JsonlLimits { max_line: 1 << 20, max_file: 8 })
-        .unwrap_err();
+    let err = validate_jsonl("/proc/self/status", &limits(1 << 20, 8)).unwrap_err();
     assert!(matches!(err, Error::FileTooLarge { max: 8, .. }), "{err}");
+}
+
+fn limits(max_line: u64, max_file: u64) -> JsonlLimits {
+    let mut limits = JsonlLimits::default();
+    (limits.max_line, limits.max_file) = (max_line, max_file);
+    limits
 }

@@ -91,7 +91,8 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.jsonl");
         std::fs::write(&path, &input).unwrap();
-        let limits = JsonlLimits { max_line, ..JsonlLimits::default() };
+        let mut limits = JsonlLimits::default();
+        limits.max_line = max_line;
         match validate_jsonl(&path, &limits) {
             Ok(report) => prop_assert_eq!(report.bytes, input.len() as u64),
             Err(err) => prop_assert!(err.line().is_some(), "file-level error on valid path: {}", err),

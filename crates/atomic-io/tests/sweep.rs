@@ -85,7 +85,9 @@ fn a_staged_temp_is_still_busy() {
 fn dry_run_lists_but_removes_nothing() {
     let (_t, dir) = tempdir();
     fs::write(dir.join(ORPHAN), b"x").unwrap();
-    let report = sweep(&dir, &SweepOptions { dry_run: true }).unwrap();
+    let mut dry_run = SweepOptions::default();
+    dry_run.dry_run = true;
+    let report = sweep(&dir, &dry_run).unwrap();
     assert_eq!(report.removed, [dir.join(ORPHAN)]);
     assert!(dir.join(ORPHAN).exists());
 }

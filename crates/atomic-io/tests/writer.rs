@@ -55,7 +55,8 @@ fn commit_replaces_and_leaves_no_temp() {
 fn durability_none_is_still_atomic_and_complete() {
     let (_t, dir) = tempdir();
     let target = dir.join("data");
-    let opts = WriteOptions { durability: Durability::None, ..WriteOptions::default() };
+    let mut opts = WriteOptions::default();
+    opts.durability = Durability::None;
     let mut file = AtomicFile::create(&target, &opts).unwrap();
     file.append(&[7u8; 100_000]).unwrap();
     file.commit().unwrap();
@@ -163,7 +164,8 @@ fn explicit_mode_wins() {
     let target = dir.join("secret");
     fs::write(&target, b"old").unwrap();
     fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
-    let opts = WriteOptions { mode: Some(0o600), ..WriteOptions::default() };
+    let mut opts = WriteOptions::default();
+    opts.mode = Some(0o600);
     let mut file = AtomicFile::create(&target, &opts).unwrap();
     assert_eq!(mode(file.temp_path()), 0o600, "the temp already has the final mode");
     file.append(b"s").unwrap();
@@ -235,7 +237,8 @@ fn a_symlink_loop_is_a_clear_error() {
 fn no_clobber_refuses_an_existing_target_early_and_at_commit() {
     let (_t, dir) = tempdir();
     let target = dir.join("once");
-    let opts = WriteOptions { overwrite: Overwrite::Refuse, ..WriteOptions::default() };
+    let mut opts = WriteOptions::default();
+    opts.overwrite = Overwrite::Refuse;
 
     // Created while absent, then someone else creates the target before the commit.
     let mut file = AtomicFile::create(&target, &opts).unwrap();
@@ -255,7 +258,8 @@ fn no_clobber_refuses_an_existing_target_early_and_at_commit() {
 #[test]
 fn no_clobber_racers_never_both_win() {
     let (_t, dir) = tempdir();
-    let opts = WriteOptions { overwrite: Overwrite::Refuse, ..WriteOptions::default() };
+    let mut opts = WriteOptions::default();
+    opts.overwrite = Overwrite::Refuse;
     for round in 0..20 {
         let target = dir.join(format!("race{round}"));
         let a = AtomicFile::create(&target, &opts).unwrap().stage().unwrap();
@@ -382,7 +386,8 @@ fn sixteen_threads_writing_one_target_leave_exactly_one_complete_version() {
                 let (barrier, contents, target) =
                     (barrier.clone(), contents.clone(), target.clone());
                 std::thread::spawn(move || {
-                    let opts = WriteOptions { durability: Durability::None, ..Default::default() };
+                    let mut opts = WriteOptions::default();
+                    opts.durability = Durability::None;
                     let mut file = AtomicFile::create(&target, &opts).unwrap();
                     barrier.wait();
                     // Several writes each, interleaved with the other threads'.

@@ -14,6 +14,7 @@ use crate::{Error, Result};
 /// assert_eq!(Algo::Xxh3.to_string(), "XXH3");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Algo {
     /// XXH32 (`xxhsum -H0`): only to read old manifests; too weak for new ones.
     Xxh32,

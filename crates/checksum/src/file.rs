@@ -89,6 +89,7 @@ impl fmt::Display for FileKind {
 /// assert_eq!((fd.len, fd.digest.to_hex().as_str()), (5, "364b7492fe58a3947e824cae26e04823"));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileDigest {
     /// The digest.
     pub digest: Digest,

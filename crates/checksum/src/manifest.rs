@@ -27,6 +27,7 @@ pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 /// assert_eq!(checksum::Style::default(), checksum::Style::Gnu);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Style {
     /// `<hex>  <path>` (`XXH3_<hex>  <path>` for XXH3, so it cannot be mistaken for XXH64).
     #[default]

@@ -12,10 +12,12 @@ use crate::{Algo, Digest, Error, FileDigest, Result};
 /// How to hash a tree.
 ///
 /// ```
-/// let opts = checksum::TreeOptions { jobs: Some(2), ..Default::default() };
+/// let mut opts = checksum::TreeOptions::default();
+/// opts.jobs = Some(2);
 /// assert_eq!(opts.algo, checksum::Algo::Xxh128);
 /// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct TreeOptions {
     /// The algorithm (XXH128 by default).
     pub algo: Algo,
@@ -107,6 +109,7 @@ pub struct Skipped {
 /// assert!(listing.files.is_empty() && listing.errors.is_empty());
 /// ```
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Listing {
     /// Regular files, sorted by relative path bytes.
     pub files: Vec<ListedFile>,
@@ -143,6 +146,7 @@ pub struct TreeEntry {
 /// assert!(report.is_complete());
 /// ```
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct TreeReport {
     /// Hashed files, sorted by relative path bytes.
     pub files: Vec<TreeEntry>,

@@ -21,7 +21,9 @@ fn hashes_every_file_in_byte_order_of_relative_paths() {
         write(dir.path(), rel, rel.as_bytes());
     }
     for jobs in [1, 4] {
-        let opts = TreeOptions { algo: Algo::Xxh64, jobs: Some(jobs) };
+        let mut opts = TreeOptions::default();
+        opts.algo = Algo::Xxh64;
+        opts.jobs = Some(jobs);
         let report = hash_tree(dir.path(), &opts, &()).unwrap();
         let rels: Vec<_> = report.files.iter().map(|f| f.rel.to_str().unwrap()).collect();
         assert_eq!(rels, ["C", "a.txt", "a/x", "a/y/z", "b"]);
@@ -79,7 +81,8 @@ fn an_unreadable_file_is_reported_and_the_rest_hashed() {
             let _ = std::fs::remove_file(self.0.join("c"));
         }
     }
-    let opts = TreeOptions { jobs: Some(1), ..Default::default() };
+    let mut opts = TreeOptions::default();
+    opts.jobs = Some(1);
     let report = hash_tree(dir.path(), &opts, &RemoveNext(dir.path())).unwrap();
     assert_eq!(report.files.len(), 1);
     assert_eq!(report.errors.len(), 1);
@@ -141,7 +144,8 @@ fn jobs_caps_the_threads_that_read() {
     }
     for cap in [1, 2] {
         let threads = Threads(Mutex::default());
-        let opts = TreeOptions { jobs: Some(cap), ..Default::default() };
+        let mut opts = TreeOptions::default();
+        opts.jobs = Some(cap);
         let report = hash_tree(dir.path(), &opts, &threads).unwrap();
         assert_eq!(report.files.len(), 64);
         let seen = threads.0.into_inner().unwrap();

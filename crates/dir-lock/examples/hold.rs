@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         "instance" => InstanceGuard::acquire(path).map(|g| Box::new(g) as _),
         "exclusive" | "shared" => {
             let kind = if mode == "shared" { LockKind::Shared } else { LockKind::Exclusive };
-            LockFile::acquire(path, &LockOptions { kind, wait: Wait::Block }, &())
+            LockFile::acquire(path, &LockOptions::new(kind, Wait::Block), &())
                 .map(|l| Box::new(l) as _)
         }
         _ => {

@@ -19,10 +19,13 @@ use crate::error::{Error, Result};
 ///
 /// ```
 /// use dir_lock::Holder;
-/// let h = Holder { pid: Some(42), command: Some("sleep 5".into()), ..Holder::default() };
+/// let mut h = Holder::default();
+/// h.pid = Some(42);
+/// h.command = Some("sleep 5".into());
 /// assert_eq!(h.to_string(), "pid 42 (sleep 5)");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Holder {
     /// Process id (from `/proc/locks`, or written by the holder).
     pub pid: Option<u32>,
@@ -94,7 +97,9 @@ impl fmt::Display for Holder {
 ///
 /// ```
 /// use dir_lock::{Holder, Holders};
-/// let hs = Holders(vec![Holder { pid: Some(1), ..Holder::default() }]);
+/// let mut holder = Holder::default();
+/// holder.pid = Some(1);
+/// let hs = Holders(vec![holder]);
 /// assert_eq!(hs.to_string(), " by pid 1");
 /// assert_eq!(Holders::default().to_string(), " by an unknown process");
 /// ```

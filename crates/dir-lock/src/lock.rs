@@ -39,6 +39,7 @@ pub enum LockKind {
 /// assert_ne!(w, dir_lock::Wait::default()); // the default blocks
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Wait {
     /// Wait as long as it takes (blocking `flock`, EINTR retried).
     #[default]
@@ -53,15 +54,23 @@ pub enum Wait {
 ///
 /// ```
 /// use dir_lock::{LockKind, LockOptions, Wait};
-/// let opts = LockOptions { kind: LockKind::Shared, wait: Wait::NonBlock };
-/// # let _ = opts;
+/// let opts = LockOptions::new(LockKind::Shared, Wait::NonBlock);
+/// assert_eq!(LockOptions::default(), LockOptions::new(LockKind::Exclusive, Wait::Block));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LockOptions {
     /// Shared or exclusive.
     pub kind: LockKind,
     /// Blocking, non-blocking or timed.
     pub wait: Wait,
+}
+
+impl LockOptions {
+    /// A lock of this kind, waited for this way; anything added later takes its default.
+    pub const fn new(kind: LockKind, wait: Wait) -> LockOptions {
+        LockOptions { kind, wait }
+    }
 }
 
 /// Told while a lock is being waited for: once after [`GRACE`] and then every [`REPEAT`], with the
@@ -124,13 +133,13 @@ static RELEASED: Condvar = Condvar::new();
 /// # let dir = tempfile::tempdir()?;
 /// # let dir = dir.path();
 /// use std::time::Duration;
-/// use dir_lock::{LockFile, LockOptions, Wait};
+/// use dir_lock::{LockFile, LockKind, LockOptions, Wait};
 ///
 /// let path = dir.join("job.lock");
 /// let lock = LockFile::acquire(&path, &LockOptions::default(), &())?;
 /// // ... the exclusive work ...
 /// drop(lock);
-/// let opts = LockOptions { wait: Wait::Timeout(Duration::from_secs(5)), ..LockOptions::default() };
+/// let opts = LockOptions::new(LockKind::Exclusive, Wait::Timeout(Duration::from_secs(5)));
 /// let _again = LockFile::acquire(&path, &opts, &())?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -153,7 +162,7 @@ impl LockFile {
     /// # let dir = dir.path();
     /// use dir_lock::{Error, LockFile, LockKind, LockOptions, Wait};
     /// let path = dir.join("cache.lock");
-    /// let shared = LockOptions { kind: LockKind::Shared, wait: Wait::NonBlock };
+    /// let shared = LockOptions::new(LockKind::Shared, Wait::NonBlock);
     /// let _reader = LockFile::acquire(&path, &shared, &())?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

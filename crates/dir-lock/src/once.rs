@@ -14,10 +14,11 @@ use crate::lock::{LockFile, LockKind, LockOptions, Wait, WaitObserver};
 ///
 /// ```
 /// use std::time::Duration;
-/// let opts = dir_lock::OnceOptions { timeout: Some(Duration::from_secs(60)), ..Default::default() };
-/// # let _ = opts;
+/// let mut opts = dir_lock::OnceOptions::default();
+/// opts.timeout = Some(Duration::from_secs(60));
 /// ```
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct OnceOptions<'a> {
     /// Give up waiting for another producer after this long ([`Error::Timeout`]); `None` waits.
     pub timeout: Option<Duration>,

@@ -93,8 +93,8 @@ impl Drop for Holding {
     }
 }
 
-const NONBLOCK_X: LockOptions = LockOptions { kind: LockKind::Exclusive, wait: Wait::NonBlock };
-const NONBLOCK_S: LockOptions = LockOptions { kind: LockKind::Shared, wait: Wait::NonBlock };
+const NONBLOCK_X: LockOptions = LockOptions::new(LockKind::Exclusive, Wait::NonBlock);
+const NONBLOCK_S: LockOptions = LockOptions::new(LockKind::Shared, Wait::NonBlock);
 
 #[test]
 fn same_file_twice_in_one_thread_is_a_typed_error_not_a_deadlock() {
@@ -202,8 +202,7 @@ fn a_timed_out_waiter_names_the_holder_and_does_not_disturb_it() {
         }
     }
     let told = Count(AtomicUsize::new(0));
-    let opts =
-        LockOptions { kind: LockKind::Exclusive, wait: Wait::Timeout(Duration::from_secs(1)) };
+    let opts = LockOptions::new(LockKind::Exclusive, Wait::Timeout(Duration::from_secs(1)));
     let err = LockFile::acquire(&path, &opts, &told).unwrap_err();
     let Error::Timeout { holders, .. } = &err else { panic!("{err}") };
     assert_eq!(holders[0].pid, Some(holder.pid()));

@@ -199,7 +199,8 @@ struct Probed {
 /// One temp file in `dir` (atomic-io's temp name: unique, swept if a crash leaves it), examined
 /// and removed.
 fn probe_file(dir: &Path, unix: bool) -> io::Result<Probed> {
-    let opts = WriteOptions { durability: Durability::None, ..WriteOptions::default() };
+    let mut opts = WriteOptions::default();
+    opts.durability = Durability::None;
     let probe = AtomicFile::create(dir.join(".folder-copier-probe"), &opts)
         .map_err(|err| io::Error::other(err.to_string()))?;
     let result = examine(dir, &probe, unix);

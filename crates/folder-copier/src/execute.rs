@@ -102,7 +102,7 @@ pub fn execute(
 
     create_root(&dst, opts, &mut report)?;
     if dst.is_dir() {
-        let swept = sweep(&dst, &SweepOptions { dry_run: false })
+        let swept = sweep(&dst, &SweepOptions::default())
             .map_err(|source| Error::Sweep { dst: dst.clone(), source })?;
         let removed = swept.removed.into_iter().map(|path| Warning::RemovedTemp { path });
         let busy = swept.busy.into_iter().map(|path| Warning::BusyTemp { path });

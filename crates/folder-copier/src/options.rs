@@ -17,16 +17,14 @@ pub use atomic_io::Durability;
 /// use folder_copier::{CopyOptions, Durability};
 ///
 /// let cancel = Arc::new(AtomicBool::new(false));
-/// let opts = CopyOptions {
-///     jobs: Some(4),
-///     durability: Durability::None,
-///     cancel: Some(cancel.clone()),
-///     ..CopyOptions::default()
-/// };
+/// let mut opts = CopyOptions::default();
+/// opts.jobs = Some(4);
+/// opts.durability = Durability::None;
+/// opts.cancel = Some(cancel.clone());
 /// assert!(opts.verify);
-/// # let _ = opts;
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CopyOptions {
     /// Source directories copied at once (threads in the pool built for this copy); `None` is one
     /// per core.
@@ -96,9 +94,9 @@ fn fs4_available_space(path: &Path) -> io::Result<u64> {
 ///
 /// ```
 /// use folder_copier::{CopyOptions, ReadBack};
-/// let opts = CopyOptions { read_back: ReadBack::Media, ..CopyOptions::default() };
+/// let mut opts = CopyOptions::default();
+/// opts.read_back = ReadBack::Media;
 /// assert_eq!(CopyOptions::default().read_back, ReadBack::Cache);
-/// # let _ = opts;
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -130,6 +128,7 @@ pub enum ReadBack {
 /// assert_eq!(policy.delay_before(3), Duration::from_millis(200));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Attempts per file, the first included; 1 means no retry (0 is taken as 1).
     pub tries: u32,
@@ -148,7 +147,9 @@ impl RetryPolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let policy = folder_copier::RetryPolicy { tries: 5, first_delay: Duration::from_millis(10) };
+    /// let mut policy = folder_copier::RetryPolicy::default();
+    /// policy.tries = 5;
+    /// policy.first_delay = Duration::from_millis(10);
     /// assert_eq!(policy.delay_before(1), Duration::ZERO);
     /// assert_eq!(policy.delay_before(4), Duration::from_millis(40));
     /// ```

@@ -40,6 +40,7 @@ pub enum Action {
 /// assert_eq!(totals.files, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PlanTotals {
     /// Source directories (SRC itself included).
     pub dirs: u64,
@@ -361,7 +362,8 @@ impl CopyPlan {
 /// std::fs::create_dir(root.join("src"))?;
 /// std::fs::write(root.join("src/Game.rom"), b"1")?;
 /// std::fs::write(root.join("src/game.rom"), b"2")?;
-/// let opts = CopyOptions { case_insensitive: true, ..CopyOptions::default() };
+/// let mut opts = CopyOptions::default();
+/// opts.case_insensitive = true;
 /// let err = plan(root.join("src"), root.join("dst"), &opts).unwrap_err();
 /// assert!(matches!(err, Error::Collisions { .. }));
 /// assert!(!root.join("dst").exists());

@@ -11,6 +11,7 @@ use crate::{Error, PlanTotals, Warning};
 /// assert_ne!(folder_copier::FileOutcome::Copied, folder_copier::FileOutcome::Skipped);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FileOutcome {
     /// Written, verified and renamed into place.
     Copied,
@@ -27,6 +28,7 @@ pub enum FileOutcome {
 /// assert_eq!(stats.copied + stats.skipped + stats.failed, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirStats {
     /// Files and symlinks copied.
     pub copied: u64,

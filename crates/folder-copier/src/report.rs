@@ -172,6 +172,7 @@ impl fmt::Display for Warning {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct CopyReport {
     /// Regular files written, checked and renamed into place.
     pub copied: u64,
@@ -214,14 +215,12 @@ pub struct CopyReport {
 ///
 /// ```
 /// use std::time::Duration;
-/// let r = folder_copier::CopyReport {
-///     copied: 2,
-///     copied_bytes: 1_500,
-///     skipped: 1,
-///     verified: true,
-///     elapsed: Duration::from_millis(250),
-///     ..Default::default()
-/// };
+/// let mut r = folder_copier::CopyReport::default();
+/// r.copied = 2;
+/// r.copied_bytes = 1_500;
+/// r.skipped = 1;
+/// r.verified = true;
+/// r.elapsed = Duration::from_millis(250);
 /// assert_eq!(
 ///     r.to_string(),
 ///     "copied 2 files (1500 bytes), 0 symlinks, 0 new directories; skipped 1 up to date; \
@@ -264,11 +263,9 @@ impl CopyReport {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let r = folder_copier::CopyReport {
-    ///     copied_bytes: 2_000,
-    ///     elapsed: Duration::from_secs(2),
-    ///     ..Default::default()
-    /// };
+    /// let mut r = folder_copier::CopyReport::default();
+    /// r.copied_bytes = 2_000;
+    /// r.elapsed = Duration::from_secs(2);
     /// assert_eq!(r.throughput(), 1_000.0);
     /// ```
     pub fn throughput(&self) -> f64 {

@@ -204,7 +204,8 @@ fn one_large_folder_copies_identically_with_any_number_of_jobs() {
                 1_400_000_000 + f as i64,
             );
         }
-        let opts = CopyOptions { jobs: Some(jobs), ..CopyOptions::default() };
+        let mut opts = CopyOptions::default();
+        opts.jobs = Some(jobs);
         let recorder = Recorder::default();
         let report = copy(s.src(), s.dst(), &opts, &recorder).unwrap();
         ok(&report);
@@ -247,8 +248,9 @@ fn owners_are_kept_where_the_process_may_give_files_away_and_set_id_bits_survive
 fn durability_none_and_no_verify_still_copy_identically() {
     let s = Scratch::new();
     many_folders(&s);
-    let opts =
-        CopyOptions { durability: Durability::None, verify: false, ..CopyOptions::default() };
+    let mut opts = CopyOptions::default();
+    opts.durability = Durability::None;
+    opts.verify = false;
     let report = copy(s.src(), s.dst(), &opts, &()).unwrap();
     ok(&report);
     assert!(!report.verified);
@@ -266,7 +268,8 @@ fn changed_files_are_copied_again_and_checksum_mode_compares_content() {
     write(&a, b"version 2", 0o644, 1_500_000_000);
     let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
     assert_eq!((report.copied, report.skipped), (0, 1));
-    let opts = CopyOptions { checksum: true, ..CopyOptions::default() };
+    let mut opts = CopyOptions::default();
+    opts.checksum = true;
     let planned = plan(s.src(), s.dst(), &opts).unwrap();
     assert_eq!(planned.entries().next().unwrap().action, Action::Compare);
     let report = copy(s.src(), s.dst(), &opts, &()).unwrap();
@@ -345,7 +348,8 @@ fn case_collisions_are_reported_before_anything_is_written() {
     fs::create_dir_all(s.src().join("Dir/x")).unwrap();
     fs::create_dir_all(s.src().join("dir/x")).unwrap();
     fs::write(s.src().join("aaa"), b"a").unwrap();
-    let opts = CopyOptions { case_insensitive: true, ..CopyOptions::default() };
+    let mut opts = CopyOptions::default();
+    opts.case_insensitive = true;
     let err = copy(s.src(), s.dst(), &opts, &()).unwrap_err();
     let Error::Collisions { collisions, .. } = &err else { panic!("{err}") };
     assert!(
@@ -390,20 +394,20 @@ fn too_little_space_is_reported_before_anything_is_written() {
     fs::write(s.src().join("a"), vec![1; 10_000]).unwrap();
     fs::write(s.src().join("b"), vec![2; 10]).unwrap();
     // 10,000 bytes take 3 blocks of 4 KiB, 10 bytes one, the new DST one: 20 KiB needed.
-    let opts = CopyOptions { available_space: |_| Ok(20 * 1024 - 1), ..CopyOptions::default() };
+    let mut opts = CopyOptions::default();
+    opts.available_space = |_| Ok(20 * 1024 - 1);
     let plan = folder_copier::plan(s.src(), s.dst(), &opts).unwrap();
     assert_eq!((plan.totals().needed, plan.totals().shortfall), (20 * 1024, 1), "a plan reports");
     let err = copy(s.src(), s.dst(), &opts, &()).unwrap_err();
     let Error::NoSpace { needed, available, .. } = err else { panic!("{err}") };
     assert_eq!((needed, available), (20 * 1024, 20 * 1024 - 1));
     assert!(!s.dst().exists(), "nothing may be written");
-    let failing = CopyOptions {
-        available_space: |_| Err(std::io::Error::other("statvfs broke")),
-        ..CopyOptions::default()
-    };
+    let mut failing = CopyOptions::default();
+    failing.available_space = |_| Err(std::io::Error::other("statvfs broke"));
     assert!(matches!(copy(s.src(), s.dst(), &failing, &()), Err(Error::FreeSpace { .. })));
     assert!(!s.dst().exists(), "nothing may be written");
-    let enough = CopyOptions { available_space: |_| Ok(20 * 1024), ..CopyOptions::default() };
+    let mut enough = CopyOptions::default();
+    enough.available_space = |_| Ok(20 * 1024);
     ok(&copy(s.src(), s.dst(), &enough, &()).unwrap());
 }
 
@@ -414,18 +418,22 @@ fn a_rerun_needs_no_space_and_a_same_size_replacement_only_its_temp() {
         fs::write(s.src().join(format!("f{i}")), vec![i; 50_000]).unwrap();
     }
     ok(&copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap());
-    let full = CopyOptions { available_space: |_| Ok(0), ..CopyOptions::default() };
+    let mut full = CopyOptions::default();
+    full.available_space = |_| Ok(0);
     let plan = folder_copier::plan(s.src(), s.dst(), &full).unwrap();
     assert_eq!(plan.totals().needed, 0, "an unchanged collection needs no space");
     let again = copy(s.src(), s.dst(), &full, &()).unwrap();
     assert_eq!((again.copied, again.skipped), (0, 20));
-    let checksum = CopyOptions { checksum: true, ..full.clone() };
+    let mut checksum = full.clone();
+    checksum.checksum = true;
     assert_eq!(folder_copier::plan(s.src(), s.dst(), &checksum).unwrap().totals().needed, 0);
 
     // One file rewritten with the same size: it frees what it takes once renamed, but its temp
     // needs room until then.
     fs::write(s.src().join("f3"), vec![99; 50_000]).unwrap();
-    let one = CopyOptions { jobs: Some(1), available_space: |_| Ok(0), ..CopyOptions::default() };
+    let mut one = CopyOptions::default();
+    one.jobs = Some(1);
+    one.available_space = |_| Ok(0);
     let plan = folder_copier::plan(s.src(), s.dst(), &one).unwrap();
     assert_eq!(plan.totals().needed, 53_248, "the temp of one 50,000-byte file in 4 KiB blocks");
     assert!(matches!(copy(s.src(), s.dst(), &one, &()), Err(Error::NoSpace { .. })));
@@ -442,13 +450,11 @@ fn mtimes_are_compared_within_the_modify_window() {
     let kept = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
     fs::File::options().write(true).open(s.dst().join("a")).unwrap().set_modified(kept).unwrap();
 
-    let exact =
-        CopyOptions { modify_window: Some(std::time::Duration::ZERO), ..CopyOptions::default() };
+    let mut exact = CopyOptions::default();
+    exact.modify_window = Some(std::time::Duration::ZERO);
     assert_eq!(folder_copier::plan(s.src(), s.dst(), &exact).unwrap().totals().to_copy, 1);
-    let second = CopyOptions {
-        modify_window: Some(std::time::Duration::from_secs(1)),
-        ..CopyOptions::default()
-    };
+    let mut second = CopyOptions::default();
+    second.modify_window = Some(std::time::Duration::from_secs(1));
     let again = copy(s.src(), s.dst(), &second, &()).unwrap();
     assert_eq!((again.copied, again.skipped), (0, 1));
     let probed = folder_copier::plan(s.src(), s.dst(), &CopyOptions::default()).unwrap();
@@ -556,8 +562,11 @@ impl CopyProgress for Meddler {
 
 #[test]
 fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() {
-    let fast = RetryPolicy { tries: 3, first_delay: Duration::from_millis(1) };
-    let opts = CopyOptions { retry: fast, ..CopyOptions::default() };
+    let mut fast = RetryPolicy::default();
+    fast.tries = 3;
+    fast.first_delay = Duration::from_millis(1);
+    let mut opts = CopyOptions::default();
+    opts.retry = fast;
 
     // Changes once: the second attempt copies the file as it is now.
     let s = Scratch::new();
@@ -614,7 +623,9 @@ fn cancelling_stops_new_work_removes_temps_and_returns_a_partial_report() {
         );
     }
     let flag = Arc::new(AtomicBool::new(false));
-    let opts = CopyOptions { cancel: Some(flag.clone()), jobs: Some(2), ..CopyOptions::default() };
+    let mut opts = CopyOptions::default();
+    opts.cancel = Some(flag.clone());
+    opts.jobs = Some(2);
     let progress = CancelAfter { flag: flag.clone(), after: 10, done: AtomicU64::new(0) };
     let report = copy(s.src(), s.dst(), &opts, &progress).unwrap();
     assert!(report.interrupted);
@@ -678,8 +689,9 @@ fn every_entry_gets_exactly_one_outcome_even_when_cancelled() {
         let s = Scratch::new();
         let total = mixed_tree(&s);
         let flag = Arc::new(AtomicBool::new(cancelled_before));
-        let opts =
-            CopyOptions { cancel: Some(flag.clone()), jobs: Some(2), ..CopyOptions::default() };
+        let mut opts = CopyOptions::default();
+        opts.cancel = Some(flag.clone());
+        opts.jobs = Some(2);
         let progress = CountAndCancel {
             cancel: CancelAfter { flag: flag.clone(), after, done: AtomicU64::new(0) },
             events: AtomicU64::new(0),
@@ -781,10 +793,9 @@ fn progress_reports_totals_files_bytes_and_directories() {
     let mut dirs = recorder.dirs.lock().unwrap().clone();
     dirs.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(dirs.len(), 3);
-    assert_eq!(
-        dirs[1],
-        (PathBuf::from("x"), DirStats { copied: 2, skipped: 0, failed: 0, bytes: 300_000 })
-    );
+    let (dir, stats) = &dirs[1];
+    assert_eq!(dir, Path::new("x"));
+    assert_eq!((stats.copied, stats.skipped, stats.failed, stats.bytes), (2, 0, 0, 300_000));
 }
 
 #[test]

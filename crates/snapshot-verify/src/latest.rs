@@ -13,11 +13,13 @@ use crate::{Error, Problem, Progress, Report, Result, VerifyOptions, verify_with
 /// How to choose. `Default`: a full verify of each candidate, extra files reported.
 ///
 /// ```
-/// use snapshot_verify::{LatestOptions, Mode, VerifyOptions};
-/// let quick = LatestOptions { verify: VerifyOptions { mode: Mode::Quick, ..Default::default() } };
-/// # let _ = quick;
+/// use snapshot_verify::{LatestOptions, Mode};
+/// let mut quick = LatestOptions::default();
+/// quick.verify.mode = Mode::Quick;
+/// assert!(!quick.verify.allow_extra);
 /// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct LatestOptions {
     /// How each candidate is verified.
     pub verify: VerifyOptions,
@@ -30,6 +32,7 @@ pub struct LatestOptions {
 /// assert!(latest.found.is_none() && latest.skipped.is_empty());
 /// ```
 #[derive(Clone, Debug, Default, Serialize)]
+#[non_exhaustive]
 pub struct Latest {
     /// The snapshot chosen (`ROOT/<name>`), if any verifies.
     #[serde(serialize_with = "serialize_opt_path")]

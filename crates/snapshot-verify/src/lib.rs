@@ -11,7 +11,8 @@
 //!
 //! std::fs::write(dir.join("config.json"), br#"{"lr": 0.001}"#).unwrap();
 //! std::fs::write(dir.join("model.bin"), b"weights").unwrap();
-//! let spec = SealSpec { required: vec!["config.json".into()], ..Default::default() };
+//! let mut spec = SealSpec::default();
+//! spec.required = vec!["config.json".into()];
 //! seal(dir, &spec).unwrap(); // writes manifest.xxh128 (xxhsum -c accepts it) and manifest.sizes
 //!
 //! std::fs::remove_file(dir.join("model.bin")).unwrap();

@@ -165,6 +165,7 @@ impl fmt::Display for Problem {
 /// assert!(report.is_ok());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// What was read.
     pub mode: Mode,
@@ -184,7 +185,8 @@ impl Report {
     ///
     /// ```
     /// use snapshot_verify::{Problem, ProblemKind, Report};
-    /// let report = Report { problems: vec![Problem { path: "a".into(), kind: ProblemKind::Missing }], ..Default::default() };
+    /// let mut report = Report::default();
+    /// report.problems = vec![Problem { path: "a".into(), kind: ProblemKind::Missing }];
     /// assert!(!report.is_ok());
     /// ```
     pub fn is_ok(&self) -> bool {

@@ -23,13 +23,11 @@ use crate::{Error, MANIFEST, Mode, Pass, Progress, Report, Result, SIZES, Verify
 /// JSON files up to 1 GiB checked, `checksum::reading_threads(None)` threads reading and hashing.
 ///
 /// ```
-/// let spec = snapshot_verify::SealSpec {
-///     required: vec!["config.json".into(), "model.safetensors".into()],
-///     ..Default::default()
-/// };
-/// # let _ = spec;
+/// let mut spec = snapshot_verify::SealSpec::default();
+/// spec.required = vec!["config.json".into(), "model.safetensors".into()];
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SealSpec {
     /// Files (relative to the snapshot) that must exist, be regular files and be non-empty.
     pub required: Vec<PathBuf>,
@@ -191,6 +189,7 @@ impl fmt::Display for Refusal {
 /// assert!(sealed.report.is_ok());
 /// ```
 #[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
 pub struct Sealed {
     /// The manifest written (`DIR/manifest.xxh128`).
     #[serde(serialize_with = "serialize_path")]
@@ -231,7 +230,8 @@ pub struct Sealed {
 /// use snapshot_verify::{seal, Error, SealSpec};
 /// std::fs::write(dir.join("config.json"), b"{\"lr\": 0.1").unwrap(); // cut short
 /// std::fs::write(dir.join("empty.bin"), b"").unwrap();
-/// let spec = SealSpec { required: vec!["weights.bin".into()], ..Default::default() };
+/// let mut spec = SealSpec::default();
+/// spec.required = vec!["weights.bin".into()];
 /// let Err(Error::Refused { reasons, .. }) = seal(dir, &spec) else { panic!() };
 /// let names: Vec<_> = reasons.iter().map(|r| r.kind.name()).collect();
 /// assert_eq!(names, ["invalid_json", "empty", "required_missing"]);

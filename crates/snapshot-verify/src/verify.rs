@@ -24,10 +24,12 @@ use crate::{
 ///
 /// ```
 /// use snapshot_verify::{Mode, VerifyOptions};
-/// let quick = VerifyOptions { mode: Mode::Quick, allow_extra: true, ..Default::default() };
-/// # let _ = quick;
+/// let mut quick = VerifyOptions::default();
+/// quick.mode = Mode::Quick;
+/// quick.allow_extra = true;
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct VerifyOptions {
     /// Hash every file, or check presence and sizes only.
     pub mode: Mode,

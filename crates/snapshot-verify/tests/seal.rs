@@ -90,10 +90,8 @@ fn every_reason_to_refuse_is_listed_at_once_and_nothing_is_written() {
     std::fs::write(snap.path("model/empty.bin"), b"").unwrap();
     symlink(outside.path(), snap.path("model/link")).unwrap();
     mkfifo(snap.path("queue").as_path());
-    let spec = SealSpec {
-        required: vec!["config.json".into(), "model/missing.bin".into(), "../escape".into()],
-        ..Default::default()
-    };
+    let mut spec = SealSpec::default();
+    spec.required = vec!["config.json".into(), "model/missing.bin".into(), "../escape".into()];
     let dir = snap.dir.clone();
     let found = must_return("seal", move || refusals_in(&dir, &spec));
     let names: Vec<(&str, &str)> = found.iter().map(|(p, k)| (p.as_str(), k.name())).collect();
@@ -119,14 +117,13 @@ fn empty_files_are_allowed_on_request_but_never_for_required_files() {
     let snap = Snap::new();
     std::fs::write(snap.path("model/empty.bin"), b"").unwrap();
     std::fs::write(snap.path("model/also-empty.bin"), b"").unwrap();
-    let spec = SealSpec {
-        required: vec!["model/also-empty.bin".into()],
-        allow_empty: true,
-        ..Default::default()
-    };
+    let mut spec = SealSpec::default();
+    spec.required = vec!["model/also-empty.bin".into()];
+    spec.allow_empty = true;
     let found = refusals(&snap, &spec);
     assert_eq!(found, [("model/also-empty.bin".to_owned(), RefusalKind::Empty)]);
-    let spec = SealSpec { allow_empty: true, ..Default::default() };
+    let mut spec = SealSpec::default();
+    spec.allow_empty = true;
     seal(&snap.dir, &spec).unwrap();
     assert!(snap.verify().is_ok());
     // An empty file that was sealed empty is fine; one that was sealed full and is now empty is not.
@@ -142,14 +139,20 @@ fn a_snapshot_with_no_files_is_refused_unless_empty_is_allowed() {
     let dir = tmp.path();
     let Err(Error::Refused { reasons, .. }) = seal(dir, &SealSpec::default()) else { panic!() };
     assert_eq!(reasons[0].kind, RefusalKind::NoFiles);
-    seal(dir, &SealSpec { allow_empty: true, ..Default::default() }).unwrap();
+    seal(dir, &{
+        let mut o = SealSpec::default();
+        o.allow_empty = true;
+        o
+    })
+    .unwrap();
     assert!(verify(dir, &Default::default()).unwrap().is_ok());
 }
 
 #[test]
 fn large_json_is_refused_not_read_and_valid_json_passes() {
     let snap = Snap::new();
-    let spec = SealSpec { max_json_bytes: 18, ..Default::default() };
+    let mut spec = SealSpec::default();
+    spec.max_json_bytes = 18;
     let found = refusals(&snap, &spec);
     assert_eq!(
         found,
@@ -235,7 +238,8 @@ fn files_appended_to_during_the_seal_make_it_refused() {
     let snap = Snap::new();
     let files = ["config.json", "model/notes.txt", WEIGHTS, "odd näme.txt", "tokenizer.json"];
     let meddler = meddle(|_| files.iter().for_each(|rel| append(snap.path(rel))));
-    let spec = SealSpec { jobs: Some(1), ..Default::default() };
+    let mut spec = SealSpec::default();
+    spec.jobs = Some(1);
     let Err(Error::Refused { reasons, .. }) = seal_with_progress(&snap.dir, &spec, &meddler) else {
         panic!("a seal of a changing tree succeeded")
     };
@@ -276,7 +280,8 @@ fn same_size_rewrites_after_the_listing_are_refused() {
             std::fs::write(snap.path(rel), vec![b'#'; len]).unwrap();
         }
     });
-    let spec = SealSpec { jobs: Some(1), ..Default::default() };
+    let mut spec = SealSpec::default();
+    spec.jobs = Some(1);
     let Err(Error::Refused { reasons, .. }) = seal_with_progress(&snap.dir, &spec, &meddler) else {
         panic!("sealed files rewritten after their checks")
     };

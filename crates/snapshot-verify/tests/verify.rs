@@ -12,7 +12,11 @@ use common::{Snap, WEIGHTS, WEIGHTS_LEN, is_root, mkfifo, must_return, one, prob
 use snapshot_verify::{Error, Mode, ProblemKind, SIZES, VerifyOptions, verify};
 
 fn quick() -> VerifyOptions {
-    VerifyOptions { mode: Mode::Quick, ..Default::default() }
+    {
+        let mut o = VerifyOptions::default();
+        o.mode = Mode::Quick;
+        o
+    }
 }
 
 #[test]
@@ -79,7 +83,8 @@ fn added_is_extra_unless_allowed() {
     let snap = Snap::sealed();
     std::fs::write(snap.path("model/optimizer.pt"), b"state").unwrap();
     assert_eq!(problems(&snap.verify()), one("model/optimizer.pt", ProblemKind::Extra));
-    let allow = VerifyOptions { allow_extra: true, ..Default::default() };
+    let mut allow = VerifyOptions::default();
+    allow.allow_extra = true;
     assert!(snap.verify_with(&allow).is_ok());
     // An empty new directory is not a file: nothing to report.
     std::fs::remove_file(snap.path("model/optimizer.pt")).unwrap();
@@ -171,7 +176,12 @@ fn fifo_in_place_of_a_file_is_reported_without_blocking() {
     let reports = must_return("verify", move || {
         [
             verify(&dir, &VerifyOptions::default()).unwrap(),
-            verify(&dir, &VerifyOptions { mode: Mode::Quick, ..Default::default() }).unwrap(),
+            verify(&dir, &{
+                let mut o = VerifyOptions::default();
+                o.mode = Mode::Quick;
+                o
+            })
+            .unwrap(),
         ]
     });
     for report in reports {
@@ -230,7 +240,11 @@ fn every_problem_is_reported_at_once_sorted_by_path() {
 fn invalid(snap: &Snap, manifest: &[u8]) -> (Vec<String>, u64) {
     std::fs::write(snap.path("manifest.xxh128"), manifest).unwrap();
     for mode in [Mode::Full, Mode::Quick] {
-        match verify(&snap.dir, &VerifyOptions { mode, ..Default::default() }) {
+        match verify(&snap.dir, &{
+            let mut o = VerifyOptions::default();
+            o.mode = mode;
+            o
+        }) {
             Err(Error::InvalidManifest { issues, more, .. }) => {
                 if mode == Mode::Quick {
                     return (issues.iter().map(ToString::to_string).collect(), more);
@@ -304,7 +318,8 @@ fn a_50_mb_line_and_binary_garbage_are_invalid() {
     assert!(more > 0);
 
     // Larger than the configured limit: refused before it is read.
-    let small = VerifyOptions { max_manifest_bytes: 100, ..Default::default() };
+    let mut small = VerifyOptions::default();
+    small.max_manifest_bytes = 100;
     std::fs::write(snap.path("manifest.xxh128"), &good).unwrap();
     let err = verify(&snap.dir, &small).unwrap_err();
     assert!(err.to_string().contains("larger than the limit of 100 bytes"), "{err}");

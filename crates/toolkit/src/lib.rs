@@ -78,7 +78,7 @@
 //! let path = dir.join("cache.lock");
 //! let held = LockFile::acquire(&path, &LockOptions::default(), &())?;
 //! // Another thread with a timeout gives up, naming the holder; it never breaks the lock.
-//! let opts = LockOptions { kind: LockKind::Exclusive, wait: Wait::Timeout(Duration::from_millis(50)) };
+//! let opts = LockOptions::new(LockKind::Exclusive, Wait::Timeout(Duration::from_millis(50)));
 //! let err = std::thread::scope(|s| s.spawn(|| LockFile::acquire(&path, &opts, &())).join())
 //!     .unwrap()
 //!     .unwrap_err();

@@ -9,6 +9,7 @@ use crate::{Error, Result};
 
 /// What [`copy_and_seal`] did.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Mirrored {
     /// The copy: files copied, skipped, retried.
     pub copy: CopyReport,

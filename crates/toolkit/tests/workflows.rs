@@ -114,7 +114,8 @@ fn an_interrupted_copy_is_not_sealed() {
     std::fs::create_dir_all(root.join("roms")).unwrap();
     std::fs::write(root.join("roms/a.bin"), b"aaaa").unwrap();
     let cancel = Arc::new(AtomicBool::new(true));
-    let opts = CopyOptions { cancel: Some(cancel), ..CopyOptions::default() };
+    let mut opts = CopyOptions::default();
+    opts.cancel = Some(cancel);
     let err = copy_and_seal(root.join("roms"), root.join("backup"), &opts, &()).unwrap_err();
     match &err {
         Error::CopyIncomplete { dst, report } => {

@@ -19,7 +19,8 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let writes = if ctx.quick { 20 } else { 200 };
 
     let atomic = |durability: Durability| {
-        let opts = WriteOptions { durability, ..WriteOptions::default() };
+        let mut opts = WriteOptions::default();
+        opts.durability = durability;
         let (target, payload) = (&target, &payload);
         move || -> anyhow::Result<()> {
             for _ in 0..writes {

@@ -117,14 +117,13 @@ impl DirTask<'_, '_> {
             return Err(Error::NotRegular { path: job.src.clone(), kind });
         }
         sys::advise_sequential(&src);
-        let opts = WriteOptions {
-            // The batch is synced as a whole before its renames (`flush`), not file by file.
-            durability: Durability::None,
-            overwrite: Overwrite::Replace,
-            // Where DST keeps no modes (FAT through FUSE answers `chmod` with ENOSYS), none is
-            // set: the file gets what the file system gives every file.
-            mode: self.shared.keeps_modes.then_some(before.mode() & 0o7777),
-        };
+        let mut opts = WriteOptions::default();
+        // The batch is synced as a whole before its renames (`flush`), not file by file.
+        opts.durability = Durability::None;
+        opts.overwrite = Overwrite::Replace;
+        // Where DST keeps no modes (FAT through FUSE answers `chmod` with ENOSYS), none is set:
+        // the file gets what the file system gives every file.
+        opts.mode = self.shared.keeps_modes.then_some(before.mode() & 0o7777);
         let mut temp = AtomicFile::create(&job.dst, &opts)?;
         if temp.target() != job.dst {
             // A symlink was planted after `up_to_date` removed what was there; dropping `temp`

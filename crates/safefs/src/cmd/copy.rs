@@ -123,24 +123,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register_conditional_shutdown(signal, 130, cancel.clone())?;
         signal_hook::flag::register(signal, cancel.clone())?;
     }
-    let opts = CopyOptions {
-        jobs: args.jobs.map(usize::from),
-        verify: !args.no_verify,
-        durability: match args.durability {
-            DurabilityArg::Full => Durability::Full,
-            DurabilityArg::OldOrNew => Durability::OldOrNew,
-            DurabilityArg::None => Durability::None,
-        },
-        checksum: args.checksum,
-        case_insensitive: args.case_insensitive,
-        modify_window: args.modify_window,
-        read_back: match args.verify {
-            VerifyArg::Cache => ReadBack::Cache,
-            VerifyArg::Media => ReadBack::Media,
-        },
-        cancel: Some(cancel.clone()),
-        ..CopyOptions::default()
+    let mut opts = CopyOptions::default();
+    opts.jobs = args.jobs.map(usize::from);
+    opts.verify = !args.no_verify;
+    opts.durability = match args.durability {
+        DurabilityArg::Full => Durability::Full,
+        DurabilityArg::OldOrNew => Durability::OldOrNew,
+        DurabilityArg::None => Durability::None,
     };
+    opts.checksum = args.checksum;
+    opts.case_insensitive = args.case_insensitive;
+    opts.modify_window = args.modify_window;
+    opts.read_back = match args.verify {
+        VerifyArg::Cache => ReadBack::Cache,
+        VerifyArg::Media => ReadBack::Media,
+    };
+    opts.cancel = Some(cancel.clone());
 
     let plan = match folder_copier::plan(&args.src, &args.dst, &opts) {
         Ok(plan) => plan,

@@ -40,7 +40,9 @@ Examples:
   safefs jsonl --max-line 1048576 events.jsonl";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let limits = JsonlLimits { max_line: args.max_line, max_file: args.max_file };
+    let mut limits = JsonlLimits::default();
+    limits.max_line = args.max_line;
+    limits.max_file = args.max_file;
     match validate_jsonl(&args.file, &limits) {
         Ok(report) => {
             out!("{} lines, {} bytes: {}", report.lines, report.bytes, names::shown(&args.file));

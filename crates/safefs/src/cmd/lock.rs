@@ -102,7 +102,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let kind = if args.shared { LockKind::Shared } else { LockKind::Exclusive };
     let observer = SayWaiting::default();
-    let lock = match LockFile::acquire(&args.lockfile, &LockOptions { kind, wait }, &observer) {
+    let lock = match LockFile::acquire(&args.lockfile, &LockOptions::new(kind, wait), &observer) {
         Ok(lock) => lock,
         Err(err @ (Error::WouldBlock { .. } | Error::Timeout { .. })) => {
             say!("lock: {}", crate::Chain(&err));

@@ -71,7 +71,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let observer = SayWaiting::default();
-    let opts = OnceOptions { timeout, on_wait: &observer, ..OnceOptions::default() };
+    let mut opts = OnceOptions::default();
+    opts.timeout = timeout;
+    opts.on_wait = &observer;
     let target = &args.target;
     let shown = names::shown(target);
     let verify = |path: &Path| verify(path, expected);

@@ -53,8 +53,9 @@ Examples:
   safefs seal --json snaps/step-10";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let spec =
-        SealSpec { required: args.require, allow_empty: args.allow_empty, ..Default::default() };
+    let mut spec = SealSpec::default();
+    spec.required = args.require;
+    spec.allow_empty = args.allow_empty;
     let bar = Bar::new();
     let result = snapshot_verify::seal_with_progress(&args.dir, &spec, &bar);
     bar.finish();

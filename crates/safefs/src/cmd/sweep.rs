@@ -37,7 +37,9 @@ Examples:
   safefs sweep /data/out";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let report = match sweep(&args.dir, &SweepOptions { dry_run: args.dry_run }) {
+    let mut opts = SweepOptions::default();
+    opts.dry_run = args.dry_run;
+    let report = match sweep(&args.dir, &opts) {
         Ok(report) => report,
         Err(err) => {
             say!("sweep: {}", crate::Chain(&err));

@@ -56,11 +56,9 @@ Examples:
   safefs verify --quick --json snaps/step-10";
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = VerifyOptions {
-        mode: if args.quick { Mode::Quick } else { Mode::Full },
-        allow_extra: args.allow_extra,
-        ..Default::default()
-    };
+    let mut opts = VerifyOptions::default();
+    opts.mode = if args.quick { Mode::Quick } else { Mode::Full };
+    opts.allow_extra = args.allow_extra;
     let bar = Bar::new();
     let result = snapshot_verify::verify_with_progress(&args.dir, &opts, &bar);
     bar.finish();

@@ -65,15 +65,13 @@ enum DurabilityArg {
 const CHUNK: usize = 256 * 1024;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = WriteOptions {
-        durability: match args.durability {
-            DurabilityArg::None => Durability::None,
-            DurabilityArg::Full => Durability::Full,
-            DurabilityArg::OldOrNew => Durability::OldOrNew,
-        },
-        overwrite: if args.no_clobber { Overwrite::Refuse } else { Overwrite::Replace },
-        mode: None,
+    let mut opts = WriteOptions::default();
+    opts.durability = match args.durability {
+        DurabilityArg::None => Durability::None,
+        DurabilityArg::Full => Durability::Full,
+        DurabilityArg::OldOrNew => Durability::OldOrNew,
     };
+    opts.overwrite = if args.no_clobber { Overwrite::Refuse } else { Overwrite::Replace };
     let mut file = match AtomicFile::create(&args.path, &opts) {
         Ok(file) => file,
         Err(err) => return Ok(fail(&err)),

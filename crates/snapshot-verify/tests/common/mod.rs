@@ -45,7 +45,8 @@ impl Snap {
 
     pub fn sealed() -> Snap {
         let snap = Snap::new();
-        let spec = SealSpec { required: vec!["config.json".into()], ..Default::default() };
+        let mut spec = SealSpec::default();
+        spec.required = vec!["config.json".into()];
         seal(&snap.dir, &spec).unwrap();
         snap
     }
