@@ -147,12 +147,12 @@ pub enum Error {
     },
     /// [`produce_once`](crate::produce_once): the freshly produced file failed verification. The
     /// target is untouched and the temp removed.
-    #[error("produced {}, but it failed verification: {reason}", names::shown(target))]
+    #[error("produced {}, but it failed verification", names::shown(target))]
     Verify {
         /// The target.
         target: PathBuf,
-        /// What the verifier said.
-        reason: String,
+        /// What the verifier returned, as it returned it (downcast to get its type back).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Writing, syncing or renaming the produced file failed (atomic-io's error names the paths).
     #[error(transparent)]
@@ -195,10 +195,12 @@ impl Error {
 ///
 /// ```
 /// use std::io;
-/// let err = dir_lock::Error::Verify { target: "model.bin".into(), reason: "digest mismatch".into() };
+/// let err = dir_lock::Error::Verify { target: "model.bin".into(), source: "digest mismatch".into() };
 /// let io = io::Error::from(err);
 /// assert_eq!(io.kind(), io::ErrorKind::InvalidData);
-/// assert_eq!(io.to_string(), "produced model.bin, but it failed verification: digest mismatch");
+/// assert_eq!(io.to_string(), "produced model.bin, but it failed verification");
+/// let cause = std::error::Error::source(io.get_ref().unwrap()).unwrap();
+/// assert_eq!(cause.to_string(), "digest mismatch");
 /// assert!(io.into_inner().unwrap().downcast::<dir_lock::Error>().is_ok());
 /// ```
 impl From<Error> for io::Error {

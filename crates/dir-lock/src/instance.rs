@@ -43,7 +43,7 @@ impl InstanceGuard {
     /// ```
     pub fn acquire(pid_file: impl AsRef<Path>) -> Result<InstanceGuard> {
         let path = pid_file.as_ref();
-        let opts = LockOptions { kind: LockKind::Exclusive, wait: Wait::NonBlock };
+        let opts = LockOptions::new(LockKind::Exclusive, Wait::NonBlock);
         match LockFile::acquire(path, &opts, &()) {
             Ok(lock) => Ok(InstanceGuard { _lock: lock }),
             Err(Error::WouldBlock { path, holders }) => {

@@ -57,7 +57,8 @@ pub enum OnceOutcome {
     },
     /// The target existed but failed verification; this process produced it anew.
     Rebuilt {
-        /// Why the old one was rejected.
+        /// Why the old one was rejected: the verifier's error with its causes, `: `-separated (an
+        /// outcome is a value to print and compare, so it keeps the words, not the error).
         reason: String,
     },
 }
@@ -146,8 +147,11 @@ impl fmt::Display for Described<'_> {
 /// 3. Still missing or invalid: `produce` writes into an [`AtomicFile`] beside the target; the temp
 ///    is synced and `verify` is run on it by path; only then is it renamed onto the target.
 ///
-/// A target that fails verification is rebuilt once ([`OnceOutcome::Rebuilt`]); a freshly produced
-/// file that fails is [`Error::Verify`], never retried. A failing or killed producer leaves the
+/// Both callbacks return any error type (`String`, `io::Error`, `anyhow::Error`, your own enum):
+/// it is kept, boxed, as the `source` of [`Error::Produce`] or [`Error::Verify`], so the caller
+/// can downcast it back. A target that fails verification is rebuilt once
+/// ([`OnceOutcome::Rebuilt`]); a freshly produced file that fails is [`Error::Verify`], never
+/// retried. A failing or killed producer leaves the
 /// target untouched and no visible partial file; the next waiter takes over. Correctness does not
 /// rest on the lock: each producer verifies its own temp before renaming it, so a file system
 /// that fakes `flock` costs duplicate work, never a corrupt target. The sidecar lock file is never
@@ -167,8 +171,8 @@ impl fmt::Display for Described<'_> {
 /// let target = dir.join("model.bin");
 /// let non_empty = |p: &std::path::Path| match std::fs::metadata(p) {
 ///     Ok(m) if m.len() > 0 => Ok(()),
-///     Ok(_) => Err("empty".to_owned()),
-///     Err(e) => Err(e.to_string()),
+///     Ok(_) => Err(std::io::Error::other("empty")),
+///     Err(e) => Err(e),
 /// };
 /// let made = produce_once(&target, &OnceOptions::default(), non_empty, |f| f.write_all(b"weights"))?;
 /// assert!(matches!(made, OnceOutcome::Produced { .. }));
@@ -178,16 +182,17 @@ impl fmt::Display for Described<'_> {
 /// assert_eq!(again, OnceOutcome::Reused);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn produce_once<V, P, E>(
+pub fn produce_once<V, VE, P, PE>(
     target: impl AsRef<Path>,
     opts: &OnceOptions<'_>,
     verify: V,
     produce: P,
 ) -> Result<OnceOutcome>
 where
-    V: Fn(&Path) -> std::result::Result<(), String>,
-    P: FnOnce(&mut AtomicFile) -> std::result::Result<(), E>,
-    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    V: Fn(&Path) -> std::result::Result<(), VE>,
+    VE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    P: FnOnce(&mut AtomicFile) -> std::result::Result<(), PE>,
+    PE: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let target = target.as_ref();
     if target.is_file() && verify(target).is_ok() {
@@ -198,11 +203,8 @@ where
         Some(limit) => Wait::Timeout(limit),
         None => Wait::Block,
     };
-    let lock = LockFile::acquire(
-        &lock_path,
-        &LockOptions { kind: LockKind::Exclusive, wait },
-        opts.on_wait,
-    )?;
+    let lock =
+        LockFile::acquire(&lock_path, &LockOptions::new(LockKind::Exclusive, wait), opts.on_wait)?;
     let waited_for = lock.waited_for().map(<[Holder]>::to_vec);
 
     let mut stale = None;
@@ -214,7 +216,7 @@ where
                     None => OnceOutcome::Reused,
                 });
             }
-            Err(reason) => stale = Some(reason),
+            Err(reason) => stale = Some(with_causes(&*reason.into())),
         }
     }
 
@@ -229,7 +231,7 @@ where
     let staged = file.stage().map_err(|e| lost(e.into()))?;
     if let Err(reason) = verify(staged.temp_path()) {
         staged.discard().map_err(|e| lost(e.into()))?;
-        return Err(lost(Error::Verify { target: target.to_owned(), reason }));
+        return Err(lost(Error::Verify { target: target.to_owned(), source: reason.into() }));
     }
     // The last moment to find the lock gone before the artifact becomes visible. A host evicted
     // after this check is fenced by the server (its rename fails), which `lost` reports too.
@@ -243,6 +245,19 @@ where
         Some(reason) => OnceOutcome::Rebuilt { reason },
         None => OnceOutcome::Produced { waited_for },
     })
+}
+
+/// An error's message followed by each of its causes, `: `-separated: the one line
+/// [`OnceOutcome::Rebuilt`] keeps of why the old target was rejected.
+fn with_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        line.push_str(": ");
+        line.push_str(&next.to_string());
+        cause = next.source();
+    }
+    line
 }
 
 /// `TARGET.lock`, beside the target.

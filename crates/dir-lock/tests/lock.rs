@@ -329,6 +329,52 @@ fn a_failed_or_unverified_production_leaves_the_target_untouched() {
     assert_eq!(entries(&dir), ["model.bin", "model.bin.lock"], "no temp left behind");
 }
 
+/// A verifier's own error type, with a cause of its own.
+#[derive(Debug)]
+struct Rejected {
+    cause: std::io::Error,
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("rejected")
+    }
+}
+
+impl std::error::Error for Rejected {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
+#[test]
+fn the_verifiers_typed_error_comes_back_as_the_source_and_a_rebuild_keeps_its_causes() {
+    let (_d, dir) = tempdir();
+    let target = dir.join("model.bin");
+    std::fs::write(&target, b"old").unwrap();
+    let reject = |_: &Path| Err(Rejected { cause: std::io::Error::other("bad magic") });
+    let err = produce_once(&target, &OnceOptions::default(), reject, |f| f.write_all(b"new"))
+        .unwrap_err();
+    let Error::Verify { source, .. } = &err else { panic!("{err}") };
+    let rejected = source.downcast_ref::<Rejected>().expect("the verifier's own type");
+    assert_eq!(rejected.cause.to_string(), "bad magic");
+    assert_eq!(std::fs::read(&target).unwrap(), b"old", "a rejected product is never renamed");
+
+    // An old target the verifier rejects is rebuilt; the outcome keeps the words of the whole chain.
+    // (It is checked twice before the lock is taken and after, then the new one once.)
+    let checks = AtomicUsize::new(0);
+    let reject_old = |_: &Path| {
+        if checks.fetch_add(1, Ordering::SeqCst) < 2 {
+            Err(Rejected { cause: std::io::Error::other("bad magic") })
+        } else {
+            Ok(())
+        }
+    };
+    let made = produce_once(&target, &OnceOptions::default(), reject_old, |f| f.write_all(b"new"))
+        .unwrap();
+    assert_eq!(made, OnceOutcome::Rebuilt { reason: "rejected: bad magic".into() });
+}
+
 #[test]
 fn threads_of_one_process_produce_once() {
     let (_d, dir) = tempdir();

@@ -215,7 +215,7 @@ mod tests {
             (
                 Error::DirLock(dir_lock::Error::Verify {
                     target: "t".into(),
-                    reason: "bad".into(),
+                    source: "bad".into(),
                 }),
                 io::ErrorKind::InvalidData,
             ),

@@ -17,7 +17,10 @@ use crate::Result;
 ///   is never broken) and reuse the fetched file.
 /// - `fetch` writes into a temp beside the target; the temp is synced and hashed, and renamed onto
 ///   `target` only if its digest is `expected`. Otherwise: [`dir_lock::Error::Verify`], whose
-///   message names the target and both digests, and the target is untouched.
+///   message names the target and whose `source` is the [`CheckError`] naming both digests; the
+///   target is untouched.
+/// - `fetch` returns any error type; it comes back, boxed, as the `source` of
+///   [`dir_lock::Error::Produce`] (downcast it to get your type back).
 /// - A cached file with the wrong digest (a corrupt cache) is fetched again once and reported as
 ///   [`OnceOutcome::Rebuilt`], never in an endless fetch-verify-delete loop.
 ///
@@ -42,7 +45,11 @@ use crate::Result;
 /// // A download that does not match its digest never becomes the target.
 /// let other = dir.join("other.bin");
 /// let err = fetch_once(&other, expected, &opts, |f| f.write_all(b"truncated")).unwrap_err();
-/// assert!(err.to_string().contains(&format!("expected {expected}")), "{err}");
+/// let toolkit::Error::DirLock(toolkit::dir_lock::Error::Verify { source, .. }) = &err else {
+///     panic!("{err}")
+/// };
+/// let check = source.downcast_ref::<toolkit::CheckError>().expect("check_digest's error");
+/// assert!(matches!(check, toolkit::CheckError::Mismatch { .. }));
 /// assert!(!other.exists());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -59,35 +66,44 @@ where
     Ok(produce_once(target, opts, |path| check_digest(path, expected), fetch)?)
 }
 
+/// Why [`check_digest`] rejected a file: the verification error [`fetch_once`] carries as the
+/// `source` of [`dir_lock::Error::Verify`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// The file could not be hashed (checksum's error names the path and keeps its cause).
+    #[error(transparent)]
+    Hash(#[from] checksum::Error),
+    /// The file hashed to another digest.
+    #[error("{} is {found}, expected {expected}", expected.algo().tag().to_lowercase())]
+    Mismatch {
+        /// What the file hashed to.
+        found: Digest,
+        /// What it should have hashed to.
+        expected: Digest,
+    },
+}
+
 /// Whether the file at `path` hashes to `expected` (in `expected`'s algorithm): the verifier
-/// [`fetch_once`] hands to [`dir_lock::produce_once`], for callers that build their own. The error
-/// says both digests: `xxh128 is <found>, expected <expected>`.
+/// [`fetch_once`] hands to [`dir_lock::produce_once`], for callers that build their own. A wrong
+/// digest is [`CheckError::Mismatch`], which says both: `xxh128 is <found>, expected <expected>`.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
 /// # let dir = dir.path();
 /// use toolkit::prelude::*;
+/// use toolkit::CheckError;
 ///
 /// std::fs::write(dir.join("f"), b"abc")?;
 /// let right = hash_bytes(Algo::Xxh128, b"abc");
-/// assert_eq!(toolkit::check_digest(&dir.join("f"), right), Ok(()));
+/// assert!(toolkit::check_digest(&dir.join("f"), right).is_ok());
 /// let wrong = hash_bytes(Algo::Xxh128, b"abd");
 /// let err = toolkit::check_digest(&dir.join("f"), wrong).unwrap_err();
-/// assert_eq!(err, format!("xxh128 is {right}, expected {wrong}"));
+/// assert!(matches!(err, CheckError::Mismatch { found, .. } if found == right));
+/// assert_eq!(err.to_string(), format!("xxh128 is {right}, expected {wrong}"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn check_digest(path: &Path, expected: Digest) -> std::result::Result<(), String> {
-    let found = hash_file(expected.algo(), path)
-        .map_err(|e| {
-            // The message and its cause (messages never repeat their cause).
-            let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
-            format!("{e}{cause}")
-        })?
-        .digest;
-    if found == expected {
-        Ok(())
-    } else {
-        let algo = expected.algo().tag().to_lowercase();
-        Err(format!("{algo} is {found}, expected {expected}"))
-    }
+pub fn check_digest(path: &Path, expected: Digest) -> std::result::Result<(), CheckError> {
+    let found = hash_file(expected.algo(), path)?.digest;
+    if found == expected { Ok(()) } else { Err(CheckError::Mismatch { found, expected }) }
 }

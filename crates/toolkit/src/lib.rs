@@ -179,7 +179,7 @@ pub use names;
 pub use snapshot_verify;
 
 pub use error::{Error, NameRefusal, Result};
-pub use fetch::{check_digest, fetch_once};
+pub use fetch::{CheckError, check_digest, fetch_once};
 pub use mirror::{Mirrored, copy_and_seal};
 pub use status::StatusWriter;
 

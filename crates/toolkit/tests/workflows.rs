@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use std::path::{Path, PathBuf};
 use toolkit::prelude::*;
-use toolkit::{Error, dir_lock};
+use toolkit::{CheckError, Error, dir_lock};
 
 fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -79,10 +79,20 @@ fn a_download_with_the_wrong_digest_is_an_error_naming_both_and_never_the_target
     let err =
         fetch_once(&target, expected, &OnceOptions::default(), |f| f.append(b"a different file"))
             .unwrap_err();
-    assert!(matches!(err, Error::DirLock(dir_lock::Error::Verify { .. })), "{err:?}");
-    let msg = err.to_string();
-    assert!(msg.contains("model.bin"), "{msg}");
-    assert!(msg.contains(&format!("xxh128 is {got}, expected {expected}")), "{msg}");
+    let Error::DirLock(dir_lock::Error::Verify { source, .. }) = &err else { panic!("{err:?}") };
+    assert!(err.to_string().contains("model.bin"), "{err}");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(
+        cause,
+        Some(format!("xxh128 is {got}, expected {expected}")),
+        "said once, as the cause"
+    );
+    // The verifier's error comes back typed, not as words.
+    let check = source.downcast_ref::<CheckError>();
+    assert!(
+        matches!(check, Some(CheckError::Mismatch { found, .. }) if *found == got),
+        "{check:?}"
+    );
     assert!(!target.exists());
     assert!(temps(&dir).is_empty(), "{:?}", temps(&dir));
 }

@@ -22,7 +22,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::Context;
 use checksum::{Algo, Digest};
-use dir_lock::{Error, Holders, OnceOptions, OnceOutcome, Wait, produce_once};
+use dir_lock::{Error, OnceOptions, Wait, produce_once};
 
 use crate::cmd::lock::SayWaiting;
 use crate::exit;
@@ -77,35 +77,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = &args.target;
     let shown = names::shown(target);
     let verify = |path: &Path| verify(path, expected);
-    let produce = |file: &mut atomic_io::AtomicFile| -> Result<(), String> {
+    let produce = |file: &mut atomic_io::AtomicFile| -> anyhow::Result<()> {
         let temp = file.temp_path().as_os_str();
         let argv: Vec<OsString> = args.command.iter().map(|a| replace_braces(a, temp)).collect();
         let program = names::shown(&argv[0]);
         let status = Command::new(&argv[0])
             .args(&argv[1..])
             .status()
-            .map_err(|e| format!("failed to run {program}: {e}"))?;
-        if status.success() { Ok(()) } else { Err(format!("{program} exited with {status}")) }
+            .with_context(|| format!("failed to run {program}"))?;
+        anyhow::ensure!(status.success(), "{program} exited with {status}");
+        Ok(())
     };
     match produce_once(target, &opts, verify, produce) {
         Ok(outcome) => {
-            match outcome {
-                OnceOutcome::Reused => say!("once: reused {shown}"),
-                OnceOutcome::ReusedAfterWait { waited_for } => {
-                    say!("once: waited for the producer{}; reused {shown}", Holders(waited_for))
-                }
-                OnceOutcome::Produced { waited_for: None } => say!("once: produced {shown}"),
-                OnceOutcome::Produced { waited_for: Some(w) } => {
-                    say!(
-                        "once: waited for the lock held{}; it left no valid result; produced {shown}",
-                        Holders(w)
-                    )
-                }
-                OnceOutcome::Rebuilt { reason } => {
-                    say!("once: {shown} failed verification ({reason}); rebuilt it")
-                }
-                _ => say!("once: {shown} is ready"),
-            }
+            say!("once: {}", outcome.describe(target));
             Ok(ExitCode::SUCCESS)
         }
         Err(
@@ -122,16 +107,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Non-empty, and the expected XXH128 if given.
-fn verify(path: &Path, expected: Option<Digest>) -> Result<(), String> {
+fn verify(path: &Path, expected: Option<Digest>) -> anyhow::Result<()> {
     let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot stat {}: {e}", names::shown(path)))?;
-    if meta.len() == 0 {
-        return Err("it is empty".to_owned());
+        std::fs::metadata(path).with_context(|| format!("cannot stat {}", names::shown(path)))?;
+    anyhow::ensure!(meta.len() > 0, "it is empty");
+    if let Some(expected) = expected {
+        toolkit::check_digest(path, expected)?;
     }
-    match expected {
-        Some(expected) => toolkit::check_digest(path, expected),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// `arg` with every `{}` replaced by `temp`, byte for byte: neither needs to be UTF-8.
