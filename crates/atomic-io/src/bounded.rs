@@ -63,7 +63,8 @@ fn open_regular(path: &Path) -> Result<File> {
         sys::open_nonblock(path).map_err(|source| Error::Open { path: path.into(), source })?;
     let meta = file.metadata().map_err(|source| Error::Open { path: path.into(), source })?;
     if !meta.is_file() {
-        return Err(Error::NotAFile { path: path.into(), kind: sys::kind_name(meta.file_type()) });
+        let kind = names::FileKind::of(&meta).unwrap_or(names::FileKind::Other);
+        return Err(Error::NotAFile { path: path.into(), kind });
     }
     Ok(file)
 }

@@ -40,7 +40,7 @@ pub enum Error {
         /// The path.
         path: PathBuf,
         /// What it is instead.
-        kind: &'static str,
+        kind: names::FileKind,
     },
     /// The directory the target would live in does not exist.
     #[error(

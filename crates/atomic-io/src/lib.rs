@@ -136,6 +136,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 pub use durable::{FileSystem, sync_file_system};
 pub use error::{Error, JsonlProblem, Result};
+/// What [`Error::NotAFile`] found instead of a regular file (the `names` crate's, so that every
+/// crate says it alike).
+pub use names::FileKind;
 pub use writer::{AtomicFile, Durability, Overwrite, Staged, WriteOptions, sync_dir, write_atomic};
 
 /// What every temp name starts with.
@@ -180,6 +183,47 @@ pub fn is_temp_name(name: &OsStr) -> bool {
         && rest.ends_with(TEMP_MARK.as_bytes())
 }
 
+/// A fresh temp name for a target named `target_name`, in the pattern [`is_temp_name`] and
+/// [`sweep()`](sweep::sweep) know: for a caller that makes under it what [`AtomicFile`] does not
+/// write (a symlink, a hard link) and renames that over the target. It is not reserved: the
+/// caller creates it exclusively and asks again when it is taken.
+///
+/// ```
+/// use std::ffi::OsStr;
+/// let name = atomic_io::temp_name(OsStr::new("game.rom"));
+/// assert!(atomic_io::is_temp_name(&name));
+/// assert!(name.as_encoded_bytes().starts_with(b".game.rom.atomic-"));
+/// assert_ne!(name, atomic_io::temp_name(OsStr::new("game.rom")));
+/// ```
+pub fn temp_name(target_name: &OsStr) -> OsString {
+    let mut name = temp_prefix(target_name).into_vec();
+    name.extend_from_slice(&random_alnum());
+    name.extend_from_slice(TEMP_SUFFIX.as_bytes());
+    OsString::from_vec(name)
+}
+
+/// [`TEMP_RANDOM_LEN`] random ASCII letters and digits. The randomness is std's per-process
+/// random hash keys mixed with a counter and the clock: unpredictable enough to avoid collisions,
+/// which the caller retries anyway.
+fn random_alnum() -> [u8; TEMP_RANDOM_LEN] {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut hasher = std::hash::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos());
+    hasher.write_u32(std::process::id());
+    let mut x = hasher.finish();
+    let mut out = [0u8; TEMP_RANDOM_LEN];
+    for byte in &mut out {
+        *byte = ALPHABET[(x % 62) as usize];
+        x /= 62;
+    }
+    out
+}
+
 /// The prefix given to `tempfile` for a target named `target_name`: `.<name, cut to fit>.atomic-`.
 /// Names are bytes; a cut steps back over UTF-8 continuation bytes so that it never splits a
 /// character of a UTF-8 name.
@@ -201,7 +245,7 @@ fn temp_prefix(target_name: &OsStr) -> OsString {
 mod tests {
     use super::*;
 
-    fn temp_name(target: &str, random: &str) -> OsString {
+    fn temp_name_with(target: &str, random: &str) -> OsString {
         temp_name_bytes(target.as_bytes(), random)
     }
 
@@ -225,7 +269,7 @@ mod tests {
     fn generated_names_match_the_pattern() {
         for target in ["a", "status.json", ".hidden", "with space", "ünïcödé", ".a.atomic-x.tmp"]
         {
-            let name = temp_name(target, "Ab3dE6gH9j");
+            let name = temp_name_with(target, "Ab3dE6gH9j");
             assert!(is_temp_name(&name), "{name:?}");
         }
     }
@@ -233,14 +277,26 @@ mod tests {
     #[test]
     fn names_too_long_for_name_max_are_cut_to_fit() {
         let long = "x".repeat(255);
-        let name = temp_name(&long, "Ab3dE6gH9j");
+        let name = temp_name_with(&long, "Ab3dE6gH9j");
         assert_eq!(name.len(), NAME_MAX);
         assert!(is_temp_name(&name));
         // A cut never splits a multi-byte character.
         let wide = "é".repeat(200);
-        let name = temp_name(&wide, "Ab3dE6gH9j");
+        let name = temp_name_with(&wide, "Ab3dE6gH9j");
         assert!(name.len() <= NAME_MAX);
         assert!(is_temp_name(&name));
+    }
+
+    #[test]
+    fn fresh_temp_names_match_the_pattern_and_differ() {
+        let long = "x".repeat(255);
+        let wide = "é".repeat(200);
+        for target in [&b"a"[..], b"link.txt", long.as_bytes(), wide.as_bytes(), b"caf\xe9"] {
+            let name = temp_name(OsStr::from_bytes(target));
+            assert!(is_temp_name(&name), "{name:?}");
+            assert!(name.len() <= NAME_MAX);
+        }
+        assert_ne!(temp_name(OsStr::new("a")), temp_name(OsStr::new("a")));
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! The few system calls std lacks, through rustix (no `unsafe`).
 
 use std::ffi::OsStr;
-use std::fs::{File, FileType};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use rustix::fs::{AtFlags, Mode, OFlags};
@@ -89,27 +88,6 @@ pub(crate) fn is_eperm(err: &io::Error) -> bool {
 /// Whether an error is `ENOTDIR`.
 pub(crate) fn is_enotdir(err: &io::Error) -> bool {
     err.raw_os_error() == Some(Errno::NOTDIR.raw_os_error())
-}
-
-/// A short name for a file type, for messages.
-pub(crate) fn kind_name(ft: FileType) -> &'static str {
-    if ft.is_dir() {
-        "directory"
-    } else if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_fifo() {
-        "FIFO"
-    } else if ft.is_socket() {
-        "socket"
-    } else if ft.is_block_device() {
-        "block device"
-    } else if ft.is_char_device() {
-        "character device"
-    } else if ft.is_file() {
-        "regular file"
-    } else {
-        "special file"
-    }
 }
 
 #[cfg(test)]

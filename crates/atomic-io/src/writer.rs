@@ -234,7 +234,7 @@ impl AtomicFile {
         let existing = match std::fs::metadata(&target) {
             Ok(meta) if meta.is_dir() => return Err(Error::IsDirectory { path: target }),
             Ok(meta) if !meta.is_file() => {
-                let kind = sys::kind_name(meta.file_type());
+                let kind = names::FileKind::of(&meta).unwrap_or(names::FileKind::Other);
                 return Err(Error::NotAFile { path: target, kind });
             }
             Ok(meta) => Some(meta),

@@ -43,7 +43,7 @@ fn read_bounded_refuses_a_fifo_without_blocking() {
     )
     .unwrap();
     let err = read_bounded(&fifo, 10).unwrap_err();
-    assert!(matches!(err, Error::NotAFile { kind: "FIFO", .. }), "{err}");
+    assert!(matches!(err, Error::NotAFile { kind: atomic_io::FileKind::Fifo, .. }), "{err}");
     let err = validate_jsonl(&fifo, &JsonlLimits::default()).unwrap_err();
     assert!(matches!(err, Error::NotAFile { .. }), "{err}");
 }

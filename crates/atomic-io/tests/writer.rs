@@ -295,7 +295,7 @@ fn a_fifo_target_is_refused_not_opened() {
     )
     .unwrap();
     let err = write_atomic(&fifo, b"x").unwrap_err();
-    assert!(matches!(err, Error::NotAFile { kind: "FIFO", .. }), "{err}");
+    assert!(matches!(err, Error::NotAFile { kind: atomic_io::FileKind::Fifo, .. }), "{err}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::file::FileKind;
+use crate::FileKind;
 
 /// Everything that can go wrong while hashing or reading a manifest. Every variant names the path
 /// or the manifest line it is about.

@@ -1,83 +1,16 @@
 //! Hashing readers and files, streaming with a large buffer.
 
-use std::fmt;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 
-use crate::{Algo, Digest, Error, Hasher, Result};
+use crate::{Algo, Digest, Error, FileKind, Hasher, Result};
 
 /// Bytes read per `read` call. Large enough that syscall overhead vanishes next to the hashing,
 /// small enough to stay in L2 cache while it is hashed (measured: see `benches/hash.rs`).
 pub const BUF_SIZE: usize = 256 * 1024;
-
-/// What a path names, when it is not a regular file.
-///
-/// ```
-/// assert_eq!(checksum::FileKind::Fifo.to_string(), "FIFO");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FileKind {
-    /// A directory.
-    Directory,
-    /// A symbolic link (never followed while walking).
-    Symlink,
-    /// A named pipe: opening it for reading would block.
-    Fifo,
-    /// A Unix domain socket.
-    Socket,
-    /// A block device.
-    BlockDevice,
-    /// A character device.
-    CharDevice,
-    /// Anything else.
-    Other,
-}
-
-impl FileKind {
-    /// The kind of a non-regular file, from its metadata; `None` for a regular file.
-    ///
-    /// ```
-    /// let meta = std::fs::symlink_metadata("/").unwrap();
-    /// assert_eq!(checksum::FileKind::of(&meta), Some(checksum::FileKind::Directory));
-    /// ```
-    pub fn of(meta: &Metadata) -> Option<FileKind> {
-        let t = meta.file_type();
-        Some(if t.is_file() {
-            return None;
-        } else if t.is_dir() {
-            FileKind::Directory
-        } else if t.is_symlink() {
-            FileKind::Symlink
-        } else if t.is_fifo() {
-            FileKind::Fifo
-        } else if t.is_socket() {
-            FileKind::Socket
-        } else if t.is_block_device() {
-            FileKind::BlockDevice
-        } else if t.is_char_device() {
-            FileKind::CharDevice
-        } else {
-            FileKind::Other
-        })
-    }
-}
-
-impl fmt::Display for FileKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FileKind::Directory => "directory",
-            FileKind::Symlink => "symlink",
-            FileKind::Fifo => "FIFO",
-            FileKind::Socket => "socket",
-            FileKind::BlockDevice => "block device",
-            FileKind::CharDevice => "character device",
-            FileKind::Other => "special file",
-        })
-    }
-}
 
 /// The digest of a file and how many bytes were hashed.
 ///

@@ -57,15 +57,20 @@ mod digest;
 mod error;
 mod file;
 mod manifest;
+mod stamp;
 mod tree;
 
 pub use digest::{Algo, Digest, Hasher, hash_bytes};
 pub use error::{Error, Result};
-pub use file::{BUF_SIZE, FileDigest, FileKind, hash_file, hash_reader};
+pub use file::{BUF_SIZE, FileDigest, hash_file, hash_reader};
 pub use manifest::{
     DEFAULT_MAX_LINE, Entry, ManifestReader, Style, format_line, parse_line, path_bytes,
 };
+/// What a path names when it is not a regular file (the `names` crate's, so that every crate
+/// says it alike).
+pub use names::FileKind;
+pub use stamp::{Stamp, Timestamp};
 pub use tree::{
     ListedFile, Listing, READS_PER_CORE, Skipped, TreeEntry, TreeOptions, TreeProgress, TreeReport,
-    hash_files, hash_tree, list_tree, reading_threads,
+    hash_files, hash_tree, list_tree, reading_threads, thread_pool,
 };

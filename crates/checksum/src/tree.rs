@@ -5,7 +5,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use rayon::prelude::*;
 
-use crate::file::FileKind;
+use crate::FileKind;
 use crate::file::hash_file_with;
 use crate::{Algo, Digest, Error, FileDigest, Result};
 
@@ -44,6 +44,26 @@ pub const READS_PER_CORE: usize = 4;
 /// ```
 pub fn reading_threads(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| cores() * READS_PER_CORE).max(1)
+}
+
+/// A rayon pool of `threads` threads (0: one per core) named `{name}-{i}`, built for one
+/// operation and dropped with it: how every crate of the workspace runs its parallel work, so
+/// that none touches rayon's global pool and `ps -L` shows whose threads are whose.
+///
+/// ```
+/// let pool = checksum::thread_pool(3, "example").unwrap();
+/// assert_eq!(pool.current_num_threads(), 3);
+/// let name = pool.install(|| std::thread::current().name().map(str::to_owned));
+/// assert!(name.unwrap().starts_with("example-"));
+/// ```
+pub fn thread_pool(
+    threads: usize,
+    name: &'static str,
+) -> std::result::Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
 }
 
 /// The cores this process may use.
@@ -381,9 +401,6 @@ fn pipeline(files: usize, pool: &rayon::ThreadPool) -> bool {
 
 fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
     let threads = reading_threads(jobs);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("checksum-{i}"))
-        .build()
+    thread_pool(threads, "checksum")
         .map_err(|err| Error::ThreadPool { threads, reason: err.to_string() })
 }

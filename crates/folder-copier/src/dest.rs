@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use atomic_io::{AtomicFile, Durability, WriteOptions};
+use checksum::Timestamp;
 
 use crate::sys;
 
@@ -220,12 +221,12 @@ fn examine(dir: &Path, probe: &AtomicFile, unix: bool) -> io::Result<Probed> {
     };
 
     // An mtime at an odd second and 999,999,999 ns: what comes back shows the step it is kept in.
-    let wanted = sys::Mtime { sec: 1_600_000_001, nsec: 999_999_999 };
+    let wanted = Timestamp { sec: 1_600_000_001, nsec: 999_999_999 };
     // The atime too: exfat-fuse ignores an mtime set alone.
     let at = wanted.to_system_time();
     let times = std::fs::FileTimes::new().set_modified(at).set_accessed(at);
     probe.as_file().set_times(times)?;
-    let kept = sys::Mtime::of(&std::fs::symlink_metadata(temp)?);
+    let kept = Timestamp::mtime(&std::fs::symlink_metadata(temp)?);
     let granularity = granularity_of(wanted, kept);
 
     let keeps_modes = [0o600, 0o640].iter().all(|&mode| {
@@ -236,7 +237,7 @@ fn examine(dir: &Path, probe: &AtomicFile, unix: bool) -> io::Result<Probed> {
     // A character every Unix file system stores and none of the Windows family does; asked only
     // where `statfs` did not tell. The name is a temp name, so a crash that leaves it is swept.
     let windows_names = !unix && {
-        let colon = dir.join(sys::temp_link_name(OsStr::new("folder-copier-probe:")));
+        let colon = dir.join(atomic_io::temp_name(OsStr::new("folder-copier-probe:")));
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&colon) {
             Ok(_) => {
                 let _ = std::fs::remove_file(&colon);
@@ -250,7 +251,7 @@ fn examine(dir: &Path, probe: &AtomicFile, unix: bool) -> io::Result<Probed> {
 
 /// The step an mtime is kept in, from one written and read back: the smallest usual step larger
 /// than the difference (1 ns, 100 ns for NTFS, 1 µs, 1 ms, 10 ms for exFAT, 1 s, 2 s for FAT).
-fn granularity_of(wanted: sys::Mtime, kept: sys::Mtime) -> Duration {
+fn granularity_of(wanted: Timestamp, kept: Timestamp) -> Duration {
     let diff = (i128::from(wanted.sec) * 1_000_000_000 + i128::from(wanted.nsec))
         .abs_diff(i128::from(kept.sec) * 1_000_000_000 + i128::from(kept.nsec));
     const STEPS: [u128; 7] = [1, 100, 1_000, 1_000_000, 10_000_000, 1_000_000_000, 2_000_000_000];
@@ -336,8 +337,8 @@ mod tests {
 
     #[test]
     fn granularity_is_the_step_the_time_was_kept_in() {
-        let wanted = sys::Mtime { sec: 1_600_000_001, nsec: 999_999_999 };
-        let g = |sec, nsec| granularity_of(wanted, sys::Mtime { sec, nsec });
+        let wanted = Timestamp { sec: 1_600_000_001, nsec: 999_999_999 };
+        let g = |sec, nsec| granularity_of(wanted, Timestamp { sec, nsec });
         assert_eq!(g(1_600_000_001, 999_999_999), Duration::from_nanos(1));
         assert_eq!(g(1_600_000_001, 999_999_900), Duration::from_nanos(100));
         assert_eq!(g(1_600_000_001, 990_000_000), Duration::from_millis(10));

@@ -178,8 +178,9 @@ pub enum Error {
         /// What it is now.
         kind: checksum::FileKind,
     },
-    /// The source file changed while it was copied: its size or mtime differs before and after,
-    /// or fewer or more bytes were read than its size. The copy was discarded, never recorded as
+    /// The source file changed while it was copied: its size, mtime or ctime differs before and
+    /// after ([`checksum::Stamp::changed_while_read`]), or fewer or more bytes were read than its
+    /// size. The copy was discarded, never recorded as
     /// verified.
     #[error(
         "{} changed while it was copied (size {before_len} -> {after_len}, {read} bytes read, \

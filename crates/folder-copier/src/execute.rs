@@ -85,11 +85,8 @@ pub fn execute(
         });
     }
     let jobs = opts.jobs.unwrap_or(0);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs)
-        .thread_name(|i| format!("copy-{i}"))
-        .build()
-        .map_err(|source| Error::ThreadPool { jobs, source })?;
+    let pool =
+        checksum::thread_pool(jobs, "copy").map_err(|source| Error::ThreadPool { jobs, source })?;
 
     let mut report =
         CopyReport { verified: opts.verify, read_back: opts.read_back, ..CopyReport::default() };

@@ -11,10 +11,10 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use atomic_io::is_temp_name;
-use checksum::FileKind;
+use checksum::{FileKind, Timestamp};
 
 use crate::dest::{self, Destination, FsFamily, fold_name};
-use crate::sys::{self, Mtime};
+use crate::sys;
 use crate::{Collision, CopyOptions, Error, Failure, Result, Unstorable, Warning};
 
 /// What the plan expects to do with one file or symlink. The decision is taken again, on the
@@ -131,7 +131,7 @@ pub(crate) struct DirPlan {
     /// Relative to SRC; empty for SRC itself.
     pub(crate) rel: PathBuf,
     pub(crate) mode: u32,
-    pub(crate) mtime: Mtime,
+    pub(crate) mtime: Timestamp,
     pub(crate) entries: Vec<EntryPlan>,
     /// Temp-named symlinks a killed copy left in the destination directory.
     pub(crate) stale_links: Vec<OsString>,
@@ -163,7 +163,7 @@ pub(crate) enum EntryKind {
     },
     Symlink {
         target: PathBuf,
-        mtime: Mtime,
+        mtime: Timestamp,
     },
 }
 
@@ -612,7 +612,7 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
             };
             plan.dirs[parent].entries.push(EntryPlan {
                 name,
-                kind: EntryKind::Symlink { target, mtime: Mtime::of(&meta) },
+                kind: EntryKind::Symlink { target, mtime: Timestamp::mtime(&meta) },
                 action: Action::Copy,
                 allocated: 0,
                 replaces: None,
@@ -629,7 +629,7 @@ fn dir_plan(rel: PathBuf, meta: &Metadata) -> DirPlan {
     DirPlan {
         rel,
         mode: meta.mode() & 0o7777,
-        mtime: Mtime::of(meta),
+        mtime: Timestamp::mtime(meta),
         entries: Vec::new(),
         stale_links: Vec::new(),
         bytes: 0,
@@ -672,7 +672,9 @@ fn look_at_destination(plan: &mut CopyPlan, opts: &CopyOptions, collisions: &mut
                     } else if dst_meta.len() == *len {
                         entry.action = if opts.checksum {
                             Action::Compare
-                        } else if Mtime::of(&dst_meta).within(Mtime::of(&src_meta), window) {
+                        } else if Timestamp::mtime(&dst_meta)
+                            .within(Timestamp::mtime(&src_meta), window)
+                        {
                             Action::Skip
                         } else {
                             Action::Copy

@@ -2,49 +2,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
-use std::hash::{BuildHasher, Hasher as _};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use checksum::Timestamp;
 use rustix::fs::{AtFlags, Mode, OFlags, Timespec, Timestamps};
-
-/// A modification time as the file system stores it (seconds and nanoseconds since the epoch).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mtime {
-    pub(crate) sec: i64,
-    pub(crate) nsec: i64,
-}
-
-impl Mtime {
-    pub(crate) fn of(meta: &Metadata) -> Mtime {
-        Mtime { sec: meta.mtime(), nsec: meta.mtime_nsec() }
-    }
-
-    pub(crate) fn to_system_time(self) -> SystemTime {
-        // nsec is in 0..1e9 as the kernel reports it; the clamp keeps a corrupt value harmless.
-        let nsec = self.nsec.clamp(0, 999_999_999) as u32;
-        if self.sec >= 0 {
-            UNIX_EPOCH + Duration::new(self.sec as u64, nsec)
-        } else {
-            UNIX_EPOCH - Duration::from_secs(self.sec.unsigned_abs()) + Duration::new(0, nsec)
-        }
-    }
-
-    /// Whether `self` and `other` differ by less than `window` (a zero window: equal).
-    pub(crate) fn within(self, other: Mtime, window: Duration) -> bool {
-        let ns = |m: Mtime| i128::from(m.sec) * 1_000_000_000 + i128::from(m.nsec);
-        let diff = ns(self).abs_diff(ns(other));
-        diff == 0 || diff < window.as_nanos()
-    }
-
-    fn to_timespec(self) -> Timespec {
-        Timespec { tv_sec: self.sec, tv_nsec: self.nsec }
-    }
-}
 
 /// Device and inode: what makes two paths the same file.
 pub(crate) fn dev_ino(meta: &Metadata) -> (u64, u64) {
@@ -133,58 +97,24 @@ pub(crate) fn open_uncached(path: &Path) -> io::Result<File> {
 }
 
 /// Sets the mtime of `path` itself (a symlink is not followed), leaving its atime alone.
-pub(crate) fn set_mtime_nofollow(path: &Path, mtime: Mtime) -> io::Result<()> {
+pub(crate) fn set_mtime_nofollow(path: &Path, mtime: Timestamp) -> io::Result<()> {
     set_mtime(path, mtime, AtFlags::SYMLINK_NOFOLLOW)
 }
 
 /// Sets the mtime of what `path` names, following symlinks, leaving its atime alone.
-pub(crate) fn set_mtime_follow(path: &Path, mtime: Mtime) -> io::Result<()> {
+pub(crate) fn set_mtime_follow(path: &Path, mtime: Timestamp) -> io::Result<()> {
     set_mtime(path, mtime, AtFlags::empty())
 }
 
 /// Sets the mtime, and the atime to the same instant: exfat-fuse ignores an mtime whose atime
 /// is left alone (`UTIME_OMIT`), and access times are not kept anyway.
-fn set_mtime(path: &Path, mtime: Mtime, flags: AtFlags) -> io::Result<()> {
-    let times =
-        Timestamps { last_access: mtime.to_timespec(), last_modification: mtime.to_timespec() };
+fn set_mtime(path: &Path, mtime: Timestamp, flags: AtFlags) -> io::Result<()> {
+    let times = Timestamps { last_access: timespec(mtime), last_modification: timespec(mtime) };
     Ok(rustix::fs::utimensat(rustix::fs::CWD, path, &times, flags)?)
 }
 
-/// What every atomic-io temp name looks like; see `atomic_io::is_temp_name`.
-const TEMP_MARK: &[u8] = b".atomic-";
-const TEMP_SUFFIX: &[u8] = b".tmp";
-const NAME_PART_MAX: usize = 232;
-
-/// A fresh name for a temp symlink beside `name`, in atomic-io's temp-name pattern (so
-/// `atomic_io::is_temp_name` recognises it and the copier removes it if a crash leaves it).
-pub(crate) fn temp_link_name(name: &OsStr) -> OsString {
-    let bytes = name.as_bytes();
-    let part = &bytes[..bytes.len().min(NAME_PART_MAX)];
-    let mut out = Vec::with_capacity(part.len() + 32);
-    out.push(b'.');
-    out.extend_from_slice(part);
-    out.extend_from_slice(TEMP_MARK);
-    out.extend_from_slice(&random_alnum());
-    out.extend_from_slice(TEMP_SUFFIX);
-    OsString::from_vec(out)
-}
-
-/// Ten random ASCII letters and digits. The randomness is std's per-process random hash keys mixed
-/// with a counter and the clock: unpredictable enough to avoid collisions, which are retried anyway.
-fn random_alnum() -> [u8; 10] {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut hasher = std::hash::RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos());
-    hasher.write_u32(std::process::id());
-    let mut x = hasher.finish();
-    let mut out = [0u8; 10];
-    for byte in &mut out {
-        *byte = ALPHABET[(x % 62) as usize];
-        x /= 62;
-    }
-    out
+fn timespec(t: Timestamp) -> Timespec {
+    Timespec { tv_sec: t.sec, tv_nsec: t.nsec }
 }
 
 /// `name` with the case of every ASCII letter flipped (`Ab` -> `aB`).
@@ -206,43 +136,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn temp_link_names_match_atomic_io_pattern() {
-        for name in ["a", "link.txt", &"x".repeat(255)] {
-            let temp = temp_link_name(OsStr::new(name));
-            assert!(atomic_io::is_temp_name(&temp), "{temp:?}");
-            assert!(temp.len() <= 255);
-        }
-        let non_utf8 = OsStr::from_bytes(b"caf\xe9");
-        assert!(atomic_io::is_temp_name(&temp_link_name(non_utf8)));
-        assert_ne!(temp_link_name(OsStr::new("a")), temp_link_name(OsStr::new("a")));
-    }
-
-    #[test]
-    fn mtimes_round_trip() {
+    fn mtimes_set_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         std::fs::write(&path, b"").unwrap();
-        let want = Mtime { sec: 1_000_000_000, nsec: 123_456_789 };
+        let want = Timestamp { sec: 1_000_000_000, nsec: 123_456_789 };
         set_mtime_nofollow(&path, want).unwrap();
         let meta = std::fs::symlink_metadata(&path).unwrap();
-        assert_eq!(Mtime::of(&meta), want);
+        assert_eq!(Timestamp::mtime(&meta), want);
         assert_eq!(meta.modified().unwrap(), want.to_system_time());
-        let old = Mtime { sec: -1, nsec: 500 };
-        assert_eq!(
-            old.to_system_time(),
-            UNIX_EPOCH - Duration::from_secs(1) + Duration::new(0, 500)
-        );
-    }
-
-    #[test]
-    fn mtimes_within_a_window() {
-        let m = |sec, nsec| Mtime { sec, nsec };
-        let second = Duration::from_secs(1);
-        assert!(m(10, 5).within(m(10, 5), Duration::ZERO));
-        assert!(!m(10, 5).within(m(10, 6), Duration::ZERO));
-        assert!(m(10, 999_999_999).within(m(10, 0), second));
-        assert!(!m(11, 0).within(m(10, 0), second));
-        assert!(m(9, 0).within(m(10, 999_999_999), Duration::from_secs(2)));
     }
 
     #[test]

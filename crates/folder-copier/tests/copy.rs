@@ -540,19 +540,32 @@ fn one_failed_file_does_not_stop_the_others_and_is_not_retried_when_final() {
     assert_eq!(fs::read(s.dst().join("a")).unwrap(), b"a");
 }
 
-/// Appends to a source file while it is being copied, on the first `times` attempts.
+/// Changes a source file while it is being copied (`meddle`, by default an append), on the first
+/// `times` attempts.
 struct Meddler {
     path: PathBuf,
     times: AtomicU64,
     retries: Mutex<Vec<String>>,
+    meddle: fn(&Path),
+}
+
+fn append(path: &Path) {
+    let mut f = fs::File::options().append(true).open(path).unwrap();
+    std::io::Write::write_all(&mut f, b"more").unwrap();
+}
+
+impl Meddler {
+    fn new(path: &Path, times: u64) -> Meddler {
+        let times = AtomicU64::new(times);
+        Meddler { path: path.to_owned(), times, retries: Mutex::default(), meddle: append }
+    }
 }
 
 impl CopyProgress for Meddler {
     fn bytes_copied(&self, _bytes: u64) {
         if self.times.load(Ordering::SeqCst) > 0 {
             self.times.fetch_sub(1, Ordering::SeqCst);
-            let mut f = fs::File::options().append(true).open(&self.path).unwrap();
-            std::io::Write::write_all(&mut f, b"more").unwrap();
+            (self.meddle)(&self.path);
         }
     }
     fn retry(&self, rel: &Path, error: &Error, next_attempt: u32, _delay: Duration) {
@@ -572,8 +585,7 @@ fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() 
     let s = Scratch::new();
     let big = s.src().join("big");
     fs::write(&big, content(1, 600_000)).unwrap();
-    let meddler =
-        Meddler { path: big.clone(), times: AtomicU64::new(1), retries: Mutex::default() };
+    let meddler = Meddler::new(&big, 1);
     let report = copy(s.src(), s.dst(), &opts, &meddler).unwrap();
     ok(&report);
     assert_eq!(report.retries, 1);
@@ -585,8 +597,7 @@ fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() 
     let big = s.src().join("big");
     fs::write(&big, content(2, 600_000)).unwrap();
     fs::write(s.src().join("other"), b"other").unwrap();
-    let meddler =
-        Meddler { path: big.clone(), times: AtomicU64::new(u64::MAX), retries: Mutex::default() };
+    let meddler = Meddler::new(&big, u64::MAX);
     let report = copy(s.src(), s.dst(), &opts, &meddler).unwrap();
     assert_eq!(report.retries, 2);
     assert_eq!(report.failed.len(), 1);
@@ -594,6 +605,24 @@ fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() 
     assert!(!s.dst().join("big").exists());
     assert_eq!(fs::read(s.dst().join("other")).unwrap(), b"other");
     assert!(temps_in(s.dst()).is_empty());
+}
+
+#[test]
+fn a_source_whose_status_changes_while_copied_is_retried_and_copied_as_it_is_now() {
+    // A chmod moves only the ctime: size and mtime stay, the bytes read are all there.
+    let mut opts = CopyOptions::default();
+    opts.retry.tries = 3;
+    opts.retry.first_delay = Duration::from_millis(1);
+    let s = Scratch::new();
+    let big = s.src().join("big");
+    write(&big, &content(3, 600_000), 0o644, 1_500_000_000);
+    let chmod = |path: &Path| fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+    let meddler = Meddler { meddle: chmod, ..Meddler::new(&big, 1) };
+    let report = copy(s.src(), s.dst(), &opts, &meddler).unwrap();
+    ok(&report);
+    assert_eq!(report.retries, 1, "{:?}", meddler.retries.lock().unwrap());
+    assert_eq!(fs::metadata(s.dst().join("big")).unwrap().mode() & 0o7777, 0o600);
+    assert_same_tree(&s.src(), &s.dst());
 }
 
 /// Sets the cancel flag once `after` files are done.

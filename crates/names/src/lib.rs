@@ -3,7 +3,8 @@
 //! Linux file names are bytes: anything but `/` and NUL, UTF-8 or not (Latin-1 and Shift-JIS
 //! names from old archives are common). This crate is the one place that decides how such a name
 //! is turned into text, so that every crate and every verb shows a name the same way and two
-//! different names never print alike.
+//! different names never print alike. It also names what a path is when it is not a regular
+//! file ([`FileKind`]: "FIFO", "symlink", ...), so that every message says that the same way too.
 //!
 //! ```
 //! use std::ffi::OsStr;
@@ -58,6 +59,10 @@
 compile_error!(
     "names supports Unix only (Linux, macOS, the BSDs): a file name is handled as the bytes Unix gives it"
 );
+
+mod kind;
+
+pub use kind::FileKind;
 
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};

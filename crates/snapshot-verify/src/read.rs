@@ -3,10 +3,9 @@
 //! read detected by comparing its status before and after.
 
 use std::io::{self, BufReader, Read};
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use checksum::{Algo, Digest, FileKind};
+use checksum::{Algo, Digest, FileKind, Stamp, Timestamp};
 
 use crate::sys::RootDir;
 
@@ -17,7 +16,7 @@ pub(crate) struct Hashed {
     /// Bytes read.
     pub(crate) len: u64,
     /// The file's ctime (seconds, nanoseconds) when it was opened.
-    pub(crate) ctime: (i64, i64),
+    pub(crate) ctime: Timestamp,
     /// Set when the file changed while it was read (size, mtime or ctime moved, or fewer or more
     /// bytes were read than its size): the digest is then of no particular version.
     pub(crate) changed: Option<String>,
@@ -53,31 +52,18 @@ pub(crate) fn hash(root: &RootDir, rel: &Path, algo: Algo) -> Result<Hashed, Rea
     let (digest, len) = checksum::hash_reader(algo, &file)
         .map_err(|err| ReadFailure::Io(format!("failed to read: {err}")))?;
     let after = file.metadata().map_err(|err| ReadFailure::Io(format!("failed to stat: {err}")))?;
-    let changed = if stamp(&before) != stamp(&after) {
+    let (before, after) = (Stamp::of(&before), Stamp::of(&after));
+    let changed = if !before.changed_while_read(&after, len) {
+        None
+    } else if before != after {
         Some(format!(
-            "changed while it was read: {} bytes and mtime {}.{:09} before, {} bytes and mtime {}.{:09} after",
-            before.len(),
-            before.mtime(),
-            before.mtime_nsec(),
-            after.len(),
-            after.mtime(),
-            after.mtime_nsec()
-        ))
-    } else if len != after.len() {
-        Some(format!(
-            "changed while it was read: {len} bytes read from a {}-byte file",
-            after.len()
+            "changed while it was read: {} bytes and mtime {} before, {} bytes and mtime {} after",
+            before.len, before.mtime, after.len, after.mtime
         ))
     } else {
-        None
+        Some(format!("changed while it was read: {len} bytes read from a {}-byte file", after.len))
     };
-    Ok(Hashed { digest, len, ctime: (before.ctime(), before.ctime_nsec()), changed })
-}
-
-/// What identifies one version of a file's content, cheaply: size, mtime and ctime (which no
-/// user-space call can set back).
-fn stamp(meta: &std::fs::Metadata) -> (u64, i64, i64, i64, i64) {
-    (meta.len(), meta.mtime(), meta.mtime_nsec(), meta.ctime(), meta.ctime_nsec())
+    Ok(Hashed { digest, len, ctime: before.ctime, changed })
 }
 
 fn describe_open(err: &io::Error) -> String {

@@ -7,7 +7,7 @@ use std::io::Seek;
 use std::path::{Path, PathBuf};
 
 use atomic_io::{AtomicFile, Staged, WriteOptions};
-use checksum::{Algo, FileKind};
+use checksum::{Algo, FileKind, Timestamp};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -284,7 +284,7 @@ struct Listed {
     rel: PathBuf,
     /// Its length and ctime when walked: hashing must find the same.
     len: u64,
-    ctime: (i64, i64),
+    ctime: Timestamp,
 }
 
 /// Every reason found so far to refuse the seal.

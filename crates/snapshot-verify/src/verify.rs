@@ -162,10 +162,7 @@ pub(crate) fn open_root(dir: &Path) -> Result<RootDir> {
 
 pub(crate) fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
     let threads = checksum::reading_threads(jobs);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("snapshot-verify-{i}"))
-        .build()
+    checksum::thread_pool(threads, "snapshot-verify")
         .map_err(|err| Error::ThreadPool { threads, reason: err.to_string() })
 }
 

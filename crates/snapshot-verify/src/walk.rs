@@ -5,16 +5,15 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use checksum::FileKind;
+use checksum::{FileKind, Timestamp};
 
-/// A regular file's length and ctime (seconds, nanoseconds) at the time of the walk.
+/// A regular file's length and ctime at the time of the walk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct FileStat {
     pub(crate) len: u64,
-    pub(crate) ctime: (i64, i64),
+    pub(crate) ctime: Timestamp,
 }
 
 /// What the walk learns about each regular file.
@@ -111,7 +110,7 @@ pub(crate) fn walk(root: &Path, detail: Detail) -> io::Result<Tree> {
                 Ok(meta) => match FileKind::of(&meta) {
                     None => Node::File(Some(FileStat {
                         len: meta.len(),
-                        ctime: (meta.ctime(), meta.ctime_nsec()),
+                        ctime: Timestamp::ctime(&meta),
                     })),
                     Some(kind) => Node::Special(kind),
                 },

@@ -9,10 +9,10 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::sync::atomic::Ordering;
 
 use atomic_io::{AtomicFile, Durability, Overwrite, Staged, WriteOptions};
-use checksum::{Algo, Digest, FileKind, Hasher};
+use checksum::{Algo, Digest, FileKind, Hasher, Stamp, Timestamp};
 
 use super::{DirTask, Job};
-use crate::sys::{self, Mtime};
+use crate::sys;
 use crate::{Error, Result, Warning};
 
 /// Bytes per `read`/`write`: large enough that syscalls cost little, small enough to stay in L2
@@ -86,7 +86,8 @@ impl DirTask<'_, '_> {
             let theirs = checksum::hash_file(Algo::Xxh128, dst)?;
             ours == theirs
         } else {
-            Mtime::of(&dst_meta).within(Mtime::of(src_meta), self.shared.modify_window)
+            Timestamp::mtime(&dst_meta)
+                .within(Timestamp::mtime(src_meta), self.shared.modify_window)
         };
         if !same {
             return Ok(false);
@@ -213,18 +214,17 @@ impl DirTask<'_, '_> {
                 source,
             })?;
         }
-        let after = src.metadata().map_err(read_err)?;
-        let mtime = Mtime::of(&before);
-        let mtime_changed = Mtime::of(&after) != mtime;
-        if after.len() != before.len() || mtime_changed || read != before.len() {
+        let (stamp, after) = (Stamp::of(&before), Stamp::of(&src.metadata().map_err(read_err)?));
+        if stamp.changed_while_read(&after, read) {
             return Err(Error::SourceChanged {
                 path: job.src.clone(),
-                before_len: before.len(),
-                after_len: after.len(),
+                before_len: stamp.len,
+                after_len: after.len,
                 read,
-                mtime_changed,
+                mtime_changed: after.mtime != stamp.mtime,
             });
         }
+        let mtime = stamp.mtime;
         if read == 0 && before.len() != 0 {
             // Unreachable after the check above (read == before.len()); kept so that a 0-byte copy
             // of a non-empty file can never be renamed into place, whatever changes above.

@@ -10,13 +10,13 @@ use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use checksum::FileKind;
+use checksum::{FileKind, Timestamp};
 
 use super::tally::{Outcome, Tally};
 use super::{DirTask, sync_dir};
 use crate::execute::DirState;
 use crate::plan::{DirPlan, EntryKind};
-use crate::sys::{self, Mtime};
+use crate::sys;
 use crate::{CopyOptions, CopyProgress, CopyReport, Error, Failure, Result, Warning};
 
 impl DirTask<'_, '_> {
@@ -41,7 +41,7 @@ impl DirTask<'_, '_> {
         dst: &Path,
         name: &OsStr,
         target: &Path,
-        mtime: Mtime,
+        mtime: Timestamp,
     ) -> Result<bool> {
         let dest_err = |action, path: &Path| {
             let path = path.to_owned();
@@ -100,7 +100,7 @@ struct LinkKind<'a> {
 /// the temp is removed when finishing or renaming it fails.
 fn replace_with_link(dir: &Path, name: &OsStr, dst: &Path, kind: &LinkKind<'_>) -> Result<()> {
     for _ in 0..16 {
-        let temp = dir.join(sys::temp_link_name(name));
+        let temp = dir.join(atomic_io::temp_name(name));
         match (kind.link)(&temp) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,

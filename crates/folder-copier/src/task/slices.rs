@@ -88,7 +88,7 @@ mod tests {
     use super::*;
     use crate::Action;
     use crate::plan::{EntryKind, EntryPlan};
-    use crate::sys::Mtime;
+    use checksum::Timestamp;
 
     fn dir_of(sizes: &[u64]) -> DirPlan {
         let entries: Vec<EntryPlan> = sizes
@@ -105,7 +105,7 @@ mod tests {
         DirPlan {
             rel: PathBuf::new(),
             mode: 0o755,
-            mtime: Mtime { sec: 0, nsec: 0 },
+            mtime: Timestamp { sec: 0, nsec: 0 },
             entries,
             stale_links: Vec::new(),
             bytes: sizes.iter().sum(),
