@@ -15,12 +15,12 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
-use e2e::ceph::Cluster;
+use e2e::ceph::{Cluster, HostId};
 use e2e::{assert_exit, read_line_within, require_tool, safefs, wait_within};
 
 #[test]
 fn cephfs() {
-    let Some(cluster) = Cluster::start() else { return };
+    let Some(mut cluster) = Cluster::start() else { return };
     smoke(&cluster);
     once_across_hosts_produces_once_and_all_agree(&cluster);
     lock_excludes_across_hosts_and_names_the_holder_from_the_lock_file(&cluster);
@@ -29,8 +29,10 @@ fn cephfs() {
     seal_racing_verify_across_hosts_never_shows_a_partial_snapshot(&cluster);
     copy_racing_copy_to_one_destination_leaves_only_whole_files(&cluster);
     copy_onto_cephfs_fsyncs_each_file_and_never_trusts_syncfs(&cluster);
-    // Last: it evicts host A (which stays fenced) and kills host A's second client.
+    // Last: they evict host A, and kill its client.
     an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_over(&cluster);
+    cluster.remount(HostId::A);
+    a_dead_client_keeps_its_lock_until_the_server_evicts_it_and_publishes_nothing(&mut cluster);
 }
 
 /// The same directory `name` as host A and host B see it, created through A.
@@ -362,7 +364,7 @@ fn copy_onto_cephfs_fsyncs_each_file_and_never_trusts_syncfs(cluster: &Cluster) 
 /// it does a host that stopped answering): the MDS frees A's lock, so a waiting `once` on host B
 /// produces; A's `once` then finds its lock lost (EIO from ceph-fuse), says so naming the file
 /// system, and publishes nothing. A `lock` on A whose host is evicted while CMD runs exits 1 and
-/// says the lock was lost. Killing a host's ceph-fuse (ENOTCONN) is reported the same way.
+/// says the lock was lost.
 fn an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_over(
     cluster: &Cluster,
 ) {
@@ -458,4 +460,36 @@ fn assert_no_temps(dir: &Path) {
             assert_no_temps(&entry.path());
         }
     }
+}
+
+/// Host A's ceph-fuse dies (SIGKILL, as in a crash of the host's client) while A's producer holds
+/// the lock. The MDS cannot tell a dead client from a slow one: A's lock holds until the server
+/// evicts A (its session timeout, 60 s by default; done by hand here to stay fast). Then B
+/// produces, and A's producer, whose mount now answers ENOTCONN, reports the lost lock and
+/// publishes nothing.
+fn a_dead_client_keeps_its_lock_until_the_server_evicts_it_and_publishes_nothing(
+    cluster: &mut Cluster,
+) {
+    let (a, b) = shared_dir(cluster, "dead-client");
+    let mut producer = start_paused_producer(&a, "T", "from-dead-host-a");
+    cluster.kill_client(HostId::A);
+    // What the MDS does when the dead client's session times out (until then, host B's requests
+    // on the files A had open wait for it).
+    cluster.evict(cluster.host_a());
+    let made = safefs()
+        .args(["once", "T", "--", "sh", "-c", "printf from-host-b > {}"])
+        .current_dir(&b)
+        .output()
+        .unwrap();
+    assert_exit(&made, 0);
+
+    drop(producer.stdin.take());
+    let err = stderr_of(&mut producer);
+    assert_eq!(wait_within(&mut producer), Some(1), "{err}");
+    assert!(
+        err.contains("lost the lock on T.lock: the file system (fuse) failed under it")
+            && err.contains("T not touched"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(b.join("T")).unwrap(), "from-host-b");
 }
