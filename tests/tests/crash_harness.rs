@@ -73,7 +73,7 @@ fn seal_case(body: &mut dyn FnMut(&CrashTest<'_>)) {
             }
             let opts = snapshot_verify::VerifyOptions::default();
             let snap = snap.to_str().expect("temp dirs are UTF-8 here");
-            match snapshot_verify::verify(snap, &opts) {
+            match snapshot_verify::verify(snap, &opts, &()) {
                 Ok(report) if report.problems.is_empty() => Ok(()),
                 Ok(report) => Err(format!("manifest present but problems: {:?}", report.problems)),
                 Err(e) => Err(format!("manifest present but invalid: {e}")),

@@ -82,8 +82,8 @@ impl World {
         }
         let snap = root.join("snap");
         let sealed = snap.join("manifest.xxh128").exists();
-        let verifies =
-            sealed && snapshot_verify::verify(&snap, &Default::default()).is_ok_and(|r| r.is_ok());
+        let verifies = sealed
+            && snapshot_verify::verify(&snap, &Default::default(), &()).is_ok_and(|r| r.is_ok());
         if (sealed || finished(3)) && !verifies {
             bad.push("snap: a manifest whose files do not verify".into());
         }

@@ -36,7 +36,7 @@
 //!   inode, so holders that are `flock(1)` or any other program are named too, with their command
 //!   line; the toolkit's own written information adds host and start time, and names the holder
 //!   alone, marked [`HolderSource::LockFile`], where `/proc/locks` cannot see it (another host of
-//!   a network file system). A [`WaitObserver`] is
+//!   a network file system). A [`WaitProgress`] is
 //!   told after about 200 ms of waiting and every 10 s after that.
 //! - **Same file twice in one process** fails with [`Error::AlreadyHeldByThisProcess`] instead of
 //!   deadlocking (see [`LockFile`]).
@@ -84,5 +84,5 @@ mod sys;
 pub use error::{Error, Result};
 pub use holder::{Holder, HolderSource, Holders, holders};
 pub use instance::InstanceGuard;
-pub use lock::{GRACE, LockFile, LockKind, LockOptions, REPEAT, Wait, WaitObserver};
+pub use lock::{GRACE, LockFile, LockKind, LockOptions, REPEAT, Wait, WaitProgress};
 pub use once::{OnceOptions, OnceOutcome, produce_once, sidecar_lock_path};

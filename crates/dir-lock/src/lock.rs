@@ -80,25 +80,25 @@ impl LockOptions {
 /// ```
 /// use std::time::Duration;
 /// use std::path::Path;
-/// use dir_lock::{Holder, WaitObserver};
+/// use dir_lock::{Holder, WaitProgress};
 ///
 /// struct Say;
-/// impl WaitObserver for Say {
+/// impl WaitProgress for Say {
 ///     fn waiting(&self, path: &Path, holders: &[Holder], waited: Duration) {
 ///         let _ = (path, holders, waited); // the CLI prints "waiting for lock on PATH, held by ..."
 ///     }
 /// }
 /// ```
-pub trait WaitObserver: Send + Sync {
+pub trait WaitProgress: Send + Sync {
     /// The lock on `path` has been waited for `waited` so far; `holders` may be empty.
     fn waiting(&self, _path: &Path, _holders: &[Holder], _waited: Duration) {}
 }
 
-impl WaitObserver for () {}
+impl WaitProgress for () {}
 
-/// How long a waiter waits before its [`WaitObserver`] is first told.
+/// How long a waiter waits before its [`WaitProgress`] is first told.
 pub const GRACE: Duration = Duration::from_millis(200);
-/// How often the [`WaitObserver`] is told again after that.
+/// How often the [`WaitProgress`] is told again after that.
 pub const REPEAT: Duration = Duration::from_secs(10);
 /// Polling backoff for [`Wait::Timeout`]: from 1 ms, doubling, up to this.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
@@ -124,7 +124,7 @@ static RELEASED: Condvar = Condvar::new();
 ///   description, so the second would wait for the first forever). Not re-entrant, by choice:
 ///   counting would hide which code path really holds the lock. Another *thread* of the same
 ///   process asking for a file this process holds waits for it as [`Wait`] says (without
-///   [`WaitObserver`] calls), so threads exclude each other like processes do. Caveat: a
+///   [`WaitProgress`] calls), so threads exclude each other like processes do. Caveat: a
 ///   `LockFile` moved to another thread is still recorded under the thread that took it; that
 ///   other thread locking the same file again would wait for itself.
 /// - A file system without `flock` support fails with [`Error::Unsupported`]; nothing runs unlocked.
@@ -155,7 +155,7 @@ pub struct LockFile {
 }
 
 impl LockFile {
-    /// Takes the lock on `path` as `opts` says, telling `on_wait` while it waits.
+    /// Takes the lock on `path` as `opts` says, telling `progress` while it waits (`&()` tells nothing).
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -169,7 +169,7 @@ impl LockFile {
     pub fn acquire(
         path: impl AsRef<Path>,
         opts: &LockOptions,
-        on_wait: &dyn WaitObserver,
+        progress: &dyn WaitProgress,
     ) -> Result<LockFile> {
         let path = path.as_ref();
         let (file, created) = open(path)?;
@@ -181,7 +181,7 @@ impl LockFile {
         // From here on, `guard` unregisters on every early return.
         let mut guard = Registered { key: Some(key) };
         let waited_for =
-            lock(&file, path, opts, on_wait, start)?.or_else(|| waited_in_process.then(Vec::new));
+            lock(&file, path, opts, progress, start)?.or_else(|| waited_in_process.then(Vec::new));
         let fs = atomic_io::FileSystem::of(&file);
         let lock = LockFile { file, path: path.to_owned(), key, kind: opts.kind, waited_for, fs };
         guard.key = None;
@@ -424,7 +424,7 @@ fn lock(
     file: &File,
     path: &Path,
     opts: &LockOptions,
-    on_wait: &dyn WaitObserver,
+    progress: &dyn WaitProgress,
     start: Instant,
 ) -> Result<Option<Vec<Holder>>> {
     if try_lock(file, path, opts.kind)? {
@@ -434,9 +434,9 @@ fn lock(
     match opts.wait {
         Wait::NonBlock => Err(Error::WouldBlock { path: path.to_owned(), holders: Holders(seen) }),
         Wait::Timeout(limit) => {
-            poll(file, path, opts.kind, limit, on_wait, start).map(|()| Some(seen))
+            poll(file, path, opts.kind, limit, progress, start).map(|()| Some(seen))
         }
-        Wait::Block => block(file, path, opts.kind, on_wait).map(|()| Some(seen)),
+        Wait::Block => block(file, path, opts.kind, progress).map(|()| Some(seen)),
     }
 }
 
@@ -461,7 +461,7 @@ fn poll(
     path: &Path,
     kind: LockKind,
     limit: Duration,
-    on_wait: &dyn WaitObserver,
+    progress: &dyn WaitProgress,
     start: Instant,
 ) -> Result<()> {
     let mut backoff = Duration::from_millis(1);
@@ -473,7 +473,7 @@ fn poll(
             return Err(Error::Timeout { path: path.to_owned(), waited, holders });
         }
         if waited >= next_report {
-            on_wait.waiting(path, &holder::busy_holders(path), waited);
+            progress.waiting(path, &holder::busy_holders(path), waited);
             next_report = waited + REPEAT;
         }
         std::thread::sleep(
@@ -491,14 +491,14 @@ fn poll(
 
 /// A blocking `flock` (EINTR retried), so the hand-off is immediate; a helper thread tells the
 /// observer meanwhile and ends as soon as the lock is taken (or failed).
-fn block(file: &File, path: &Path, kind: LockKind, on_wait: &dyn WaitObserver) -> Result<()> {
+fn block(file: &File, path: &Path, kind: LockKind, progress: &dyn WaitProgress) -> Result<()> {
     let (done, stop) = mpsc::channel::<()>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let start = Instant::now();
             let mut wait = GRACE;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
-                on_wait.waiting(path, &holder::busy_holders(path), start.elapsed());
+                progress.waiting(path, &holder::busy_holders(path), start.elapsed());
                 wait = REPEAT;
             }
         });

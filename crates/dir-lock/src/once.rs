@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::holder::{Holder, Holders};
-use crate::lock::{LockFile, LockKind, LockOptions, Wait, WaitObserver};
+use crate::lock::{LockFile, LockKind, LockOptions, Wait, WaitProgress};
 
 /// How [`produce_once`] waits and writes.
 ///
@@ -17,21 +17,13 @@ use crate::lock::{LockFile, LockKind, LockOptions, Wait, WaitObserver};
 /// let mut opts = dir_lock::OnceOptions::default();
 /// opts.timeout = Some(Duration::from_secs(60));
 /// ```
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct OnceOptions<'a> {
+pub struct OnceOptions {
     /// Give up waiting for another producer after this long ([`Error::Timeout`]); `None` waits.
     pub timeout: Option<Duration>,
-    /// Told while waiting for another producer.
-    pub on_wait: &'a dyn WaitObserver,
     /// How the artifact is written (durability, mode).
     pub write: WriteOptions,
-}
-
-impl Default for OnceOptions<'_> {
-    fn default() -> Self {
-        OnceOptions { timeout: None, on_wait: &(), write: WriteOptions::default() }
-    }
 }
 
 /// What [`produce_once`] did.
@@ -147,7 +139,8 @@ impl fmt::Display for Described<'_> {
 /// 3. Still missing or invalid: `produce` writes into an [`AtomicFile`] beside the target; the temp
 ///    is synced and `verify` is run on it by path; only then is it renamed onto the target.
 ///
-/// Both callbacks return any error type (`String`, `io::Error`, `anyhow::Error`, your own enum):
+/// `progress` is told while another producer holds the lock (`&()` tells nothing). Both
+/// callbacks return any error type (`String`, `io::Error`, `anyhow::Error`, your own enum):
 /// it is kept, boxed, as the `source` of [`Error::Produce`] or [`Error::Verify`], so the caller
 /// can downcast it back. A target that fails verification is rebuilt once
 /// ([`OnceOutcome::Rebuilt`]); a freshly produced file that fails is [`Error::Verify`], never
@@ -174,19 +167,21 @@ impl fmt::Display for Described<'_> {
 ///     Ok(_) => Err(std::io::Error::other("empty")),
 ///     Err(e) => Err(e),
 /// };
-/// let made = produce_once(&target, &OnceOptions::default(), non_empty, |f| f.write_all(b"weights"))?;
+/// let opts = OnceOptions::default();
+/// let made = produce_once(&target, &opts, non_empty, |f| f.write_all(b"weights"), &())?;
 /// assert!(matches!(made, OnceOutcome::Produced { .. }));
-/// let again = produce_once(&target, &OnceOptions::default(), non_empty, |_| -> std::io::Result<()> {
+/// let again = produce_once(&target, &opts, non_empty, |_| -> std::io::Result<()> {
 ///     unreachable!("not produced twice")
-/// })?;
+/// }, &())?;
 /// assert_eq!(again, OnceOutcome::Reused);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn produce_once<V, VE, P, PE>(
     target: impl AsRef<Path>,
-    opts: &OnceOptions<'_>,
+    opts: &OnceOptions,
     verify: V,
     produce: P,
+    progress: &dyn WaitProgress,
 ) -> Result<OnceOutcome>
 where
     V: Fn(&Path) -> std::result::Result<(), VE>,
@@ -204,7 +199,7 @@ where
         None => Wait::Block,
     };
     let lock =
-        LockFile::acquire(&lock_path, &LockOptions::new(LockKind::Exclusive, wait), opts.on_wait)?;
+        LockFile::acquire(&lock_path, &LockOptions::new(LockKind::Exclusive, wait), progress)?;
     let waited_for = lock.waited_for().map(<[Holder]>::to_vec);
 
     let mut stale = None;

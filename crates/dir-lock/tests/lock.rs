@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dir_lock::{
     Error, Holder, InstanceGuard, LockFile, LockKind, LockOptions, OnceOptions, OnceOutcome, Wait,
-    WaitObserver, holders, produce_once,
+    WaitProgress, holders, produce_once,
 };
 
 fn tempdir() -> (tempfile::TempDir, PathBuf) {
@@ -195,7 +195,7 @@ fn a_timed_out_waiter_names_the_holder_and_does_not_disturb_it() {
     let holder = Holding::start("exclusive", &path);
     let before = std::fs::read_to_string(&path).unwrap();
     struct Count(AtomicUsize);
-    impl WaitObserver for Count {
+    impl WaitProgress for Count {
         fn waiting(&self, _: &Path, holders: &[Holder], _: Duration) {
             assert!(!holders.is_empty());
             self.0.fetch_add(1, Ordering::SeqCst);
@@ -223,7 +223,7 @@ fn a_blocked_waiter_is_told_who_holds_it_and_gets_it_when_the_holder_is_killed()
     let pid = holder.lock().unwrap().as_ref().unwrap().pid();
     // The observer kills the holder the first time it is told: no sleep decides anything.
     struct KillOnWait<'a>(&'a std::sync::Mutex<Option<Holding>>, u32);
-    impl WaitObserver for KillOnWait<'_> {
+    impl WaitProgress for KillOnWait<'_> {
         fn waiting(&self, _: &Path, holders: &[Holder], _: Duration) {
             assert_eq!(holders[0].pid, Some(self.1));
             if let Some(h) = self.0.lock().unwrap().take() {
@@ -284,14 +284,18 @@ fn produce_once_produces_then_reuses_without_a_lock() {
     let (_d, dir) = tempdir();
     let target = dir.join("model.bin");
     let made =
-        produce_once(&target, &OnceOptions::default(), non_empty, |f| f.write_all(b"w")).unwrap();
+        produce_once(&target, &OnceOptions::default(), non_empty, |f| f.write_all(b"w"), &())
+            .unwrap();
     assert_eq!(made, OnceOutcome::Produced { waited_for: None });
     std::fs::remove_file(dir.join("model.bin.lock")).unwrap();
-    let again =
-        produce_once(&target, &OnceOptions::default(), non_empty, |_| -> Result<(), String> {
-            panic!("produced twice")
-        })
-        .unwrap();
+    let again = produce_once(
+        &target,
+        &OnceOptions::default(),
+        non_empty,
+        |_| -> Result<(), String> { panic!("produced twice") },
+        &(),
+    )
+    .unwrap();
     assert_eq!(again, OnceOutcome::Reused);
     assert_eq!(entries(&dir), ["model.bin"], "the fast path takes no lock");
 }
@@ -302,7 +306,8 @@ fn produce_once_rebuilds_an_invalid_target_once() {
     let target = dir.join("model.bin");
     std::fs::write(&target, b"").unwrap();
     let made =
-        produce_once(&target, &OnceOptions::default(), non_empty, |f| f.write_all(b"ok")).unwrap();
+        produce_once(&target, &OnceOptions::default(), non_empty, |f| f.write_all(b"ok"), &())
+            .unwrap();
     assert_eq!(made, OnceOutcome::Rebuilt { reason: "empty".into() });
     assert_eq!(std::fs::read(&target).unwrap(), b"ok");
 }
@@ -313,14 +318,21 @@ fn a_failed_or_unverified_production_leaves_the_target_untouched() {
     let target = dir.join("model.bin");
     std::fs::write(&target, b"").unwrap();
     // The producer writes something that fails verification: an error, not a loop.
-    let err = produce_once(&target, &OnceOptions::default(), non_empty, |_| Ok::<_, String>(()))
-        .unwrap_err();
+    let err =
+        produce_once(&target, &OnceOptions::default(), non_empty, |_| Ok::<_, String>(()), &())
+            .unwrap_err();
     assert!(matches!(err, Error::Verify { .. }), "{err}");
     assert_eq!(std::fs::read(&target).unwrap(), b"");
-    let err = produce_once(&target, &OnceOptions::default(), non_empty, |f| {
-        f.write_all(b"partial")?;
-        Err::<(), _>(std::io::Error::other("network down"))
-    })
+    let err = produce_once(
+        &target,
+        &OnceOptions::default(),
+        non_empty,
+        |f| {
+            f.write_all(b"partial")?;
+            Err::<(), _>(std::io::Error::other("network down"))
+        },
+        &(),
+    )
     .unwrap_err();
     let cause = std::error::Error::source(&err).map(ToString::to_string);
     assert_eq!(cause.as_deref(), Some("network down"), "the cause is the source, said once");
@@ -353,7 +365,7 @@ fn the_verifiers_typed_error_comes_back_as_the_source_and_a_rebuild_keeps_its_ca
     let target = dir.join("model.bin");
     std::fs::write(&target, b"old").unwrap();
     let reject = |_: &Path| Err(Rejected { cause: std::io::Error::other("bad magic") });
-    let err = produce_once(&target, &OnceOptions::default(), reject, |f| f.write_all(b"new"))
+    let err = produce_once(&target, &OnceOptions::default(), reject, |f| f.write_all(b"new"), &())
         .unwrap_err();
     let Error::Verify { source, .. } = &err else { panic!("{err}") };
     let rejected = source.downcast_ref::<Rejected>().expect("the verifier's own type");
@@ -370,8 +382,9 @@ fn the_verifiers_typed_error_comes_back_as_the_source_and_a_rebuild_keeps_its_ca
             Ok(())
         }
     };
-    let made = produce_once(&target, &OnceOptions::default(), reject_old, |f| f.write_all(b"new"))
-        .unwrap();
+    let made =
+        produce_once(&target, &OnceOptions::default(), reject_old, |f| f.write_all(b"new"), &())
+            .unwrap();
     assert_eq!(made, OnceOutcome::Rebuilt { reason: "rejected: bad magic".into() });
 }
 
@@ -383,10 +396,16 @@ fn threads_of_one_process_produce_once() {
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
-                produce_once(&target, &OnceOptions::default(), non_empty, |f| {
-                    produced.fetch_add(1, Ordering::SeqCst);
-                    f.write_all(b"once")
-                })
+                produce_once(
+                    &target,
+                    &OnceOptions::default(),
+                    non_empty,
+                    |f| {
+                        produced.fetch_add(1, Ordering::SeqCst);
+                        f.write_all(b"once")
+                    },
+                    &(),
+                )
                 .unwrap()
             });
         }

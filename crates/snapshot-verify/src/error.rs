@@ -12,11 +12,7 @@ use crate::seal::Refusal;
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
-/// let err = snapshot_verify::verify(
-///     dir.path(),
-///     &Default::default(),
-/// )
-/// .unwrap_err();
+/// let err = snapshot_verify::verify(dir.path(), &Default::default(), &()).unwrap_err();
 /// assert!(matches!(err, snapshot_verify::Error::NotSealed { .. }));
 /// assert!(err.to_string().ends_with("is not sealed: it has no manifest.xxh128"));
 /// ```

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::path::serialize_path;
-use crate::{Error, Problem, Progress, Report, Result, VerifyOptions, verify_with_progress};
+use crate::{Error, Problem, Report, Result, SnapshotProgress, VerifyOptions, verify};
 
 /// How to choose. `Default`: a full verify of each candidate, extra files reported.
 ///
@@ -107,6 +107,7 @@ impl std::fmt::Display for SkipReason {
 /// not followed (a `current -> step-5` link would otherwise count a snapshot twice) and files are
 /// ignored. From the newest down, each is verified until one passes; the newer ones that failed
 /// are listed in [`Latest::skipped`] with the reason. `Ok` with `found: None` when none verifies.
+/// `progress` is told which snapshot is being verified and about each file hashed.
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
@@ -115,29 +116,17 @@ impl std::fmt::Display for SkipReason {
 /// for step in ["step-9", "step-10"] {
 ///     std::fs::create_dir(root.join(step)).unwrap();
 ///     std::fs::write(root.join(step).join("w.bin"), step).unwrap();
-///     seal(root.join(step), &Default::default()).unwrap();
+///     seal(root.join(step), &Default::default(), &()).unwrap();
 /// }
 /// std::fs::write(root.join("step-10/w.bin"), b"step-1X").unwrap(); // a bad run
-/// let found = latest(root, &Default::default()).unwrap();
+/// let found = latest(root, &Default::default(), &()).unwrap();
 /// assert_eq!(found.found.unwrap(), root.join("step-9"));
 /// assert_eq!(found.skipped[0].path, root.join("step-10"));
 /// ```
-pub fn latest(root: impl AsRef<Path>, opts: &LatestOptions) -> Result<Latest> {
-    latest_with_progress(root, opts, &())
-}
-
-/// [`latest`], telling `progress` which snapshot is being verified and about each file hashed.
-///
-/// ```
-/// # let tmp = tempfile::tempdir().unwrap();
-/// # let root = tmp.path();
-/// let found = snapshot_verify::latest_with_progress(root, &Default::default(), &()).unwrap();
-/// assert!(found.found.is_none());
-/// ```
-pub fn latest_with_progress(
+pub fn latest(
     root: impl AsRef<Path>,
     opts: &LatestOptions,
-    progress: &dyn Progress,
+    progress: &dyn SnapshotProgress,
 ) -> Result<Latest> {
     let root = root.as_ref();
     let mut names = candidates(root)?;
@@ -146,7 +135,7 @@ pub fn latest_with_progress(
     for name in names {
         let path = root.join(&name);
         progress.snapshot(&path);
-        let reason = match verify_with_progress(&path, &opts.verify, progress) {
+        let reason = match verify(&path, &opts.verify, progress) {
             Ok(report) if report.is_ok() => {
                 result.found = Some(path);
                 result.report = Some(report);

@@ -13,10 +13,10 @@
 //! std::fs::write(dir.join("model.bin"), b"weights").unwrap();
 //! let mut spec = SealSpec::default();
 //! spec.required = vec!["config.json".into()];
-//! seal(dir, &spec).unwrap(); // writes manifest.xxh128 (xxhsum -c accepts it) and manifest.sizes
+//! seal(dir, &spec, &()).unwrap(); // writes manifest.xxh128 (xxhsum -c accepts it) and manifest.sizes
 //!
 //! std::fs::remove_file(dir.join("model.bin")).unwrap();
-//! let report = verify(dir, &VerifyOptions::default()).unwrap();
+//! let report = verify(dir, &VerifyOptions::default(), &()).unwrap();
 //! assert_eq!(report.problems[0].to_string(), "missing: model.bin");
 //! ```
 //!
@@ -119,13 +119,11 @@ mod verify;
 mod walk;
 
 pub use error::{Error, Result};
-pub use latest::{
-    Latest, LatestOptions, SkipReason, Skipped, compare_names, latest, latest_with_progress,
-};
+pub use latest::{Latest, LatestOptions, SkipReason, Skipped, compare_names, latest};
 pub use manifest::ManifestIssue;
-pub use problem::{Mode, Pass, Problem, ProblemKind, Progress, Report};
-pub use seal::{Refusal, RefusalKind, SealSpec, Sealed, seal, seal_with_progress};
-pub use verify::{VerifyOptions, verify, verify_with_progress};
+pub use problem::{Mode, Pass, Problem, ProblemKind, Report, SnapshotProgress};
+pub use seal::{Refusal, RefusalKind, SealSpec, Sealed, seal};
+pub use verify::{VerifyOptions, verify};
 
 /// The manifest's file name, at the top of a snapshot.
 ///

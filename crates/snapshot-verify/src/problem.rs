@@ -213,13 +213,13 @@ pub enum Pass {
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// struct Bytes(AtomicU64);
-/// impl snapshot_verify::Progress for Bytes {
+/// impl snapshot_verify::SnapshotProgress for Bytes {
 ///     fn file_done(&self, _rel: &std::path::Path, len: u64) {
 ///         self.0.fetch_add(len, Ordering::Relaxed);
 ///     }
 /// }
 /// ```
-pub trait Progress: Send + Sync {
+pub trait SnapshotProgress: Send + Sync {
     /// A hashing pass starts over `files` files totalling `bytes` (as listed by the walk).
     fn pass(&self, _pass: Pass, _files: u64, _bytes: u64) {}
     /// A file was hashed (`len` bytes).
@@ -228,7 +228,7 @@ pub trait Progress: Send + Sync {
     fn snapshot(&self, _dir: &Path) {}
 }
 
-impl Progress for () {}
+impl SnapshotProgress for () {}
 
 fn serialize_digest<S: serde::Serializer>(digest: &Digest, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&digest.to_hex())

@@ -17,7 +17,7 @@ use crate::read::{self, JsonFailure, ReadFailure};
 use crate::sys::RootDir;
 use crate::verify::{Check, check, is_ignored, open_root, pool};
 use crate::walk::{Detail, FileStat, Node, Tree, walk};
-use crate::{Error, MANIFEST, Mode, Pass, Progress, Report, Result, SIZES, VerifyOptions};
+use crate::{Error, MANIFEST, Mode, Pass, Report, Result, SIZES, SnapshotProgress, VerifyOptions};
 
 /// What a snapshot must satisfy to be sealed. `Default`: nothing required, empty files refused,
 /// JSON files up to 1 GiB checked, `checksum::reading_threads(None)` threads reading and hashing.
@@ -184,7 +184,7 @@ impl fmt::Display for Refusal {
 /// # let tmp = tempfile::tempdir().unwrap();
 /// # let dir = tmp.path();
 /// std::fs::write(dir.join("a"), b"abc").unwrap();
-/// let sealed = snapshot_verify::seal(dir, &Default::default()).unwrap();
+/// let sealed = snapshot_verify::seal(dir, &Default::default(), &()).unwrap();
 /// assert_eq!((sealed.files, sealed.bytes), (1, 3));
 /// assert!(sealed.report.is_ok());
 /// ```
@@ -222,7 +222,8 @@ pub struct Sealed {
 /// verify, extra files included); only then are they renamed into place, the manifest last, and
 /// the directory synced. A file that changed in between (see the crate docs on concurrent
 /// writers) makes the seal refused with [`RefusalKind::Changed`]. "Verified" here means read back
-/// through the page cache, not from the platter.
+/// through the page cache, not from the platter. `progress` is told about each file hashed, in
+/// both passes (`&()` tells nothing).
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
@@ -232,27 +233,15 @@ pub struct Sealed {
 /// std::fs::write(dir.join("empty.bin"), b"").unwrap();
 /// let mut spec = SealSpec::default();
 /// spec.required = vec!["weights.bin".into()];
-/// let Err(Error::Refused { reasons, .. }) = seal(dir, &spec) else { panic!() };
+/// let Err(Error::Refused { reasons, .. }) = seal(dir, &spec, &()) else { panic!() };
 /// let names: Vec<_> = reasons.iter().map(|r| r.kind.name()).collect();
 /// assert_eq!(names, ["invalid_json", "empty", "required_missing"]);
 /// assert!(!dir.join("manifest.xxh128").exists());
 /// ```
-pub fn seal(dir: impl AsRef<Path>, spec: &SealSpec) -> Result<Sealed> {
-    seal_with_progress(dir, spec, &())
-}
-
-/// [`seal`], telling `progress` about each file hashed (in both passes).
-///
-/// ```
-/// # let tmp = tempfile::tempdir().unwrap();
-/// # let dir = tmp.path();
-/// std::fs::write(dir.join("a"), b"x").unwrap();
-/// snapshot_verify::seal_with_progress(dir, &Default::default(), &()).unwrap();
-/// ```
-pub fn seal_with_progress(
+pub fn seal(
     dir: impl AsRef<Path>,
     spec: &SealSpec,
-    progress: &dyn Progress,
+    progress: &dyn SnapshotProgress,
 ) -> Result<Sealed> {
     let dir = dir.as_ref();
     let root = open_root(dir)?;
@@ -442,7 +431,7 @@ fn hash_listed(
     root: &RootDir,
     files: &[Listed],
     pool: &rayon::ThreadPool,
-    progress: &dyn Progress,
+    progress: &dyn SnapshotProgress,
     refusals: &mut Refusals,
 ) -> Contents {
     let total: u64 = files.iter().map(|f| f.len).sum();
@@ -573,7 +562,7 @@ fn reverify(
     entries: &[ManifestEntry],
     sizes: &Sizes,
     pool: &rayon::ThreadPool,
-    progress: &dyn Progress,
+    progress: &dyn SnapshotProgress,
 ) -> Result<Report> {
     // A full check with sizes: no `lstat` per file (see `verify`).
     let tree =

@@ -15,8 +15,8 @@ use crate::read::{self, ReadFailure};
 use crate::sys::RootDir;
 use crate::walk::{Detail, Node, Tree, symlink_target, walk};
 use crate::{
-    DEFAULT_MAX_MANIFEST, Error, MANIFEST, Mode, Pass, Problem, ProblemKind, Progress, Report,
-    Result, SIZES,
+    DEFAULT_MAX_MANIFEST, Error, MANIFEST, Mode, Pass, Problem, ProblemKind, Report, Result, SIZES,
+    SnapshotProgress,
 };
 
 /// How to verify a snapshot. `Default` is a full verify that reports extra files, with
@@ -73,38 +73,25 @@ impl VerifyOptions {
 /// descriptor, so a FIFO cannot block and a symlink cannot lead outside.
 ///
 /// Problems found are not errors: they are in the [`Report`]. Errors are what stopped the check
-/// (no manifest, an invalid one, `dir` unreadable).
+/// (no manifest, an invalid one, `dir` unreadable). `progress` is told about each file hashed
+/// (`&()` tells nothing).
 ///
 /// ```
 /// # let tmp = tempfile::tempdir().unwrap();
 /// # let dir = tmp.path();
 /// use snapshot_verify::{seal, verify, ProblemKind, SealSpec, VerifyOptions};
 /// std::fs::write(dir.join("weights.bin"), b"0123456789").unwrap();
-/// seal(dir, &SealSpec::default()).unwrap();
-/// assert!(verify(dir, &VerifyOptions::default()).unwrap().is_ok());
+/// seal(dir, &SealSpec::default(), &()).unwrap();
+/// assert!(verify(dir, &VerifyOptions::default(), &()).unwrap().is_ok());
 ///
 /// std::fs::write(dir.join("weights.bin"), b"012345678").unwrap();
-/// let report = verify(dir, &VerifyOptions::default()).unwrap();
+/// let report = verify(dir, &VerifyOptions::default(), &()).unwrap();
 /// assert_eq!(report.problems[0].kind, ProblemKind::SizeDiffers { expected: 10, actual: 9 });
 /// ```
-pub fn verify(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<Report> {
-    verify_with_progress(dir, opts, &())
-}
-
-/// [`verify`], telling `progress` about each file hashed.
-///
-/// ```
-/// # let tmp = tempfile::tempdir().unwrap();
-/// # let dir = tmp.path();
-/// std::fs::write(dir.join("a"), b"x").unwrap();
-/// snapshot_verify::seal(dir, &Default::default()).unwrap();
-/// let report = snapshot_verify::verify_with_progress(dir, &Default::default(), &()).unwrap();
-/// assert_eq!(report.files, 2); // `a` and manifest.sizes
-/// ```
-pub fn verify_with_progress(
+pub fn verify(
     dir: impl AsRef<Path>,
     opts: &VerifyOptions,
-    progress: &dyn Progress,
+    progress: &dyn SnapshotProgress,
 ) -> Result<Report> {
     let dir = dir.as_ref();
     let root = open_root(dir)?;
@@ -204,7 +191,7 @@ pub(crate) struct Check<'a> {
     pub(crate) ignore_root: &'a [&'a str],
     /// The hashing pool (full mode only).
     pub(crate) pool: Option<&'a rayon::ThreadPool>,
-    pub(crate) progress: &'a dyn Progress,
+    pub(crate) progress: &'a dyn SnapshotProgress,
 }
 
 /// Whether `rel` (a non-directory) is never part of a snapshot: the manifest itself, or a temp

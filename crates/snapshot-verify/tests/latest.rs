@@ -27,12 +27,12 @@ impl Root {
         let weights = [b"weights of ", name.as_ref().as_bytes()].concat();
         std::fs::write(dir.join("weights.bin"), weights).unwrap();
         std::fs::write(dir.join("config.json"), b"{}").unwrap();
-        seal(&dir, &SealSpec::default()).unwrap();
+        seal(&dir, &SealSpec::default(), &()).unwrap();
         dir
     }
 
     fn latest(&self) -> snapshot_verify::Latest {
-        latest(&self.root, &LatestOptions::default()).unwrap()
+        latest(&self.root, &LatestOptions::default(), &()).unwrap()
     }
 }
 
@@ -104,7 +104,7 @@ fn no_good_snapshot_is_not_an_error_but_says_so() {
     assert!(found.found.is_none() && found.report.is_none());
     assert_eq!(names(&found), ["only"]);
     assert!(Root::new().latest().found.is_none());
-    let err = latest(root.root.join("nope"), &LatestOptions::default()).unwrap_err();
+    let err = latest(root.root.join("nope"), &LatestOptions::default(), &()).unwrap_err();
     assert!(err.to_string().starts_with("failed to open"), "{err}");
 }
 

@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use checksum::{Algo, FileKind};
 use common::{Snap, WEIGHTS, mkfifo, must_return};
 use snapshot_verify::{
-    Error, MANIFEST, Pass, Progress, Refusal, RefusalKind, SIZES, SealSpec, seal,
-    seal_with_progress, verify,
+    Error, MANIFEST, Pass, Refusal, RefusalKind, SIZES, SealSpec, SnapshotProgress, seal, verify,
 };
 
 fn refusals(snap: &Snap, spec: &SealSpec) -> Vec<(String, RefusalKind)> {
@@ -21,7 +20,7 @@ fn refusals(snap: &Snap, spec: &SealSpec) -> Vec<(String, RefusalKind)> {
 }
 
 fn refusals_in(dir: &std::path::Path, spec: &SealSpec) -> Vec<(String, RefusalKind)> {
-    match seal(dir, spec) {
+    match seal(dir, spec, &()) {
         Err(Error::Refused { reasons, .. }) => reasons
             .into_iter()
             .map(|Refusal { path, kind }| (path.to_str().unwrap().to_owned(), kind))
@@ -43,7 +42,7 @@ fn assert_untouched(snap: &Snap) {
 #[test]
 fn the_manifest_is_sorted_relative_xxh128_and_excludes_itself() {
     let snap = Snap::new();
-    let sealed = seal(&snap.dir, &SealSpec::default()).unwrap();
+    let sealed = seal(&snap.dir, &SealSpec::default(), &()).unwrap();
     assert_eq!(sealed.files, 5);
     assert!(sealed.report.is_ok());
     let text = std::fs::read(snap.path(MANIFEST)).unwrap();
@@ -65,7 +64,7 @@ fn the_manifest_is_sorted_relative_xxh128_and_excludes_itself() {
     let sizes = std::fs::read_to_string(snap.path(SIZES)).unwrap();
     assert!(sizes.starts_with("34  config.json\n21  model/notes.txt\n300000  model/weights.bin\n"));
     // Sealing again gives the same bytes.
-    seal(&snap.dir, &SealSpec::default()).unwrap();
+    seal(&snap.dir, &SealSpec::default(), &()).unwrap();
     assert_eq!(std::fs::read(snap.path(MANIFEST)).unwrap(), text);
 }
 
@@ -74,7 +73,7 @@ fn names_with_backslashes_and_newlines_are_escaped_and_verify() {
     let snap = Snap::new();
     std::fs::write(snap.path("a\\b"), b"1").unwrap();
     std::fs::write(snap.path("line\nbreak"), b"2").unwrap();
-    seal(&snap.dir, &SealSpec::default()).unwrap();
+    seal(&snap.dir, &SealSpec::default(), &()).unwrap();
     let text = std::fs::read(snap.path(MANIFEST)).unwrap();
     let has = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
     assert!(has(b"\\df3ce784d856334d65cd25028f98f158  a\\\\b\n"), "{}", text.escape_ascii());
@@ -124,7 +123,7 @@ fn empty_files_are_allowed_on_request_but_never_for_required_files() {
     assert_eq!(found, [("model/also-empty.bin".to_owned(), RefusalKind::Empty)]);
     let mut spec = SealSpec::default();
     spec.allow_empty = true;
-    seal(&snap.dir, &spec).unwrap();
+    seal(&snap.dir, &spec, &()).unwrap();
     assert!(snap.verify().is_ok());
     // An empty file that was sealed empty is fine; one that was sealed full and is now empty is not.
     std::fs::write(snap.path("config.json"), b"").unwrap();
@@ -137,15 +136,21 @@ fn empty_files_are_allowed_on_request_but_never_for_required_files() {
 fn a_snapshot_with_no_files_is_refused_unless_empty_is_allowed() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let Err(Error::Refused { reasons, .. }) = seal(dir, &SealSpec::default()) else { panic!() };
+    let Err(Error::Refused { reasons, .. }) = seal(dir, &SealSpec::default(), &()) else {
+        panic!()
+    };
     assert_eq!(reasons[0].kind, RefusalKind::NoFiles);
-    seal(dir, &{
-        let mut o = SealSpec::default();
-        o.allow_empty = true;
-        o
-    })
+    seal(
+        dir,
+        &{
+            let mut o = SealSpec::default();
+            o.allow_empty = true;
+            o
+        },
+        &(),
+    )
     .unwrap();
-    assert!(verify(dir, &Default::default()).unwrap().is_ok());
+    assert!(verify(dir, &Default::default(), &()).unwrap().is_ok());
 }
 
 #[test]
@@ -161,7 +166,7 @@ fn large_json_is_refused_not_read_and_valid_json_passes() {
             ("tokenizer.json".to_owned(), RefusalKind::JsonTooLarge { len: 19, max: 18 }),
         ]
     );
-    seal(&snap.dir, &SealSpec::default()).unwrap();
+    seal(&snap.dir, &SealSpec::default(), &()).unwrap();
 }
 
 #[test]
@@ -182,7 +187,7 @@ fn own_file_names_that_are_not_regular_files_are_refused_and_never_written_throu
 fn temp_files_of_atomic_writers_are_left_out() {
     let snap = Snap::new();
     std::fs::write(snap.path("model/.weights.bin.atomic-Ab3dE6gH9j.tmp"), b"").unwrap();
-    seal(&snap.dir, &SealSpec::default()).unwrap();
+    seal(&snap.dir, &SealSpec::default(), &()).unwrap();
     let text = std::fs::read_to_string(snap.path(MANIFEST)).unwrap();
     assert!(!text.contains("atomic-"), "{text}");
     assert!(snap.verify().is_ok());
@@ -195,7 +200,7 @@ struct Meddler<F: Fn(&Path) + Send + Sync> {
     done: AtomicBool,
 }
 
-impl<F: Fn(&Path) + Send + Sync> Progress for Meddler<F> {
+impl<F: Fn(&Path) + Send + Sync> SnapshotProgress for Meddler<F> {
     fn file_done(&self, rel: &Path, _len: u64) {
         if !self.done.swap(true, Ordering::SeqCst) {
             (self.change)(rel);
@@ -220,8 +225,7 @@ fn a_file_changed_after_it_was_hashed_is_caught_by_the_re_verify() {
         append(snap.dir.as_path().join(rel));
         *changed.lock().unwrap() = Some(rel.to_path_buf());
     });
-    let Err(Error::Refused { reasons, .. }) =
-        seal_with_progress(&snap.dir, &SealSpec::default(), &meddler)
+    let Err(Error::Refused { reasons, .. }) = seal(&snap.dir, &SealSpec::default(), &meddler)
     else {
         panic!("a seal of a changing tree succeeded")
     };
@@ -240,7 +244,7 @@ fn files_appended_to_during_the_seal_make_it_refused() {
     let meddler = meddle(|_| files.iter().for_each(|rel| append(snap.path(rel))));
     let mut spec = SealSpec::default();
     spec.jobs = Some(1);
-    let Err(Error::Refused { reasons, .. }) = seal_with_progress(&snap.dir, &spec, &meddler) else {
+    let Err(Error::Refused { reasons, .. }) = seal(&snap.dir, &spec, &meddler) else {
         panic!("a seal of a changing tree succeeded")
     };
     // Every file hashed after the change is named (its size differs from the listing); the seal
@@ -256,8 +260,7 @@ fn files_appended_to_during_the_seal_make_it_refused() {
 fn a_file_added_during_the_seal_makes_it_refused() {
     let snap = Snap::new();
     let meddler = meddle(|_| std::fs::write(snap.path("model/late.bin"), b"late").unwrap());
-    let Err(Error::Refused { reasons, .. }) =
-        seal_with_progress(&snap.dir, &SealSpec::default(), &meddler)
+    let Err(Error::Refused { reasons, .. }) = seal(&snap.dir, &SealSpec::default(), &meddler)
     else {
         panic!("a seal of a changing tree succeeded")
     };
@@ -282,7 +285,7 @@ fn same_size_rewrites_after_the_listing_are_refused() {
     });
     let mut spec = SealSpec::default();
     spec.jobs = Some(1);
-    let Err(Error::Refused { reasons, .. }) = seal_with_progress(&snap.dir, &spec, &meddler) else {
+    let Err(Error::Refused { reasons, .. }) = seal(&snap.dir, &spec, &meddler) else {
         panic!("sealed files rewritten after their checks")
     };
     assert_eq!(reasons.len(), files.len() - 1, "{reasons:?}");
@@ -297,13 +300,13 @@ fn same_size_rewrites_after_the_listing_are_refused() {
 fn progress_sees_both_passes() {
     #[derive(Default)]
     struct Passes(std::sync::Mutex<Vec<(Pass, u64)>>);
-    impl Progress for Passes {
+    impl SnapshotProgress for Passes {
         fn pass(&self, pass: Pass, files: u64, _bytes: u64) {
             self.0.lock().unwrap().push((pass, files));
         }
     }
     let snap = Snap::new();
     let passes = Passes::default();
-    seal_with_progress(&snap.dir, &SealSpec::default(), &passes).unwrap();
+    seal(&snap.dir, &SealSpec::default(), &passes).unwrap();
     assert_eq!(*passes.0.lock().unwrap(), [(Pass::Seal, 5), (Pass::Verify, 5)]);
 }

@@ -175,12 +175,16 @@ fn fifo_in_place_of_a_file_is_reported_without_blocking() {
     let dir = snap.dir.clone();
     let reports = must_return("verify", move || {
         [
-            verify(&dir, &VerifyOptions::default()).unwrap(),
-            verify(&dir, &{
-                let mut o = VerifyOptions::default();
-                o.mode = Mode::Quick;
-                o
-            })
+            verify(&dir, &VerifyOptions::default(), &()).unwrap(),
+            verify(
+                &dir,
+                &{
+                    let mut o = VerifyOptions::default();
+                    o.mode = Mode::Quick;
+                    o
+                },
+                &(),
+            )
             .unwrap(),
         ]
     });
@@ -240,11 +244,15 @@ fn every_problem_is_reported_at_once_sorted_by_path() {
 fn invalid(snap: &Snap, manifest: &[u8]) -> (Vec<String>, u64) {
     std::fs::write(snap.path("manifest.xxh128"), manifest).unwrap();
     for mode in [Mode::Full, Mode::Quick] {
-        match verify(&snap.dir, &{
-            let mut o = VerifyOptions::default();
-            o.mode = mode;
-            o
-        }) {
+        match verify(
+            &snap.dir,
+            &{
+                let mut o = VerifyOptions::default();
+                o.mode = mode;
+                o
+            },
+            &(),
+        ) {
             Err(Error::InvalidManifest { issues, more, .. }) => {
                 if mode == Mode::Quick {
                     return (issues.iter().map(ToString::to_string).collect(), more);
@@ -321,7 +329,7 @@ fn a_50_mb_line_and_binary_garbage_are_invalid() {
     let mut small = VerifyOptions::default();
     small.max_manifest_bytes = 100;
     std::fs::write(snap.path("manifest.xxh128"), &good).unwrap();
-    let err = verify(&snap.dir, &small).unwrap_err();
+    let err = verify(&snap.dir, &small, &()).unwrap_err();
     assert!(err.to_string().contains("larger than the limit of 100 bytes"), "{err}");
 }
 
@@ -337,14 +345,15 @@ fn a_manifest_that_is_a_symlink_or_a_fifo_is_not_followed_or_waited_on() {
     std::fs::remove_file(snap.path("manifest.xxh128")).unwrap();
     mkfifo(snap.path("manifest.xxh128").as_path());
     let dir = snap.dir.clone();
-    let err = must_return("verify", move || verify(&dir, &VerifyOptions::default()).unwrap_err());
+    let err =
+        must_return("verify", move || verify(&dir, &VerifyOptions::default(), &()).unwrap_err());
     assert!(err.to_string().contains("is a FIFO, not a regular file"), "{err}");
     std::fs::remove_file(snap.path("manifest.xxh128")).unwrap();
     assert!(matches!(snap_err(&snap), Error::NotSealed { .. }));
 }
 
 fn snap_err(snap: &Snap) -> Error {
-    verify(&snap.dir, &VerifyOptions::default()).unwrap_err()
+    verify(&snap.dir, &VerifyOptions::default(), &()).unwrap_err()
 }
 
 #[test]
@@ -396,7 +405,7 @@ fn an_altered_sizes_file_is_caught_by_a_full_verify_and_not_trusted() {
     );
     // A sizes file naming other files than the manifest is an invalid manifest.
     std::fs::write(snap.path(SIZES), format!("{sizes}1  intruder\n")).unwrap();
-    let err = verify(&snap.dir, &quick()).unwrap_err();
+    let err = verify(&snap.dir, &quick(), &()).unwrap_err();
     assert!(err.to_string().contains("intruder is not in manifest.xxh128"), "{err}");
 }
 

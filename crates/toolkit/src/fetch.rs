@@ -3,7 +3,7 @@
 
 use atomic_io::AtomicFile;
 use checksum::{Digest, hash_file};
-use dir_lock::{OnceOptions, OnceOutcome, produce_once};
+use dir_lock::{OnceOptions, OnceOutcome, WaitProgress, produce_once};
 use std::path::Path;
 
 use crate::Result;
@@ -34,17 +34,17 @@ use crate::Result;
 /// let expected = hash_bytes(Algo::Xxh128, weights);
 /// let target = dir.join("model.bin");
 /// let opts = OnceOptions::default();
-/// let outcome = fetch_once(&target, expected, &opts, |f| f.write_all(weights))?;
+/// let outcome = fetch_once(&target, expected, &opts, |f| f.write_all(weights), &())?;
 /// assert!(outcome.produced());
 /// // Every later caller (in this process or any other) reuses it without fetching.
 /// let again = fetch_once(&target, expected, &opts, |_| -> std::io::Result<()> {
 ///     unreachable!("already cached")
-/// })?;
+/// }, &())?;
 /// assert_eq!(again, OnceOutcome::Reused);
 ///
 /// // A download that does not match its digest never becomes the target.
 /// let other = dir.join("other.bin");
-/// let err = fetch_once(&other, expected, &opts, |f| f.write_all(b"truncated")).unwrap_err();
+/// let err = fetch_once(&other, expected, &opts, |f| f.write_all(b"truncated"), &()).unwrap_err();
 /// let toolkit::Error::DirLock(toolkit::dir_lock::Error::Verify { source, .. }) = &err else {
 ///     panic!("{err}")
 /// };
@@ -56,14 +56,15 @@ use crate::Result;
 pub fn fetch_once<F, E>(
     target: impl AsRef<Path>,
     expected: Digest,
-    opts: &OnceOptions<'_>,
+    opts: &OnceOptions,
     fetch: F,
+    progress: &dyn WaitProgress,
 ) -> Result<OnceOutcome>
 where
     F: FnOnce(&mut AtomicFile) -> std::result::Result<(), E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    Ok(produce_once(target, opts, |path| check_digest(path, expected), fetch)?)
+    Ok(produce_once(target, opts, |path| check_digest(path, expected), fetch, progress)?)
 }
 
 /// Why [`check_digest`] rejected a file: the verification error [`fetch_once`] carries as the

@@ -114,9 +114,9 @@
 //! let snap = root.join("step-10");
 //! std::fs::create_dir_all(&snap)?;
 //! std::fs::write(snap.join("weights.bin"), vec![3u8; 50_000])?;
-//! seal(&snap, &SealSpec::default())?;
+//! seal(&snap, &SealSpec::default(), &())?;
 //! std::fs::write(snap.join("weights.bin"), vec![4u8; 50_000])?; // corrupted later
-//! let report = verify(&snap, &VerifyOptions::default())?;
+//! let report = verify(&snap, &VerifyOptions::default(), &())?;
 //! assert_eq!(report.problems.len(), 1);
 //! assert!(matches!(report.problems[0].kind, ProblemKind::HashDiffers { .. }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -180,7 +180,7 @@ pub use snapshot_verify;
 
 pub use error::{Error, NameRefusal, Result};
 pub use fetch::{CheckError, check_digest, fetch_once};
-pub use mirror::{Mirrored, copy_and_seal};
+pub use mirror::{MirrorProgress, Mirrored, copy_and_seal};
 pub use status::StatusWriter;
 
 // For the links of the tour above.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use std::path::{Path, PathBuf};
 use toolkit::prelude::*;
-use toolkit::{CheckError, Error, dir_lock};
+use toolkit::{CheckError, Error, dir_lock, folder_copier, snapshot_verify};
 
 fn tempdir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -37,12 +37,18 @@ fn racing_threads_fetch_once_and_all_see_the_verified_file() {
         let racers: Vec<_> = (0..6)
             .map(|_| {
                 s.spawn(|| {
-                    fetch_once(&target, expected, &OnceOptions::default(), |f| {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        // A slow download, so the others really wait.
-                        std::thread::sleep(std::time::Duration::from_millis(100));
-                        f.append(WEIGHTS)
-                    })
+                    fetch_once(
+                        &target,
+                        expected,
+                        &OnceOptions::default(),
+                        |f| {
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            // A slow download, so the others really wait.
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                            f.append(WEIGHTS)
+                        },
+                        &(),
+                    )
                     .unwrap()
                 })
             })
@@ -62,7 +68,7 @@ fn a_corrupt_cached_file_is_fetched_again_once_and_reported() {
     std::fs::write(&target, b"half a download").unwrap();
     let expected = hash_bytes(Algo::Xxh128, WEIGHTS);
     let outcome =
-        fetch_once(&target, expected, &OnceOptions::default(), |f| f.append(WEIGHTS)).unwrap();
+        fetch_once(&target, expected, &OnceOptions::default(), |f| f.append(WEIGHTS), &()).unwrap();
     match outcome {
         OnceOutcome::Rebuilt { reason } => assert!(reason.contains("expected"), "{reason}"),
         other => panic!("not reported as rebuilt: {other:?}"),
@@ -76,9 +82,14 @@ fn a_download_with_the_wrong_digest_is_an_error_naming_both_and_never_the_target
     let target = dir.join("model.bin");
     let expected = hash_bytes(Algo::Xxh128, WEIGHTS);
     let got = hash_bytes(Algo::Xxh128, b"a different file");
-    let err =
-        fetch_once(&target, expected, &OnceOptions::default(), |f| f.append(b"a different file"))
-            .unwrap_err();
+    let err = fetch_once(
+        &target,
+        expected,
+        &OnceOptions::default(),
+        |f| f.append(b"a different file"),
+        &(),
+    )
+    .unwrap_err();
     let Error::DirLock(dir_lock::Error::Verify { source, .. }) = &err else { panic!("{err:?}") };
     assert!(err.to_string().contains("model.bin"), "{err}");
     let cause = std::error::Error::source(&err).map(ToString::to_string);
@@ -97,6 +108,25 @@ fn a_download_with_the_wrong_digest_is_an_error_naming_both_and_never_the_target
     assert!(temps(&dir).is_empty(), "{:?}", temps(&dir));
 }
 
+/// Counts what a copy and a seal tell.
+#[derive(Default)]
+struct Told {
+    copied: AtomicUsize,
+    sealed: AtomicUsize,
+}
+
+impl CopyProgress for Told {
+    fn file_done(&self, _rel: &Path, _len: u64, _outcome: folder_copier::FileOutcome) {
+        self.copied.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl snapshot_verify::SnapshotProgress for Told {
+    fn file_done(&self, _rel: &Path, _len: u64) {
+        self.sealed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn copy_and_seal_seals_a_complete_copy_that_verify_then_checks() {
     let (_d, root) = tempdir();
@@ -105,15 +135,20 @@ fn copy_and_seal_seals_a_complete_copy_that_verify_then_checks() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, vec![len as u8; len]).unwrap();
     }
-    let done = copy_and_seal(root.join("roms"), root.join("backup"), &CopyOptions::default(), &())
-        .unwrap();
+    let told = Told::default();
+    let done =
+        copy_and_seal(root.join("roms"), root.join("backup"), &CopyOptions::default(), &told)
+            .unwrap();
     assert_eq!((done.copy.copied, done.sealed.files), (3, 3));
+    // One progress follows both: three files copied, then each hashed by both passes of the seal.
+    let copied = told.copied.load(Ordering::SeqCst);
+    assert_eq!((copied, told.sealed.load(Ordering::SeqCst)), (3, 6));
     assert_eq!(done.sealed.manifest, root.join("backup/manifest.xxh128"));
-    let report = verify(root.join("backup"), &VerifyOptions::default()).unwrap();
+    let report = verify(root.join("backup"), &VerifyOptions::default(), &()).unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 
     std::fs::write(root.join("backup/gba/c.gba"), vec![0u8; 70_000]).unwrap();
-    let report = verify(root.join("backup"), &VerifyOptions::default()).unwrap();
+    let report = verify(root.join("backup"), &VerifyOptions::default(), &()).unwrap();
     assert_eq!(report.problems.len(), 1);
     assert!(report.problems[0].path.ends_with("gba/c.gba"), "{:?}", report.problems);
 }
@@ -230,13 +265,13 @@ fn names_that_are_not_utf8_go_through_every_workflow() {
     for name in [&b"  caf\xe9.nes\n"[..], b"  \xff\xfe\n", b"  dir\xe9/inner.nes\n"] {
         assert!(manifest.windows(name.len()).any(|w| w == name), "{}", manifest.escape_ascii());
     }
-    assert!(verify(&dst, &VerifyOptions::default()).unwrap().is_ok());
+    assert!(verify(&dst, &VerifyOptions::default(), &()).unwrap().is_ok());
 
     // fetch_once: the target, its temp and its sidecar lock all carry the odd name.
     let target = root.join(os(b"model-\xe9.bin"));
     let expected = hash_bytes(Algo::Xxh128, WEIGHTS);
     let outcome =
-        fetch_once(&target, expected, &OnceOptions::default(), |f| f.append(WEIGHTS)).unwrap();
+        fetch_once(&target, expected, &OnceOptions::default(), |f| f.append(WEIGHTS), &()).unwrap();
     assert!(outcome.produced());
     assert_eq!(std::fs::read(&target).unwrap(), WEIGHTS);
     assert!(root.join(os(b"model-\xe9.bin.lock")).exists());

@@ -21,7 +21,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         let root_utf8 = Utf8PathBuf::from_path_buf(root.clone())
             .map_err(|p| anyhow::anyhow!("non-UTF-8 {p:?}"))?;
         if !root.join("manifest.xxh128").exists() {
-            snapshot_verify::seal(&root_utf8, &snapshot_verify::SealSpec::default())?;
+            snapshot_verify::seal(&root_utf8, &snapshot_verify::SealSpec::default(), &())?;
         }
         let manifest = std::fs::read_to_string(root.join("manifest.xxh128"))?;
         let mut files: Vec<String> =

@@ -263,7 +263,7 @@ impl World {
             }
         }
         let snapshot = root.join("snapshot");
-        snapshot_verify::seal(&snapshot, &snapshot_verify::SealSpec::default())
+        snapshot_verify::seal(&snapshot, &snapshot_verify::SealSpec::default(), &())
             .with_context(|| format!("cannot seal {}", names::shown(&snapshot)))?;
         let artifact_hex = hash_bytes(Algo::Xxh128, &artifact).to_string();
         Ok(World {
@@ -347,7 +347,7 @@ impl World {
             self.check_copy(&self.root.join(format!("dst-{k}")), violations);
         }
         let full = snapshot_verify::VerifyOptions::default();
-        match snapshot_verify::verify(self.root.join("snapshot"), &full) {
+        match snapshot_verify::verify(self.root.join("snapshot"), &full, &()) {
             Ok(report) if report.problems.is_empty() => {}
             Ok(report) => violations.push(format!("snapshot: {:?}", report.problems)),
             Err(e) => violations.push(format!("snapshot: {e}")),
@@ -373,7 +373,7 @@ impl World {
         // A sealed directory is unsealed or verifies (once the killed seals' temps are swept).
         let sealed = self.root.join("sealed");
         if sealed.join(snapshot_verify::MANIFEST).exists() {
-            match snapshot_verify::verify(&sealed, &full) {
+            match snapshot_verify::verify(&sealed, &full, &()) {
                 Ok(report) if report.problems.is_empty() => {}
                 Ok(report) => violations.push(format!("sealed: {:?}", report.problems)),
                 Err(e) => violations.push(format!("sealed: {e}")),

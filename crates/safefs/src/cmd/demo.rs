@@ -291,8 +291,7 @@ impl Demo {
         let (files, bytes) = self.files();
         let bar = Bar::new();
         let t = Instant::now();
-        let result =
-            snapshot_verify::seal_with_progress(self.copy_dir(), &SealSpec::default(), &bar);
+        let result = snapshot_verify::seal(self.copy_dir(), &SealSpec::default(), &bar);
         bar.finish();
         let sealed = result?;
         let secs = t.elapsed().as_secs_f64();
@@ -316,8 +315,7 @@ impl Demo {
             .len();
         let bar = Bar::new();
         let t = Instant::now();
-        let result =
-            snapshot_verify::verify_with_progress(self.copy_dir(), &VerifyOptions::default(), &bar);
+        let result = snapshot_verify::verify(self.copy_dir(), &VerifyOptions::default(), &bar);
         bar.finish();
         let report = result?;
         let secs = t.elapsed().as_secs_f64();
@@ -358,7 +356,7 @@ impl Demo {
         fs::remove_file(&path).with_context(|| format!("cannot delete {}", names::shown(&path)))?;
 
         let t = Instant::now();
-        let report = snapshot_verify::verify(self.copy_dir(), &VerifyOptions::default())?;
+        let report = snapshot_verify::verify(self.copy_dir(), &VerifyOptions::default(), &())?;
         let secs = t.elapsed().as_secs_f64();
         let found: Vec<(&Path, &str)> =
             report.problems.iter().map(|p| (p.path.as_path(), p.kind.name())).collect();

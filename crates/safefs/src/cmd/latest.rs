@@ -48,7 +48,7 @@ const PROBLEMS_SHOWN: usize = 5;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bar = Bar::new();
-    let result = snapshot_verify::latest_with_progress(&args.root, &LatestOptions::default(), &bar);
+    let result = snapshot_verify::latest(&args.root, &LatestOptions::default(), &bar);
     bar.finish();
     let root = &*names::escape(&args.root);
     let latest = match result {

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use dir_lock::{Error, Holder, Holders, LockFile, LockKind, LockOptions, Wait, WaitObserver};
+use dir_lock::{Error, Holder, Holders, LockFile, LockKind, LockOptions, Wait, WaitProgress};
 
 use crate::exit;
 
@@ -164,7 +164,7 @@ pub(crate) struct SayWaiting {
     said: AtomicBool,
 }
 
-impl WaitObserver for SayWaiting {
+impl WaitProgress for SayWaiting {
     fn waiting(&self, path: &Path, holders: &[Holder], _waited: Duration) {
         if !self.said.swap(true, Ordering::Relaxed) {
             say!("waiting for lock on {}, held{}", names::shown(path), Holders(holders.to_vec()));

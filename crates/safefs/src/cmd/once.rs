@@ -73,7 +73,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let observer = SayWaiting::default();
     let mut opts = OnceOptions::default();
     opts.timeout = timeout;
-    opts.on_wait = &observer;
     let target = &args.target;
     let shown = names::shown(target);
     let verify = |path: &Path| verify(path, expected);
@@ -88,7 +87,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(status.success(), "{program} exited with {status}");
         Ok(())
     };
-    match produce_once(target, &opts, verify, produce) {
+    match produce_once(target, &opts, verify, produce, &observer) {
         Ok(outcome) => {
             say!("once: {}", outcome.describe(target));
             Ok(ExitCode::SUCCESS)

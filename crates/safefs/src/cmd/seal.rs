@@ -57,7 +57,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     spec.required = args.require;
     spec.allow_empty = args.allow_empty;
     let bar = Bar::new();
-    let result = snapshot_verify::seal_with_progress(&args.dir, &spec, &bar);
+    let result = snapshot_verify::seal(&args.dir, &spec, &bar);
     bar.finish();
     let dir = &*names::escape(&args.dir);
     match result {

@@ -60,7 +60,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     opts.mode = if args.quick { Mode::Quick } else { Mode::Full };
     opts.allow_extra = args.allow_extra;
     let bar = Bar::new();
-    let result = snapshot_verify::verify_with_progress(&args.dir, &opts, &bar);
+    let result = snapshot_verify::verify(&args.dir, &opts, &bar);
     bar.finish();
     let dir = &*names::escape(&args.dir);
     let report = match result {
@@ -184,7 +184,7 @@ impl Bar {
     }
 }
 
-impl snapshot_verify::Progress for Bar {
+impl snapshot_verify::SnapshotProgress for Bar {
     fn pass(&self, pass: Pass, _files: u64, bytes: u64) {
         if let Some(bar) = &self.0 {
             bar.reset();

@@ -47,7 +47,7 @@ impl Snap {
         let snap = Snap::new();
         let mut spec = SealSpec::default();
         spec.required = vec!["config.json".into()];
-        seal(&snap.dir, &spec).unwrap();
+        seal(&snap.dir, &spec, &()).unwrap();
         snap
     }
 
@@ -56,11 +56,11 @@ impl Snap {
     }
 
     pub fn verify(&self) -> Report {
-        verify(&self.dir, &VerifyOptions::default()).unwrap()
+        verify(&self.dir, &VerifyOptions::default(), &()).unwrap()
     }
 
     pub fn verify_with(&self, opts: &VerifyOptions) -> Report {
-        verify(&self.dir, opts).unwrap()
+        verify(&self.dir, opts, &()).unwrap()
     }
 }
 
