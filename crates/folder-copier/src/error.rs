@@ -1,4 +1,9 @@
-//! The crate's one error type, and which of its values are worth another try.
+//! The crate's errors, one type per audience: [`Error`] refuses a copy before anything is
+//! written (what [`plan`](crate::plan), [`execute`](crate::execute) and [`copy`](crate::copy)
+//! return); [`FileError`] says why one entry was not copied (in
+//! [`CopyReport::failed`](crate::CopyReport::failed), and told to
+//! [`CopyProgress::retry`](crate::CopyProgress::retry)), and which of its values are worth
+//! another try.
 
 use std::io;
 use std::path::PathBuf;
@@ -6,12 +11,10 @@ use std::path::PathBuf;
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong, naming the path it is about and, where there is one, carrying the
-/// `io::Error` that caused it.
-///
-/// The first group refuses a copy before anything is written ([`plan`](crate::plan) and the start
-/// of [`execute`](crate::execute)); the others are about one file and end up in
-/// [`CopyReport::failed`](crate::CopyReport::failed) while the other files are copied.
+/// Why a copy was refused before anything was written ([`plan`](crate::plan) and the start of
+/// [`execute`](crate::execute)), naming the path it is about and, where there is one, carrying
+/// the `io::Error` that caused it. What goes wrong with one entry once the copy runs is a
+/// [`FileError`] in the report instead, and the other entries are still copied.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -27,7 +30,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    // ---- refusals before any work ----
     /// SRC or DST could not be examined.
     #[error("failed to inspect {}", names::shown(path))]
     Inspect {
@@ -145,7 +147,42 @@ pub enum Error {
         source: atomic_io::Error,
     },
 
-    // ---- per-file (or per-directory) failures ----
+    /// SRC itself could not be listed.
+    #[error("failed to read {}", names::shown(path))]
+    Walk {
+        /// SRC.
+        path: PathBuf,
+        /// The cause.
+        source: walkdir::Error,
+    },
+    /// Preparing DST failed as a file operation does (syncing the directory a new DST was created
+    /// in); the message is the [`FileError`]'s.
+    #[error(transparent)]
+    Start(#[from] FileError),
+}
+
+/// Why one entry (a file, a symlink, a hard link, a directory) was not copied, naming the path it
+/// is about and, where there is one, carrying the `io::Error` that caused it. Found in
+/// [`CopyReport::failed`](crate::CopyReport::failed); [`FileError::is_transient`] says which are
+/// retried.
+///
+/// ```
+/// use folder_copier::FileError;
+/// let err = FileError::Open { path: "roms/a.nes".into(), source: std::io::ErrorKind::NotFound.into() };
+/// assert_eq!(err.to_string(), "failed to open roms/a.nes");
+/// assert!(!err.is_transient());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// An entry the walk found could not be examined.
+    #[error("failed to inspect {}", names::shown(path))]
+    Inspect {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
     /// Walking the source tree failed at a path (e.g. an unreadable directory).
     #[error("failed to read {}", names::shown(path))]
     Walk {
@@ -198,15 +235,6 @@ pub enum Error {
         read: u64,
         /// Whether its mtime differs before and after.
         mtime_changed: bool,
-    },
-    /// Nothing was read from a source file whose size is not 0. Impossible by construction (the
-    /// size check catches it first); checked anyway.
-    #[error("read 0 bytes from {} whose size is {len}; copy discarded", names::shown(path))]
-    EmptyCopy {
-        /// The source file.
-        path: PathBuf,
-        /// Its size.
-        len: u64,
     },
     /// The written temp file's size is not the number of bytes read.
     #[error(
@@ -408,24 +436,24 @@ const TRANSIENT: [rustix::io::Errno; 4] = [
     rustix::io::Errno::TIMEDOUT,
 ];
 
-impl Error {
+impl FileError {
     /// Whether another try may succeed: an `EIO`, `EAGAIN`, `EINTR` or `ETIMEDOUT` anywhere in the
     /// error's chain, or a source that changed (or read back differently) while it was copied.
     /// `ENOENT`, `EACCES`, `ENOSPC` and every other error are final.
     ///
     /// ```
-    /// use folder_copier::Error;
-    /// let eio = Error::Read { path: "f".into(), source: std::io::Error::from_raw_os_error(5) };
-    /// let enoent = Error::Open { path: "f".into(), source: std::io::ErrorKind::NotFound.into() };
+    /// use folder_copier::FileError;
+    /// let eio = FileError::Read { path: "f".into(), source: std::io::Error::from_raw_os_error(5) };
+    /// let enoent =
+    ///     FileError::Open { path: "f".into(), source: std::io::ErrorKind::NotFound.into() };
     /// assert!(eio.is_transient());
     /// assert!(!enoent.is_transient());
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::SourceChanged { .. }
-            | Error::EmptyCopy { .. }
-            | Error::SizeMismatch { .. }
-            | Error::HashMismatch { .. } => true,
+            FileError::SourceChanged { .. }
+            | FileError::SizeMismatch { .. }
+            | FileError::HashMismatch { .. } => true,
             _ => {
                 let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
                 while let Some(err) = cause {
@@ -447,8 +475,8 @@ impl Error {
 mod tests {
     use super::*;
 
-    fn read_err(code: i32) -> Error {
-        Error::Read { path: "f".into(), source: io::Error::from_raw_os_error(code) }
+    fn read_err(code: i32) -> FileError {
+        FileError::Read { path: "f".into(), source: io::Error::from_raw_os_error(code) }
     }
 
     #[test]
@@ -463,13 +491,13 @@ mod tests {
 
     #[test]
     fn transient_errors_inside_atomic_io_errors_are_found() {
-        let err = Error::Atomic(atomic_io::Error::Write {
+        let err = FileError::Atomic(atomic_io::Error::Write {
             temp: "t".into(),
             target: "f".into(),
             source: io::Error::from_raw_os_error(5),
         });
         assert!(err.is_transient());
-        let err = Error::Atomic(atomic_io::Error::Write {
+        let err = FileError::Atomic(atomic_io::Error::Write {
             temp: "t".into(),
             target: "f".into(),
             source: io::Error::from_raw_os_error(28),
@@ -480,10 +508,9 @@ mod tests {
 
 impl Error {
     /// The [`io::ErrorKind`] that fits this error: its I/O cause's kind where it has one (through
-    /// `atomic-io`, `checksum` and the walk too); otherwise what it says (`NotADirectory`,
-    /// `StorageFull` for too little free space, `InvalidFilename` for a name DST cannot hold,
-    /// `InvalidData` for a copy that did not read back as read, `AlreadyExists` for something in
-    /// the way, `InvalidInput` for a refused pair of folders or colliding names), else `Other`.
+    /// `atomic-io` and the walk too); otherwise what it says (`NotADirectory`, `StorageFull` for
+    /// too little free space, `InvalidFilename` for a name DST cannot hold, `InvalidInput` for a
+    /// refused pair of folders or colliding names), else `Other`.
     ///
     /// ```
     /// let err = folder_copier::Error::SourceNotDirectory { path: "roms".into() };
@@ -491,34 +518,59 @@ impl Error {
     /// ```
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
-            Error::Inspect { source, .. }
-            | Error::FreeSpace { source, .. }
-            | Error::Open { source, .. }
-            | Error::Read { source, .. }
-            | Error::ReadBack { source, .. }
-            | Error::Destination { source, .. }
-            | Error::Sync { source, .. } => source.kind(),
+            Error::Inspect { source, .. } | Error::FreeSpace { source, .. } => source.kind(),
             Error::Walk { source, .. } => {
                 source.io_error().map_or(io::ErrorKind::Other, io::Error::kind)
             }
-            Error::Sweep { source, .. } | Error::Atomic(source) => source.io_kind(),
-            Error::Checksum(source) => source.io_kind(),
+            Error::Sweep { source, .. } => source.io_kind(),
+            Error::Start(source) => source.io_kind(),
             Error::SourceNotDirectory { .. } | Error::DestinationNotDirectory { .. } => {
                 io::ErrorKind::NotADirectory
             }
             Error::DestinationInsideSource { .. }
             | Error::DestinationOverlapsSource { .. }
-            | Error::Collisions { .. }
-            | Error::NotRegular { .. }
-            | Error::SameFile { .. } => io::ErrorKind::InvalidInput,
+            | Error::Collisions { .. } => io::ErrorKind::InvalidInput,
             Error::Unstorable { .. } => io::ErrorKind::InvalidFilename,
             Error::NoSpace { .. } => io::ErrorKind::StorageFull,
-            Error::EmptyCopy { .. }
-            | Error::SizeMismatch { .. }
-            | Error::HashMismatch { .. }
-            | Error::MediaMismatch { .. } => io::ErrorKind::InvalidData,
-            Error::InTheWay { .. } | Error::DestinationRaced { .. } => io::ErrorKind::AlreadyExists,
-            Error::ThreadPool { .. } | Error::SourceChanged { .. } | Error::ParentFailed { .. } => {
+            Error::ThreadPool { .. } => io::ErrorKind::Other,
+        }
+    }
+}
+
+impl FileError {
+    /// The [`io::ErrorKind`] that fits this error: its I/O cause's kind where it has one (through
+    /// `atomic-io`, `checksum` and the walk too); otherwise what it says (`InvalidData` for a copy
+    /// that did not read back as read, `AlreadyExists` for something in the way, `InvalidInput`
+    /// for a source that is no longer a regular file or is its own destination), else `Other`.
+    ///
+    /// ```
+    /// use folder_copier::FileError;
+    /// let err = FileError::InTheWay { path: "a".into(), kind: checksum::FileKind::Directory };
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::AlreadyExists);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            FileError::Inspect { source, .. }
+            | FileError::Open { source, .. }
+            | FileError::Read { source, .. }
+            | FileError::ReadBack { source, .. }
+            | FileError::Destination { source, .. }
+            | FileError::Sync { source, .. } => source.kind(),
+            FileError::Walk { source, .. } => {
+                source.io_error().map_or(io::ErrorKind::Other, io::Error::kind)
+            }
+            FileError::Atomic(source) => source.io_kind(),
+            FileError::Checksum(source) => source.io_kind(),
+            FileError::NotRegular { .. } | FileError::SameFile { .. } => {
+                io::ErrorKind::InvalidInput
+            }
+            FileError::SizeMismatch { .. }
+            | FileError::HashMismatch { .. }
+            | FileError::MediaMismatch { .. } => io::ErrorKind::InvalidData,
+            FileError::InTheWay { .. } | FileError::DestinationRaced { .. } => {
+                io::ErrorKind::AlreadyExists
+            }
+            FileError::SourceChanged { .. } | FileError::ParentFailed { .. } => {
                 io::ErrorKind::Other
             }
         }
@@ -539,6 +591,23 @@ impl Error {
 /// ```
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
+        match err {
+            // The file error inside, so that a downcast finds the error that happened.
+            Error::Start(err) => err.into(),
+            err => io::Error::new(err.io_kind(), err),
+        }
+    }
+}
+
+/// For code that speaks `std::io::Result`, as for [`Error`].
+///
+/// ```
+/// use std::io;
+/// let err = folder_copier::FileError::Open { path: "a".into(), source: io::ErrorKind::NotFound.into() };
+/// assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
+/// ```
+impl From<FileError> for io::Error {
+    fn from(err: FileError) -> io::Error {
         io::Error::new(err.io_kind(), err)
     }
 }
@@ -550,8 +619,10 @@ mod io_tests {
 
     #[test]
     fn a_copy_error_becomes_an_io_error_of_its_kind_keeping_message_and_chain() {
-        let err =
-            Error::Open { path: "roms/a".into(), source: io::ErrorKind::PermissionDenied.into() };
+        let err = FileError::Open {
+            path: "roms/a".into(),
+            source: io::ErrorKind::PermissionDenied.into(),
+        };
         let message = err.to_string();
         let io = io::Error::from(err);
         assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::PermissionDenied, message));
@@ -559,5 +630,20 @@ mod io_tests {
         assert_eq!(cause.kind(), io::ErrorKind::PermissionDenied);
         let full = Error::NoSpace { dst: "card".into(), needed: 10, available: 1 };
         assert_eq!(io::Error::from(full).kind(), io::ErrorKind::StorageFull);
+    }
+
+    #[test]
+    fn a_start_failure_becomes_the_io_error_of_the_file_error_inside() {
+        let file = FileError::Destination {
+            action: "open directory",
+            path: "card".into(),
+            source: io::ErrorKind::PermissionDenied.into(),
+        };
+        let err = Error::from(file);
+        assert_eq!(err.to_string(), "failed to open directory card");
+        let io = io::Error::from(err);
+        assert_eq!(io.kind(), io::ErrorKind::PermissionDenied);
+        let inner = io.into_inner().unwrap().downcast::<FileError>().unwrap();
+        assert!(matches!(*inner, FileError::Destination { .. }));
     }
 }

@@ -15,7 +15,8 @@ use crate::plan::DirPlan;
 use crate::sys;
 use crate::task::{DirJoin, DirResult, DirTask, Shared, link_hard_links, slices, sync_dir};
 use crate::{
-    CopyOptions, CopyPlan, CopyProgress, CopyReport, Error, Failure, Result, Warning, plan,
+    CopyOptions, CopyPlan, CopyProgress, CopyReport, Error, Failure, FileError, Result, Warning,
+    plan,
 };
 
 /// Copies the contents of `src` into `dst`: [`plan`] then [`execute`]. The report's
@@ -267,9 +268,9 @@ fn make_dirs(
 
 /// Makes `dir` a real, writable directory; `Ok(true)` when it was created. `root`: DST itself,
 /// which the user named, so a symlink there is followed.
-fn ensure_dir(dir: &Path, root: bool) -> Result<bool> {
+fn ensure_dir(dir: &Path, root: bool) -> Result<bool, FileError> {
     let dest_err =
-        |action| move |source| Error::Destination { action, path: dir.to_owned(), source };
+        |action| move |source| FileError::Destination { action, path: dir.to_owned(), source };
     let meta = if root { std::fs::metadata(dir) } else { std::fs::symlink_metadata(dir) };
     match meta {
         Ok(meta) if meta.is_dir() => {
@@ -289,7 +290,7 @@ fn ensure_dir(dir: &Path, root: bool) -> Result<bool> {
             std::fs::DirBuilder::new().mode(0o700).create(dir).map_err(dest_err("create"))?;
             Ok(true)
         }
-        Ok(meta) => Err(Error::InTheWay {
+        Ok(meta) => Err(FileError::InTheWay {
             path: dir.to_owned(),
             kind: FileKind::of(&meta).unwrap_or(FileKind::Other),
         }),
@@ -298,7 +299,9 @@ fn ensure_dir(dir: &Path, root: bool) -> Result<bool> {
             std::fs::DirBuilder::new().mode(0o700).create(dir).map_err(dest_err("create"))?;
             Ok(true)
         }
-        Err(source) => Err(Error::Destination { action: "inspect", path: dir.to_owned(), source }),
+        Err(source) => {
+            Err(FileError::Destination { action: "inspect", path: dir.to_owned(), source })
+        }
     }
 }
 
@@ -333,7 +336,7 @@ fn apply_dir_metadata(
         if let Err((action, source)) = result {
             report.failed.push(Failure {
                 path: src.join(&dir.rel),
-                error: Error::Destination { action, path: dst_dir, source },
+                error: FileError::Destination { action, path: dst_dir, source },
             });
         }
     }

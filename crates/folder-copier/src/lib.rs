@@ -58,7 +58,7 @@
 //!
 //! - **No partial or 0-byte destination file**, whenever the copy is killed: a file appears only
 //!   by the rename of a complete temp file (atomic-io). A 0-byte result from a non-empty source is
-//!   impossible by construction (the byte count must equal the source's size) and checked anyway.
+//!   impossible by construction (the byte count must equal the source's size, before and after).
 //! - **Verified** means: the temp file's size equals the number of bytes read, and (unless
 //!   [`CopyOptions::verify`] is off) the temp, read back after it was written, hashes
 //!   to the XXH3-128 of the bytes read from the source. With [`ReadBack::Cache`] (the default)
@@ -67,7 +67,7 @@
 //!   asks the disk to. With [`ReadBack::Media`] the read-back comes after the sync, through a
 //!   fresh descriptor with the file's cached pages dropped: from the device, or from a cache
 //!   below the kernel's (the card's own, a FUSE daemon's), which the kernel cannot drop.
-//! - **A source that changes while it is copied** (its size or mtime differs before and after, or
+//! - **A source that changes while it is copied** (its size, mtime or ctime differs before and after, or
 //!   fewer or more bytes are read than its size) is never recorded as copied: the attempt is
 //!   discarded and retried, then reported.
 //! - **Durability full** (the default): once [`execute`] returns, every copied file and the names
@@ -77,7 +77,7 @@
 //!   network file systems included, where `syncfs` can return 0 having synced nothing; a failed
 //!   `syncfs` falls back to an `fsync` per file, so a failing file is named); each directory is
 //!   synced once after its renames. A file whose `fsync` fails (a file system that cannot sync)
-//!   fails with [`Error::Sync`] naming the file system, and is not renamed.
+//!   fails with [`FileError::Sync`] naming the file system, and is not renamed.
 //! - **Durability old-or-new**: the same data syncs, no directory syncs: after a power cut each
 //!   file is absent, its previous version or the complete new one, but renames may be lost.
 //!   **Durability none** syncs nothing: safe against crashes of the process only.
@@ -175,7 +175,7 @@ mod sys;
 mod task;
 
 pub use dest::{CaseRule, Destination, FsFamily, fold_name};
-pub use error::{Collision, Error, Result, Unstorable};
+pub use error::{Collision, Error, FileError, Result, Unstorable};
 pub use execute::{copy, execute};
 pub use options::{CopyOptions, Durability, ReadBack, RetryPolicy};
 pub use plan::{Action, CopyPlan, PlanTotals, PlannedEntry, plan};

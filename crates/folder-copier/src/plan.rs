@@ -15,7 +15,7 @@ use checksum::{FileKind, Timestamp};
 
 use crate::dest::{self, Destination, FsFamily, fold_name};
 use crate::sys;
-use crate::{Collision, CopyOptions, Error, Failure, Result, Unstorable, Warning};
+use crate::{Collision, CopyOptions, Error, Failure, FileError, Result, Unstorable, Warning};
 
 /// What the plan expects to do with one file or symlink. The decision is taken again, on the
 /// destination as it is then, when the entry is copied.
@@ -533,8 +533,10 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
             }
             Err(err) => {
                 let path = err.path().map_or_else(|| root.clone(), Path::to_path_buf);
-                plan.problems
-                    .push(Failure { path: path.clone(), error: Error::Walk { path, source: err } });
+                plan.problems.push(Failure {
+                    path: path.clone(),
+                    error: FileError::Walk { path, source: err },
+                });
                 continue;
             }
         };
@@ -545,8 +547,10 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
             Ok(meta) => meta,
             Err(err) => {
                 let path = path.to_path_buf();
-                plan.problems
-                    .push(Failure { path: path.clone(), error: Error::Walk { path, source: err } });
+                plan.problems.push(Failure {
+                    path: path.clone(),
+                    error: FileError::Walk { path, source: err },
+                });
                 continue;
             }
         };
@@ -561,7 +565,7 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
             let source = io::Error::other("its directory was not listed by the walk");
             plan.problems.push(Failure {
                 path: path.to_path_buf(),
-                error: Error::Inspect { path: path.to_path_buf(), source },
+                error: FileError::Inspect { path: path.to_path_buf(), source },
             });
             continue;
         };
@@ -605,7 +609,7 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
                     let path = path.to_path_buf();
                     plan.problems.push(Failure {
                         path: path.clone(),
-                        error: Error::Inspect { path, source },
+                        error: FileError::Inspect { path, source },
                     });
                     continue;
                 }

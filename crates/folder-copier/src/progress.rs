@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{Error, PlanTotals, Warning};
+use crate::{FileError, PlanTotals, Warning};
 
 /// What became of one file.
 ///
@@ -83,7 +83,7 @@ pub trait CopyProgress: Send + Sync {
     /// Something was skipped or cleaned up (a FIFO, a leftover temp).
     fn warning(&self, _warning: &Warning) {}
     /// A transient error; attempt number `next_attempt` starts after `delay`.
-    fn retry(&self, _rel: &Path, _error: &Error, _next_attempt: u32, _delay: Duration) {}
+    fn retry(&self, _rel: &Path, _error: &FileError, _next_attempt: u32, _delay: Duration) {}
 }
 
 impl CopyProgress for () {}

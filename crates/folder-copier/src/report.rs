@@ -4,16 +4,16 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::Error;
+use crate::FileError;
 
 /// A source entry that was not copied, and why.
 ///
 /// ```
 /// use std::ffi::OsStr;
 /// use std::os::unix::ffi::OsStrExt;
-/// use folder_copier::{Error, Failure};
+/// use folder_copier::{FileError, Failure};
 /// let path = std::path::PathBuf::from(OsStr::from_bytes(b"src/caf\xe9"));
-/// let error = Error::Open { path: path.clone(), source: std::io::ErrorKind::NotFound.into() };
+/// let error = FileError::Open { path: path.clone(), source: std::io::ErrorKind::NotFound.into() };
 /// let f = Failure { path, error };
 /// assert!(f.to_string().starts_with(r"src/caf\xe9: "));
 /// ```
@@ -22,7 +22,7 @@ pub struct Failure {
     /// The source path (SRC joined with the entry's relative path).
     pub path: PathBuf,
     /// The cause, after the last try.
-    pub error: Error,
+    pub error: FileError,
 }
 
 impl fmt::Display for Failure {
@@ -312,7 +312,7 @@ mod tests {
             skipped: 5,
             failed: vec![Failure {
                 path: PathBuf::from("src/a\nb"),
-                error: Error::Open {
+                error: FileError::Open {
                     path: "src/a\nb".into(),
                     source: std::io::ErrorKind::NotFound.into(),
                 },

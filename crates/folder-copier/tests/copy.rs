@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use folder_copier::{
     Action, Collision, CopyOptions, CopyProgress, CopyReport, DirStats, Durability, Error,
-    FileOutcome, PlanTotals, RetryPolicy, Warning, copy, execute, plan,
+    FileError, FileOutcome, PlanTotals, RetryPolicy, Warning, copy, execute, plan,
 };
 
 struct Scratch {
@@ -533,9 +533,9 @@ fn one_failed_file_does_not_stop_the_others_and_is_not_retried_when_final() {
     let failed: Vec<_> =
         report.failed.iter().map(|f| f.path.file_name().unwrap().to_owned()).collect();
     assert_eq!(failed, ["b", "c"]);
-    assert!(matches!(report.failed[0].error, Error::InTheWay { .. }));
+    assert!(matches!(report.failed[0].error, FileError::InTheWay { .. }));
     assert!(
-        matches!(&report.failed[1].error, Error::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+        matches!(&report.failed[1].error, FileError::Open { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     );
     assert_eq!(fs::read(s.dst().join("a")).unwrap(), b"a");
 }
@@ -568,7 +568,7 @@ impl CopyProgress for Meddler {
             (self.meddle)(&self.path);
         }
     }
-    fn retry(&self, rel: &Path, error: &Error, next_attempt: u32, _delay: Duration) {
+    fn retry(&self, rel: &Path, error: &FileError, next_attempt: u32, _delay: Duration) {
         self.retries.lock().unwrap().push(format!("{} #{next_attempt}: {error}", rel.display()));
     }
 }
@@ -601,7 +601,11 @@ fn a_source_that_changes_while_copied_is_retried_then_reported_never_recorded() 
     let report = copy(s.src(), s.dst(), &opts, &meddler).unwrap();
     assert_eq!(report.retries, 2);
     assert_eq!(report.failed.len(), 1);
-    assert!(matches!(report.failed[0].error, Error::SourceChanged { .. }), "{}", report.failed[0]);
+    assert!(
+        matches!(report.failed[0].error, FileError::SourceChanged { .. }),
+        "{}",
+        report.failed[0]
+    );
     assert!(!s.dst().join("big").exists());
     assert_eq!(fs::read(s.dst().join("other")).unwrap(), b"other");
     assert!(temps_in(s.dst()).is_empty());

@@ -11,7 +11,7 @@ use super::file::Written;
 use super::tally::Outcome;
 use super::{DirTask, Job, Shared, entry_len};
 use crate::sys;
-use crate::{Error, ReadBack, Result};
+use crate::{FileError, ReadBack, Result};
 
 /// A batch is renamed once its files hold this many bytes, bounding the data waiting to be synced.
 pub(crate) const BATCH_BYTES: u64 = 64 * 1024 * 1024;
@@ -54,7 +54,7 @@ impl<'p> DirTask<'_, 'p> {
                 Ok(()) => synced.push((job, s)),
                 Err(source) => {
                     let len = entry_len(job.entry);
-                    let err = Error::Sync {
+                    let err = FileError::Sync {
                         path: s.temp_path().to_owned(),
                         fs: atomic_io::FileSystem::of(s.as_file()),
                         source,
@@ -83,9 +83,9 @@ impl<'p> DirTask<'_, 'p> {
                 }
                 Ok((actual, _)) => {
                     let expected = Box::new(job.digest.unwrap_or(actual));
-                    Error::MediaMismatch { temp, expected, actual: Box::new(actual) }
+                    FileError::MediaMismatch { temp, expected, actual: Box::new(actual) }
                 }
-                Err(source) => Error::ReadBack { temp, source },
+                Err(source) => FileError::ReadBack { temp, source },
             };
             let len = entry_len(job.entry);
             // Dropping `s` removes the temp.
@@ -150,14 +150,14 @@ impl<'p> DirTask<'_, 'p> {
 
 /// `fsync`s a destination directory; a failure names the file system (one that cannot sync
 /// fails with `EINVAL` or `ENOTSUP`).
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    let file = std::fs::File::open(dir).map_err(|source| Error::Destination {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), FileError> {
+    let file = std::fs::File::open(dir).map_err(|source| FileError::Destination {
         action: "open directory",
         path: dir.to_owned(),
         source,
     })?;
     // Makes the directory's entries (renames, new names) durable; the caller's durability asks so.
-    file.sync_all().map_err(|source| Error::Sync {
+    file.sync_all().map_err(|source| FileError::Sync {
         path: dir.to_owned(),
         fs: atomic_io::FileSystem::of(&file),
         source,

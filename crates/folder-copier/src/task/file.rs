@@ -13,7 +13,7 @@ use checksum::{Algo, Digest, FileKind, Hasher, Stamp, Timestamp};
 
 use super::{DirTask, Job};
 use crate::sys;
-use crate::{Error, Result, Warning};
+use crate::{FileError, Result, Warning};
 
 /// Bytes per `read`/`write`: large enough that syscalls cost little, small enough to stay in L2
 /// cache while the same bytes are hashed and written (checksum's measured buffer size).
@@ -38,11 +38,11 @@ pub(super) enum Prepared {
 impl DirTask<'_, '_> {
     /// Decides whether the file is skipped, and if not writes its temp (with retries).
     /// `Ok(None)`: cancelled.
-    pub(super) fn prepare(&mut self, job: &Job<'_>) -> Result<Option<Prepared>> {
+    pub(super) fn prepare(&mut self, job: &Job<'_>) -> Result<Option<Prepared>, FileError> {
         let src_meta = std::fs::symlink_metadata(&job.src)
-            .map_err(|source| Error::Open { path: job.src.clone(), source })?;
+            .map_err(|source| FileError::Open { path: job.src.clone(), source })?;
         if let Some(kind) = FileKind::of(&src_meta) {
-            return Err(Error::NotRegular { path: job.src.clone(), kind });
+            return Err(FileError::NotRegular { path: job.src.clone(), kind });
         }
         if self.up_to_date(job, &src_meta)? {
             return Ok(Some(Prepared::Skip(src_meta.len())));
@@ -53,21 +53,25 @@ impl DirTask<'_, '_> {
     /// Whether the destination already holds this file (same size and mtime, or with `checksum`
     /// the same content). Anything in the way that is not a regular file or a directory (a planted
     /// symlink, a FIFO) is removed, never opened or written through.
-    fn up_to_date(&mut self, job: &Job<'_>, src_meta: &Metadata) -> Result<bool> {
+    fn up_to_date(&mut self, job: &Job<'_>, src_meta: &Metadata) -> Result<bool, FileError> {
         let dst = &job.dst;
         let dst_meta = match std::fs::symlink_metadata(dst) {
             Ok(meta) => meta,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(source) => {
-                return Err(Error::Destination { action: "inspect", path: dst.to_owned(), source });
+                return Err(FileError::Destination {
+                    action: "inspect",
+                    path: dst.to_owned(),
+                    source,
+                });
             }
         };
         if dst_meta.is_dir() {
-            return Err(Error::InTheWay { path: dst.to_owned(), kind: FileKind::Directory });
+            return Err(FileError::InTheWay { path: dst.to_owned(), kind: FileKind::Directory });
         }
         if !dst_meta.is_file() {
             // unlink(2) removes the link (or FIFO) itself; nothing at its other end is touched.
-            std::fs::remove_file(dst).map_err(|source| Error::Destination {
+            std::fs::remove_file(dst).map_err(|source| FileError::Destination {
                 action: "remove",
                 path: dst.to_owned(),
                 source,
@@ -76,7 +80,7 @@ impl DirTask<'_, '_> {
             return Ok(false);
         }
         if sys::dev_ino(&dst_meta) == sys::dev_ino(src_meta) {
-            return Err(Error::SameFile { src: job.src.clone(), dst: dst.to_owned() });
+            return Err(FileError::SameFile { src: job.src.clone(), dst: dst.to_owned() });
         }
         if dst_meta.len() != src_meta.len() {
             return Ok(false);
@@ -97,7 +101,7 @@ impl DirTask<'_, '_> {
             // Same content, new mode (a chmod in SRC): fixed in place. The path was just seen to
             // be a regular file, not a symlink.
             std::fs::set_permissions(dst, std::fs::Permissions::from_mode(mode)).map_err(
-                |source| Error::Destination {
+                |source| FileError::Destination {
                     action: "set the mode of",
                     path: dst.to_owned(),
                     source,
@@ -109,13 +113,17 @@ impl DirTask<'_, '_> {
 
     /// One attempt: the source read once, each buffer hashed and appended to a new temp file
     /// beside the destination; then the source checked unchanged and the temp given its mtime.
-    pub(super) fn write_temp(&mut self, job: &Job<'_>, attempt: u32) -> Result<Option<Written>> {
-        let read_err = |source| Error::Read { path: job.src.clone(), source };
+    pub(super) fn write_temp(
+        &mut self,
+        job: &Job<'_>,
+        attempt: u32,
+    ) -> Result<Option<Written>, FileError> {
+        let read_err = |source| FileError::Read { path: job.src.clone(), source };
         let src = sys::open_source(&job.src)
-            .map_err(|source| Error::Open { path: job.src.clone(), source })?;
+            .map_err(|source| FileError::Open { path: job.src.clone(), source })?;
         let before = src.metadata().map_err(read_err)?;
         if let Some(kind) = FileKind::of(&before) {
-            return Err(Error::NotRegular { path: job.src.clone(), kind });
+            return Err(FileError::NotRegular { path: job.src.clone(), kind });
         }
         sys::advise_sequential(&src);
         let mut opts = WriteOptions::default();
@@ -129,7 +137,7 @@ impl DirTask<'_, '_> {
         if temp.target() != job.dst {
             // A symlink was planted after `up_to_date` removed what was there; dropping `temp`
             // removes the temp file, and nothing was written through the link.
-            return Err(Error::DestinationRaced { path: job.dst.clone() });
+            return Err(FileError::DestinationRaced { path: job.dst.clone() });
         }
         // Owners before attributes and modes: a chown clears set-id bits and file capabilities.
         if self.shared.owners_ok.load(Ordering::Relaxed)
@@ -176,7 +184,7 @@ impl DirTask<'_, '_> {
                     hasher.update(&self.buf[..n]);
                     left -= n as u64;
                 }
-                let temp_err = |source| Error::Destination {
+                let temp_err = |source| FileError::Destination {
                     action: "skip a hole in",
                     path: job.dst.clone(),
                     source,
@@ -208,15 +216,17 @@ impl DirTask<'_, '_> {
         }
         if sparse {
             // A trailing hole: the seek past it wrote nothing, so the size is set.
-            temp.as_file().set_len(read).map_err(|source| Error::Destination {
+            temp.as_file().set_len(read).map_err(|source| FileError::Destination {
                 action: "set the size of",
                 path: temp.temp_path().to_owned(),
                 source,
             })?;
         }
         let (stamp, after) = (Stamp::of(&before), Stamp::of(&src.metadata().map_err(read_err)?));
+        // Also what makes a 0-byte copy of a non-empty file impossible: the bytes read must be its
+        // length, before and after.
         if stamp.changed_while_read(&after, read) {
-            return Err(Error::SourceChanged {
+            return Err(FileError::SourceChanged {
                 path: job.src.clone(),
                 before_len: stamp.len,
                 after_len: after.len,
@@ -225,17 +235,12 @@ impl DirTask<'_, '_> {
             });
         }
         let mtime = stamp.mtime;
-        if read == 0 && before.len() != 0 {
-            // Unreachable after the check above (read == before.len()); kept so that a 0-byte copy
-            // of a non-empty file can never be renamed into place, whatever changes above.
-            return Err(Error::EmptyCopy { path: job.src.clone(), len: before.len() });
-        }
         // After the last write (a write would update it), before the fsync that makes it durable.
         // The atime too: exfat-fuse ignores an mtime set alone.
         let times = FileTimes::new()
             .set_modified(mtime.to_system_time())
             .set_accessed(before.accessed().unwrap_or_else(|_| mtime.to_system_time()));
-        temp.as_file().set_times(times).map_err(|source| Error::Destination {
+        temp.as_file().set_times(times).map_err(|source| FileError::Destination {
             action: "set the mtime of",
             path: temp.temp_path().to_owned(),
             source,
@@ -245,13 +250,13 @@ impl DirTask<'_, '_> {
 
     /// Checks the temp: its size, and unless `verify` is off the hash of its bytes read back
     /// (the batch is synced afterwards, in `flush`).
-    pub(super) fn finish(&mut self, job: &Job<'_>, written: Written) -> Result<Staged> {
+    pub(super) fn finish(&mut self, job: &Job<'_>, written: Written) -> Result<Staged, FileError> {
         let staged = written.temp.stage()?;
         let temp = staged.temp_path().to_owned();
-        let read_back = |source| Error::ReadBack { temp: temp.clone(), source };
+        let read_back = |source| FileError::ReadBack { temp: temp.clone(), source };
         let actual = staged.as_file().metadata().map_err(read_back)?.len();
         if actual != written.len {
-            return Err(Error::SizeMismatch {
+            return Err(FileError::SizeMismatch {
                 src: job.src.clone(),
                 temp: temp.clone(),
                 expected: written.len,
@@ -276,7 +281,7 @@ impl DirTask<'_, '_> {
             }
             let actual = hasher.finish();
             if actual != written.digest || offset != written.len {
-                return Err(Error::HashMismatch {
+                return Err(FileError::HashMismatch {
                     src: job.src.clone(),
                     temp,
                     expected: written.digest,

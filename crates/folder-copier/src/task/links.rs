@@ -17,7 +17,7 @@ use super::{DirTask, sync_dir};
 use crate::execute::DirState;
 use crate::plan::{DirPlan, EntryKind};
 use crate::sys;
-use crate::{CopyOptions, CopyProgress, CopyReport, Error, Failure, Result, Warning};
+use crate::{CopyOptions, CopyProgress, CopyReport, Failure, FileError, Result, Warning};
 
 impl DirTask<'_, '_> {
     /// Removes temp symlinks a killed copy left in this destination directory.
@@ -42,10 +42,10 @@ impl DirTask<'_, '_> {
         name: &OsStr,
         target: &Path,
         mtime: Timestamp,
-    ) -> Result<bool> {
+    ) -> Result<bool, FileError> {
         let dest_err = |action, path: &Path| {
             let path = path.to_owned();
-            move |source| Error::Destination { action, path, source }
+            move |source| FileError::Destination { action, path, source }
         };
         match std::fs::symlink_metadata(dst) {
             Ok(meta) if meta.file_type().is_symlink() => {
@@ -54,7 +54,10 @@ impl DirTask<'_, '_> {
                 }
             }
             Ok(meta) if meta.is_dir() => {
-                return Err(Error::InTheWay { path: dst.to_owned(), kind: FileKind::Directory });
+                return Err(FileError::InTheWay {
+                    path: dst.to_owned(),
+                    kind: FileKind::Directory,
+                });
             }
             Ok(_) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -93,23 +96,28 @@ struct LinkKind<'a> {
     /// Makes the link at the given path.
     link: &'a dyn Fn(&Path) -> io::Result<()>,
     /// Finishes the link at its temp path before the rename.
-    finish: &'a dyn Fn(&Path) -> Result<()>,
+    finish: &'a dyn Fn(&Path) -> Result<(), FileError>,
 }
 
 /// Makes a link (`kind`) in `dir` under a fresh temp name for `name`, and renames it over `dst`;
 /// the temp is removed when finishing or renaming it fails.
-fn replace_with_link(dir: &Path, name: &OsStr, dst: &Path, kind: &LinkKind<'_>) -> Result<()> {
+fn replace_with_link(
+    dir: &Path,
+    name: &OsStr,
+    dst: &Path,
+    kind: &LinkKind<'_>,
+) -> Result<(), FileError> {
     for _ in 0..16 {
         let temp = dir.join(atomic_io::temp_name(name));
         match (kind.link)(&temp) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(source) => {
-                return Err(Error::Destination { action: kind.make, path: temp, source });
+                return Err(FileError::Destination { action: kind.make, path: temp, source });
             }
         }
         let placed = (kind.finish)(&temp).and_then(|()| {
-            std::fs::rename(&temp, dst).map_err(|source| Error::Destination {
+            std::fs::rename(&temp, dst).map_err(|source| FileError::Destination {
                 action: "rename onto",
                 path: dst.to_owned(),
                 source,
@@ -120,7 +128,7 @@ fn replace_with_link(dir: &Path, name: &OsStr, dst: &Path, kind: &LinkKind<'_>) 
         }
         return placed;
     }
-    Err(Error::Destination {
+    Err(FileError::Destination {
         action: kind.exhausted,
         path: dst.to_owned(),
         source: io::ErrorKind::AlreadyExists.into(),
@@ -156,12 +164,12 @@ pub(crate) fn link_hard_links(
             let dst_dir = dst.join(&dir.rel);
             let outcome = match state {
                 DirState::Failed(failed) => {
-                    Err(Error::ParentFailed { path: src.join(&rel), dir: failed.to_owned() })
+                    Err(FileError::ParentFailed { path: src.join(&rel), dir: failed.to_owned() })
                 }
                 _ if failed.contains(src.join(to).as_path())
                     || failed.contains(src.join(&dir.rel).as_path()) =>
                 {
-                    Err(Error::ParentFailed { path: src.join(&rel), dir: dst.join(to) })
+                    Err(FileError::ParentFailed { path: src.join(&rel), dir: dst.join(to) })
                 }
                 _ => link_one(&dst.join(to), &dst_dir, &entry.name),
             };
@@ -188,13 +196,13 @@ pub(crate) fn link_hard_links(
 }
 
 /// Links `dir/name` to `first`. `Ok(false)`: it already is that file.
-fn link_one(first: &Path, dir: &Path, name: &OsStr) -> Result<bool> {
+fn link_one(first: &Path, dir: &Path, name: &OsStr) -> Result<bool, FileError> {
     let this = dir.join(name);
     if crate::plan::same_file(&this, first) {
         return Ok(false);
     }
     if std::fs::symlink_metadata(&this).is_ok_and(|m| m.is_dir()) {
-        return Err(Error::InTheWay { path: this, kind: FileKind::Directory });
+        return Err(FileError::InTheWay { path: this, kind: FileKind::Directory });
     }
     let hard_link = LinkKind {
         make: "hard-link",

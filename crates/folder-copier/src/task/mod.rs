@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::{DirPlan, EntryKind, EntryPlan};
-use crate::{CopyOptions, CopyProgress, CopyReport, Error, Failure};
+use crate::{CopyOptions, CopyProgress, CopyReport, Failure, FileError};
 
 mod batch;
 mod file;
@@ -120,7 +120,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
         for entry in self.own_entries() {
             let rel = self.dir.rel.join(&entry.name);
             let path = self.shared.src.join(&rel);
-            let error = Error::ParentFailed { path: path.clone(), dir: dst_dir.to_owned() };
+            let error = FileError::ParentFailed { path: path.clone(), dir: dst_dir.to_owned() };
             self.tally.record(&rel, entry_len(entry), Outcome::Failed(path, error));
         }
         self.done(true)

@@ -8,7 +8,7 @@ use atomic_io::Staged;
 
 use super::file::Written;
 use super::{DirTask, Job, entry_len};
-use crate::{Error, Result};
+use crate::{FileError, Result};
 
 /// Sleep slice while backing off, so a cancel is seen quickly.
 const CANCEL_POLL: Duration = Duration::from_millis(20);
@@ -20,7 +20,7 @@ impl DirTask<'_, '_> {
         &mut self,
         job: &Job<'_>,
         mut attempt: u32,
-    ) -> Result<Option<Written>> {
+    ) -> Result<Option<Written>, FileError> {
         loop {
             if self.cancelled() {
                 return Ok(None);
@@ -34,7 +34,11 @@ impl DirTask<'_, '_> {
     }
 
     /// Writes, syncs and verifies one file with retries, for a file whose batched try failed.
-    pub(super) fn copy_fully(&mut self, job: &Job<'_>, mut attempt: u32) -> Result<Option<Staged>> {
+    pub(super) fn copy_fully(
+        &mut self,
+        job: &Job<'_>,
+        mut attempt: u32,
+    ) -> Result<Option<Staged>, FileError> {
         loop {
             let Some(written) = self.write_with_retries(job, attempt)? else { return Ok(None) };
             attempt = written.attempt;
@@ -47,7 +51,12 @@ impl DirTask<'_, '_> {
 
     /// After a failed attempt: the error back when it is final or the tries are used up, else the
     /// next attempt's number after waiting (cut short by a cancel).
-    pub(super) fn back_off(&mut self, job: &Job<'_>, err: Error, attempt: u32) -> Result<u32> {
+    pub(super) fn back_off(
+        &mut self,
+        job: &Job<'_>,
+        err: FileError,
+        attempt: u32,
+    ) -> Result<u32, FileError> {
         if !err.is_transient() || attempt >= self.opts().retry.max_tries() {
             return Err(err);
         }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{CopyProgress, CopyReport, DirStats, Error, Failure, FileOutcome};
+use crate::{CopyProgress, CopyReport, DirStats, Failure, FileError, FileOutcome};
 
 /// What became of one entry.
 pub(crate) enum Outcome {
@@ -17,7 +17,7 @@ pub(crate) enum Outcome {
     /// Its destination was already up to date.
     Skipped,
     /// Not copied: the source path and why.
-    Failed(PathBuf, Error),
+    Failed(PathBuf, FileError),
 }
 
 /// The counts of a group of entries (a directory's slice, or the hard links of a copy).

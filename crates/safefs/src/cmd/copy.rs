@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use folder_copier::{
-    Action, CopyOptions, CopyPlan, CopyProgress, CopyReport, Durability, Error, FileOutcome,
-    PlanTotals, ReadBack, Warning,
+    Action, CopyOptions, CopyPlan, CopyProgress, CopyReport, Durability, Error, FileError,
+    FileOutcome, PlanTotals, ReadBack, Warning,
 };
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -357,7 +357,7 @@ fn totals_json(t: &PlanTotals) -> Value {
     })
 }
 
-fn failure_json(path: &Path, error: &Error) -> Value {
+fn failure_json(path: &Path, error: &FileError) -> Value {
     let mut value = json!({ "error": crate::Chain(error).to_string() });
     put_path(&mut value, "path", path);
     value
@@ -456,7 +456,7 @@ impl CopyProgress for Progress {
         }
     }
 
-    fn retry(&self, rel: &Path, error: &Error, next_attempt: u32, delay: Duration) {
+    fn retry(&self, rel: &Path, error: &FileError, next_attempt: u32, delay: Duration) {
         self.say(format!(
             "copy: retrying {} (attempt {next_attempt}) in {} ms: {}",
             names::shown(rel),
