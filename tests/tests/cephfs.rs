@@ -396,8 +396,10 @@ fn an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_o
     producer.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert_eq!(wait_within(&mut producer), Some(1), "{err}");
     assert!(
-        err.contains("lost the lock on T.lock: the file system (fuse) failed under it")
-            && err.contains("T not touched"),
+        err.contains(&format!(
+            "lost the lock on T.lock: the file system (fuse.ceph-fuse at {}) failed under it",
+            cluster.host_a().path().display()
+        )) && err.contains("T not touched"),
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(b.join("T")).unwrap(), "from-host-b");
@@ -405,7 +407,7 @@ fn an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_o
     holder.stdin.take().unwrap().write_all(b"\n").unwrap();
     let err = stderr_of(&mut holder);
     assert_eq!(wait_within(&mut holder), Some(1), "{err}");
-    assert!(err.contains("lock: lost the lock on") && err.contains("(fuse)"), "{err}");
+    assert!(err.contains("lock: lost the lock on") && err.contains("(fuse.ceph-fuse at "), "{err}");
 
     // The evicted producer's temp is an orphan whose lock died with A's session: host B sweeps it.
     let swept = safefs().arg("sweep").arg(&b).output().unwrap();
@@ -487,8 +489,10 @@ fn a_dead_client_keeps_its_lock_until_the_server_evicts_it_and_publishes_nothing
     let err = stderr_of(&mut producer);
     assert_eq!(wait_within(&mut producer), Some(1), "{err}");
     assert!(
-        err.contains("lost the lock on T.lock: the file system (fuse) failed under it")
-            && err.contains("T not touched"),
+        err.contains(&format!(
+            "lost the lock on T.lock: the file system (fuse.ceph-fuse at {}) failed under it",
+            cluster.host_a().path().display()
+        )) && err.contains("T not touched"),
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(b.join("T")).unwrap(), "from-host-b");

@@ -111,6 +111,66 @@ pub fn sync_file_system(file: impl AsFd) -> io::Result<bool> {
     }
 }
 
+/// The mount a device number (`st_dev`) belongs to, from `/proc/self/mountinfo`: the type as
+/// mount(8) shows it (`fuse.ceph-fuse`, `nfs4`, `ceph`, where `fstatfs` only says FUSE or NFS)
+/// and the mount point. For messages about a file system that failed; `None` when it cannot be
+/// found (not Linux, no procfs, unmounted meanwhile).
+///
+/// ```
+/// use std::os::unix::fs::MetadataExt;
+/// let dev = std::fs::metadata("/")?.dev();
+/// # #[cfg(target_os = "linux")]
+/// assert_eq!(atomic_io::Mount::of_device(dev).map(|m| m.point), Some("/".into()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The file system type with its FUSE subtype, e.g. `fuse.ceph-fuse`.
+    pub fs_type: String,
+    /// Where it is mounted.
+    pub point: std::path::PathBuf,
+}
+
+impl Mount {
+    /// The mount of `dev` (an `st_dev`), if `/proc/self/mountinfo` lists it.
+    pub fn of_device(dev: u64) -> Option<Mount> {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+        let want = format!("{}:{}", rustix::fs::major(dev), rustix::fs::minor(dev));
+        text.lines().filter_map(parse_mountinfo_line).find(|(id, _)| *id == want).map(|(_, m)| m)
+    }
+}
+
+/// `36 35 98:0 /root /mnt rw - ext4 /dev/root rw`: the device's `major:minor` and the mount.
+fn parse_mountinfo_line(line: &str) -> Option<(&str, Mount)> {
+    let mut fields = line.split(' ');
+    let id = fields.nth(2)?;
+    let point = unescape_octal(fields.nth(1)?);
+    let fs_type = fields.skip_while(|f| *f != "-").nth(1)?.to_owned();
+    Some((id, Mount { fs_type, point }))
+}
+
+/// Undoes mountinfo's `\ooo` escaping of spaces, tabs, newlines and backslashes in paths.
+fn unescape_octal(field: &str) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
+        match octal {
+            Some(d) if bytes[i] == b'\\' => {
+                out.push(d.iter().fold(0u8, |n, b| n.wrapping_mul(8).wrapping_add(b - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out).into()
+}
+
 impl std::fmt::Display for FileSystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.name())
@@ -130,5 +190,16 @@ mod tests {
         assert!(!FileSystem { magic: None }.honours_syncfs());
         assert_eq!(FileSystem { magic: Some(FUSE) }.name(), "fuse");
         assert_eq!(FileSystem { magic: Some(0x1234) }.name(), "0x1234");
+    }
+
+    #[test]
+    fn mountinfo_lines_give_the_device_type_and_unescaped_point() {
+        let line =
+            "52 30 0:48 / /mnt/ceph\\040fs rw,nosuid - fuse.ceph-fuse ceph-fuse rw,user_id=0";
+        let (id, mount) = parse_mountinfo_line(line).unwrap();
+        assert_eq!(id, "0:48");
+        assert_eq!(mount.fs_type, "fuse.ceph-fuse");
+        assert_eq!(mount.point, std::path::Path::new("/mnt/ceph fs"));
+        assert_eq!(parse_mountinfo_line("garbage"), None);
     }
 }

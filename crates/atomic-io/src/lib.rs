@@ -134,7 +134,7 @@ mod writer;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-pub use durable::{FileSystem, sync_file_system};
+pub use durable::{FileSystem, Mount, sync_file_system};
 pub use error::{Error, JsonlProblem, Result};
 /// What [`Error::NotAFile`] found instead of a regular file (the `names` crate's, so that every
 /// crate says it alike).

@@ -74,7 +74,9 @@ pub enum Error {
     LockLost {
         /// The lock file.
         path: PathBuf,
-        /// The file system type, as it was when the lock was taken, e.g. `fuse` or `nfs`.
+        /// The file system: its type and mount point where `/proc/self/mountinfo` lists it
+        /// (`fuse.ceph-fuse at /mnt/cephfs`), else its `fstatfs` type as read when the lock
+        /// was taken (`fuse`, `nfs`).
         fs_type: String,
         /// The error that showed the loss.
         source: io::Error,

@@ -281,7 +281,12 @@ impl LockFile {
 
     fn lost_or(&self, source: io::Error) -> Error {
         if sys::is_lost(&source) {
-            Error::LockLost { path: self.path.clone(), fs_type: self.fs.name(), source }
+            // The mount names a FUSE file system's kind (`fuse.ceph-fuse`) and where it is.
+            let fs_type = match atomic_io::Mount::of_device(self.key.0) {
+                Some(m) => format!("{} at {}", m.fs_type, names::shown(&m.point)),
+                None => self.fs.name(),
+            };
+            Error::LockLost { path: self.path.clone(), fs_type, source }
         } else {
             Error::Lock { path: self.path.clone(), source }
         }
