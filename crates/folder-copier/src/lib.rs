@@ -180,4 +180,4 @@ pub use execute::{copy, execute};
 pub use options::{CopyOptions, Durability, ReadBack, RetryPolicy};
 pub use plan::{Action, CopyPlan, PlanTotals, PlannedEntry, plan};
 pub use progress::{CopyProgress, DirStats, FileOutcome};
-pub use report::{CopyReport, Failure, Warning};
+pub use report::{CopyReport, Failure, Warning, human_bytes};

@@ -207,11 +207,11 @@ pub struct CopyReport {
     pub elapsed: Duration,
 }
 
-/// One line a person reads, with the same counts in the same order as `xtask copy` prints them
-/// (bytes exact rather than rounded): copied, symlinks, new directories, skipped, failed,
-/// warnings, retries, time, and whether the copies were read back. The failures and warnings
-/// themselves are in [`failed`](CopyReport::failed) and [`warnings`](CopyReport::warnings), each
-/// with its own [`Display`](fmt::Display) naming the path.
+/// One line a person reads; `safefs copy` prints it after `copy: ` (`copy ` when interrupted):
+/// copied (sizes in binary units, as [`human_bytes`] writes them), symlinks, new directories,
+/// skipped, failed, warnings, retries, time and rate, and whether the copies were read back. The
+/// failures and warnings themselves are in [`failed`](CopyReport::failed) and
+/// [`warnings`](CopyReport::warnings), each with its own [`Display`](fmt::Display) naming the path.
 ///
 /// ```
 /// use std::time::Duration;
@@ -223,8 +223,8 @@ pub struct CopyReport {
 /// r.elapsed = Duration::from_millis(250);
 /// assert_eq!(
 ///     r.to_string(),
-///     "copied 2 files (1500 bytes), 0 symlinks, 0 new directories; skipped 1 up to date; \
-///      0 failed; 0 warnings; 0 retries; 0.25s, verified"
+///     "copied 2 files (1.46 KiB), 0 symlinks, 0 new directories; skipped 1 up to date; \
+///      0 failed; 0 warnings; 0 retries; 0.25s, 5.86 KiB/s, verified"
 /// );
 /// ```
 impl fmt::Display for CopyReport {
@@ -234,10 +234,10 @@ impl fmt::Display for CopyReport {
         }
         write!(
             f,
-            "copied {} files ({} bytes), {} symlinks, {} new directories; skipped {} up to date; \
-             {} failed; {} warnings; {} retries; {:.2}s",
+            "copied {} files ({}), {} symlinks, {} new directories; skipped {} up to date; \
+             {} failed; {} warnings; {} retries; {:.2}s, {}/s",
             self.copied,
-            self.copied_bytes,
+            human_bytes(self.copied_bytes),
             self.links,
             self.dirs_created,
             self.skipped,
@@ -245,6 +245,8 @@ impl fmt::Display for CopyReport {
             self.warnings.len(),
             self.retries,
             self.elapsed.as_secs_f64(),
+            // Whole bytes per second.
+            human_bytes(self.throughput() as u64),
         )?;
         match (self.copied, self.verified) {
             (0, _) => {}
@@ -255,6 +257,41 @@ impl fmt::Display for CopyReport {
             write!(f, "; {} not attempted", self.not_attempted)?;
         }
         Ok(())
+    }
+}
+
+/// A byte count as a person reads it, in binary units with two decimals: `15 B`, `1.46 KiB`,
+/// `2.10 GiB` (the units and rounding of indicatif's `HumanBytes`, which the CLI's progress
+/// bars use, so a summary and a bar agree; a test of the CLI keeps the two equal).
+///
+/// ```
+/// use folder_copier::human_bytes;
+/// assert_eq!(human_bytes(1023).to_string(), "1023 B");
+/// assert_eq!(human_bytes(1536).to_string(), "1.50 KiB");
+/// assert_eq!(human_bytes(5 << 30).to_string(), "5.00 GiB");
+/// ```
+pub fn human_bytes(bytes: u64) -> impl fmt::Display {
+    HumanBytes(bytes)
+}
+
+struct HumanBytes(u64);
+
+impl fmt::Display for HumanBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 8] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+        let mut amount = self.0 as f64;
+        let mut unit = None;
+        for next in UNITS {
+            if amount < 1024.0 {
+                break;
+            }
+            amount /= 1024.0;
+            unit = Some(next);
+        }
+        match unit {
+            None => write!(f, "{amount:.0} B"),
+            Some(unit) => write!(f, "{amount:.2} {unit}"),
+        }
     }
 }
 
@@ -324,8 +361,8 @@ mod tests {
         };
         assert_eq!(
             r.to_string(),
-            "copied 3 files (4096 bytes), 1 symlinks, 2 new directories; skipped 5 up to date; \
-             1 failed; 1 warnings; 4 retries; 1.23s, size-checked only (not read back)"
+            "copied 3 files (4.00 KiB), 1 symlinks, 2 new directories; skipped 5 up to date; \
+             1 failed; 1 warnings; 4 retries; 1.23s, 3.24 KiB/s, size-checked only (not read back)"
         );
         assert!(r.failed[0].to_string().starts_with(r"src/a\nb: "), "{}", r.failed[0]);
     }
@@ -335,8 +372,8 @@ mod tests {
         let r = CopyReport { interrupted: true, not_attempted: 7, ..Default::default() };
         assert_eq!(
             r.to_string(),
-            "interrupted: copied 0 files (0 bytes), 0 symlinks, 0 new directories; skipped 0 up to \
-             date; 0 failed; 0 warnings; 0 retries; 0.00s; 7 not attempted"
+            "interrupted: copied 0 files (0 B), 0 symlinks, 0 new directories; skipped 0 up to \
+             date; 0 failed; 0 warnings; 0 retries; 0.00s, 0 B/s; 7 not attempted"
         );
         let text = r.to_string();
         assert!(!text.contains('\n'), "{text}");

@@ -38,6 +38,7 @@ use folder_copier::{
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use super::verify::print_json;
 use crate::exit;
 
 /// Flags of `cargo xtask copy`.
@@ -294,31 +295,10 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
+/// The last line of a copy: the report's own line after `copy: ` (`copy interrupted: ` when it
+/// was interrupted, the report saying `interrupted: ` itself).
 fn summary(report: &CopyReport) -> String {
-    let mut line = format!(
-        "{}: copied {} files ({}), {} symlinks, {} new directories; skipped {} up to date; \
-         {} failed; {} warnings; {} retries; {:.2}s, {}/s{}",
-        if report.interrupted { "copy interrupted" } else { "copy" },
-        report.copied,
-        HumanBytes(report.copied_bytes),
-        report.links,
-        report.dirs_created,
-        report.skipped,
-        report.failed.len(),
-        report.warnings.len(),
-        report.retries,
-        report.elapsed.as_secs_f64(),
-        HumanBytes(report.throughput() as u64),
-        match (report.copied, report.verified) {
-            (0, _) => "",
-            (_, true) => ", verified",
-            (_, false) => ", size-checked only (--no-verify)",
-        },
-    );
-    if report.interrupted {
-        line.push_str(&format!("; {} not attempted", report.not_attempted));
-    }
-    line
+    if report.interrupted { format!("copy {report}") } else { format!("copy: {report}") }
 }
 
 fn report_json(args: &Args, report: &CopyReport) -> Value {
@@ -385,14 +365,6 @@ fn warning_json(warning: &Warning) -> Value {
 /// UTF-8 is never altered and reads back exactly with `names::unescape`.
 fn put_path(value: &mut Value, key: &str, path: &Path) {
     value[key] = json!(names::escape(path));
-}
-
-fn print_json(value: &Value) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
-    out.flush()?;
-    Ok(())
 }
 
 /// Progress on stderr: a bar with bytes, rate and ETA when stderr is a terminal; otherwise only
@@ -463,5 +435,18 @@ impl CopyProgress for Progress {
             delay.as_millis(),
             crate::Chain(error)
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reports_sizes_read_as_the_progress_bars_do() {
+        let sizes = [0, 1, 1023, 1024, 1536, 1_048_575, 1_000_000, 123_456_789, 5 << 30, u64::MAX];
+        for n in sizes {
+            assert_eq!(folder_copier::human_bytes(n).to_string(), HumanBytes(n).to_string());
+        }
     }
 }

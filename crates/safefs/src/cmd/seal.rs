@@ -19,10 +19,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use indicatif::HumanBytes;
-use serde::Serialize;
-use snapshot_verify::{Error, Refusal, SealSpec, Sealed};
+use snapshot_verify::{Error, SealSpec};
 
-use super::verify::{Bar, plural, print_error, print_json};
+use super::verify::{Bar, DirOutcome, plural, print_error, print_json};
 use crate::exit;
 
 /// Flags of `cargo xtask seal`.
@@ -63,14 +62,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match result {
         Ok(sealed) => {
             if args.json {
-                #[derive(Serialize)]
-                struct Out<'a> {
-                    dir: &'a str,
-                    ok: bool,
-                    #[serde(flatten)]
-                    sealed: &'a Sealed,
-                }
-                print_json(&Out { dir, ok: true, sealed: &sealed })?;
+                print_json(&DirOutcome { dir, ok: true, fields: &sealed })?;
             } else {
                 // What the manifest lists, as `verify` counts it: the data files and the sizes
                 // file beside the manifest (which the library's count leaves out).
@@ -90,13 +82,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(Error::Refused { reasons, .. }) => {
             if args.json {
-                #[derive(Serialize)]
-                struct Out<'a> {
-                    dir: &'a str,
-                    ok: bool,
-                    refusals: &'a [Refusal],
-                }
-                print_json(&Out { dir, ok: false, refusals: &reasons })?;
+                let fields = serde_json::json!({ "refusals": reasons });
+                print_json(&DirOutcome { dir, ok: false, fields })?;
             } else {
                 let mut out = std::io::stdout().lock();
                 for reason in &reasons {

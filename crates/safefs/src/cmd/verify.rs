@@ -71,14 +71,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     if args.json {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            dir: &'a str,
-            ok: bool,
-            #[serde(flatten)]
-            report: &'a Report,
-        }
-        print_json(&Out { dir, ok: report.is_ok(), report: &report })?;
+        print_json(&DirOutcome { dir, ok: report.is_ok(), fields: &report })?;
     } else {
         let mut out = std::io::stdout().lock();
         for problem in &report.problems {
@@ -115,13 +108,8 @@ pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
 /// `{"dir", "ok": false, "error": {...}}` on stdout with `--json`.
 pub(crate) fn print_error(verb: &str, dir: &str, json: bool, err: &Error) -> anyhow::Result<()> {
     if json {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            dir: &'a str,
-            ok: bool,
-            error: serde_json::Value,
-        }
-        return print_json(&Out { dir, ok: false, error: error_json(err) });
+        let fields = serde_json::json!({ "error": error_json(err) });
+        return print_json(&DirOutcome { dir, ok: false, fields });
     }
     match err {
         Error::InvalidManifest { path, issues, more } => {
@@ -153,6 +141,17 @@ pub(crate) fn error_json(err: &Error) -> serde_json::Value {
     }
 }
 
+/// The one `--json` shape of `seal` and `verify` (docs/FORMATS.md): the directory and whether it
+/// passed, then the verb's own fields at the same level (a report, a seal, refusals or an error).
+#[derive(Serialize)]
+pub(crate) struct DirOutcome<'a, T: Serialize> {
+    pub(crate) dir: &'a str,
+    pub(crate) ok: bool,
+    #[serde(flatten)]
+    pub(crate) fields: T,
+}
+
+/// `value` as pretty JSON on stdout, one document per run.
 pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
