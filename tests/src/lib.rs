@@ -12,6 +12,7 @@ pub mod card;
 pub mod ceph;
 pub mod crash;
 pub mod powercut;
+pub mod s3proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

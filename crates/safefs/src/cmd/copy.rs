@@ -116,6 +116,13 @@ enum DurabilityArg {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if bucket::is_url(args.src.as_os_str()) || bucket::is_url(args.dst.as_os_str()) {
+        anyhow::ensure!(
+            !args.dry_run && !args.checksum && args.modify_window.is_none(),
+            "--dry-run, --checksum and --modify-window do not apply to s3:// copies yet"
+        );
+        return super::remote::copy(&args.src, &args.dst, args.jobs, !args.no_verify, args.json);
+    }
     let started = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

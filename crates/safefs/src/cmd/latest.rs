@@ -47,6 +47,9 @@ Examples:
 const PROBLEMS_SHOWN: usize = 5;
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if bucket::is_url(args.root.as_os_str()) {
+        return super::remote::latest(&args.root, args.json);
+    }
     let bar = Bar::new();
     let result = snapshot_verify::latest(&args.root, &LatestOptions::default(), &bar);
     bar.finish();

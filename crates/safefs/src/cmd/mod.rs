@@ -10,6 +10,7 @@ pub(crate) mod jsonl;
 pub(crate) mod latest;
 pub(crate) mod lock;
 pub(crate) mod once;
+pub(crate) mod remote;
 pub(crate) mod seal;
 pub(crate) mod sweep;
 pub(crate) mod verify;

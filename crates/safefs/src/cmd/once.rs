@@ -22,7 +22,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::Context;
 use checksum::{Algo, Digest};
-use dir_lock::{Error, OnceOptions, Wait, produce_once};
+use dir_lock::{Error, OnceOptions, OnceOutcome, Wait, produce_once};
 
 use crate::cmd::lock::SayWaiting;
 use crate::exit;
@@ -37,6 +37,14 @@ pub(crate) struct Args {
     /// Give up waiting for another producer after SECS seconds (exit 1).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+    /// Share the artifact between machines through object storage (`s3://bucket/prefix`): it is
+    /// produced once among every process and host using the same store and key, uploaded under its
+    /// XXH128 and published by a create-if-absent reference; the others download and check it.
+    #[arg(long, value_name = "URL")]
+    store: Option<OsString>,
+    /// The artifact's name in the store (default: TARGET's file name).
+    #[arg(long, value_name = "NAME", requires = "store")]
+    key: Option<String>,
     /// The artifact to produce.
     target: PathBuf,
     /// The producer; each `{}` in its arguments is replaced by a temp path beside TARGET.
@@ -50,7 +58,12 @@ Exit codes:
   1  CMD failed, the result failed verification, or --timeout ran out (TARGET untouched)
   2  usage, or an error before any work
 
+With --store, CMD runs only if no process on any machine has published the key yet; a process
+that loses the publishing race discards its result and takes the winner's. The store must pass the
+conditional-write check (exit 2 otherwise, saying why).
+
 Examples:
+  safefs once --store s3://models/cache model.bin -- curl -fsSLo {} https://example.invalid/m.bin
   safefs once model.bin -- curl -fsSLo {} https://example.invalid/model.bin
   safefs once --xxh128 HEX --timeout 600 data.tar -- make-data --out {}";
 
@@ -76,9 +89,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let target = &args.target;
     let shown = names::shown(target);
     let verify = |path: &Path| verify(path, expected);
-    let produce = |file: &mut atomic_io::AtomicFile| -> anyhow::Result<()> {
-        let temp = file.temp_path().as_os_str();
-        let argv: Vec<OsString> = args.command.iter().map(|a| replace_braces(a, temp)).collect();
+    let run_command = |temp: &Path| -> anyhow::Result<()> {
+        let argv: Vec<OsString> =
+            args.command.iter().map(|a| replace_braces(a, temp.as_os_str())).collect();
         let program = names::shown(&argv[0]);
         let status = Command::new(&argv[0])
             .args(&argv[1..])
@@ -87,7 +100,63 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(status.success(), "{program} exited with {status}");
         Ok(())
     };
-    match produce_once(target, &opts, verify, produce, &observer) {
+    let store = match &args.store {
+        None => None,
+        Some(url) => {
+            let key = match &args.key {
+                Some(key) => key.clone(),
+                None => {
+                    target.file_name().and_then(|n| n.to_str()).map(str::to_owned).context(
+                        "TARGET's file name is not UTF-8: give the store's name with --key",
+                    )?
+                }
+            };
+            let opened = super::remote::open(url).and_then(|s| s.check("once").map(|_| s));
+            match opened {
+                Ok(store) => Some((store, key)),
+                Err(err) => {
+                    say!("once: {}", crate::Chain(&err));
+                    return Ok(exit::USAGE.into());
+                }
+            }
+        }
+    };
+    let published = std::cell::RefCell::new(None);
+    let produce = |file: &mut atomic_io::AtomicFile| -> anyhow::Result<()> {
+        let temp = file.temp_path().to_owned();
+        let Some((store, key)) = &store else { return run_command(&temp) };
+        let mut producer = || run_command(&temp).map_err(Into::into);
+        let check = |path: &Path| verify(path).map_err(Into::into);
+        let outcome =
+            bucket::fetch_or_publish(store, key, file.as_file_mut(), &temp, &mut producer, &check)?;
+        *published.borrow_mut() = Some((store.location().url_of(&bucket::ref_name(key)), outcome));
+        Ok(())
+    };
+    let result = produce_once(target, &opts, verify, produce, &observer);
+    if let Some((url, outcome)) = published.borrow().as_ref() {
+        match outcome {
+            bucket::Outcome::Reused { digest } => {
+                say!("once: downloaded the artifact published at {url} (xxh128 {digest})")
+            }
+            bucket::Outcome::Published { digest } => {
+                say!("once: published {url} (xxh128 {digest})")
+            }
+            bucket::Outcome::LostRace { digest, ours } => say!(
+                "once: another process published {url} first; took its artifact (xxh128 {digest}), \
+                 discarded ours ({ours})"
+            ),
+            bucket::Outcome::Repaired { digest, reason } => say!(
+                "once: the artifact published at {url} was bad ({reason}); published a new one \
+                 (xxh128 {digest})"
+            ),
+            _ => {}
+        }
+    }
+    match result {
+        // The store's outcome, said above, is the news; the local rename is its last step.
+        Ok(OnceOutcome::Produced { waited_for: None }) if published.borrow().is_some() => {
+            Ok(ExitCode::SUCCESS)
+        }
         Ok(outcome) => {
             say!("once: {}", outcome.describe(target));
             Ok(ExitCode::SUCCESS)

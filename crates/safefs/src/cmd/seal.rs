@@ -55,6 +55,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut spec = SealSpec::default();
     spec.required = args.require;
     spec.allow_empty = args.allow_empty;
+    if bucket::is_url(args.dir.as_os_str()) {
+        return super::remote::seal(&args.dir, &spec, args.json);
+    }
     let bar = Bar::new();
     let result = snapshot_verify::seal(&args.dir, &spec, &bar);
     bar.finish();

@@ -59,6 +59,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut opts = VerifyOptions::default();
     opts.mode = if args.quick { Mode::Quick } else { Mode::Full };
     opts.allow_extra = args.allow_extra;
+    if bucket::is_url(args.dir.as_os_str()) {
+        return super::remote::verify(&args.dir, &opts, args.json);
+    }
     let bar = Bar::new();
     let result = snapshot_verify::verify(&args.dir, &opts, &bar);
     bar.finish();
