@@ -3,6 +3,7 @@
 //! One cluster serves every case below (starting one costs ~20 s), each case on a bucket of its
 //! own. Faults RGW never shows are made by a proxy in front of it (`e2e::s3proxy`): a server
 //! that ignores conditional writes, and a connection cut in the middle of an upload.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

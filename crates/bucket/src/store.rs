@@ -409,7 +409,7 @@ impl Store {
         }
     }
 
-    /// The conditional writes this store keeps, checked on first use ([`crate::check`]); an
+    /// The conditional writes this store keeps, checked on first use (see [`Conditions`]); an
     /// error naming `what` (`once`, `seal`, `compare-and-swap`) if they cannot be relied on.
     pub fn check(&self, what: &str) -> Result<Conditions> {
         let checked = self.conditions.get_or_init(|| match crate::check::probe(self) {
