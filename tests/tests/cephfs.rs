@@ -28,7 +28,7 @@ fn cephfs() {
     no_clobber_writes_race_across_hosts_one_wins(&cluster);
     seal_racing_verify_across_hosts_never_shows_a_partial_snapshot(&cluster);
     copy_racing_copy_to_one_destination_leaves_only_whole_files(&cluster);
-    copy_onto_cephfs_fsyncs_each_file_and_never_trusts_syncfs(&cluster);
+    copy_and_seal_on_cephfs_fsync_each_file_and_never_trust_syncfs(&cluster);
     // Last: they evict host A, and kill its client.
     an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_over(&cluster);
     cluster.remount(HostId::A);
@@ -334,30 +334,36 @@ fn copy_racing_copy_to_one_destination_leaves_only_whole_files(cluster: &Cluster
 }
 
 /// ceph-fuse is a FUSE file system, where `syncfs` syncs nothing: a copy onto it makes each file
-/// durable with its own `fsync` and calls no `syncfs` (seen with strace).
-fn copy_onto_cephfs_fsyncs_each_file_and_never_trusts_syncfs(cluster: &Cluster) {
+/// durable with its own `fsync`, and so does a seal of files another process wrote there without
+/// syncing them; neither calls `syncfs` (seen with strace).
+fn copy_and_seal_on_cephfs_fsync_each_file_and_never_trust_syncfs(cluster: &Cluster) {
     let Some(strace) = require_tool("strace") else { return };
     let (a, _) = shared_dir(cluster, "durable");
     let work = tempfile::tempdir().unwrap();
-    let (src, trace) = (work.path().join("src"), work.path().join("strace"));
+    let src = work.path().join("src");
     std::fs::create_dir(&src).unwrap();
+    std::fs::create_dir(a.join("snap")).unwrap();
     for i in 0..12 {
         std::fs::write(src.join(format!("file-{i}")), format!("content {i}")).unwrap();
+        std::fs::write(a.join("snap").join(format!("file-{i}")), format!("content {i}")).unwrap();
     }
-    let out = Command::new(strace)
-        .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs", "-o"])
-        .arg(&trace)
-        .arg(safefs().get_program())
-        .arg("copy")
-        .arg(&src)
-        .arg(a.join("dst"))
-        .output()
-        .unwrap();
-    assert_exit(&out, 0);
-    let calls = std::fs::read_to_string(&trace).unwrap();
-    let count = |name: &str| calls.lines().filter(|l| l.contains(&format!("{name}("))).count();
-    assert_eq!(count("syncfs"), 0, "syncfs is not trusted on FUSE:\n{calls}");
-    assert!(count("fsync") + count("fdatasync") >= 12, "an fsync per file:\n{calls}");
+    let trace = work.path().join("strace");
+    let synced = |verb: &[&std::ffi::OsStr]| {
+        let out = Command::new(&strace)
+            .args(["-f", "-qq", "-e", "trace=fsync,fdatasync,syncfs", "-o"])
+            .arg(&trace)
+            .arg(safefs().get_program())
+            .args(verb)
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        let calls = std::fs::read_to_string(&trace).unwrap();
+        let count = |name: &str| calls.lines().filter(|l| l.contains(&format!("{name}("))).count();
+        assert_eq!(count("syncfs"), 0, "{verb:?}: syncfs is not trusted on FUSE:\n{calls}");
+        assert!(count("fsync") + count("fdatasync") >= 12, "{verb:?}: an fsync per file:\n{calls}");
+    };
+    synced(&["copy".as_ref(), src.as_os_str(), a.join("dst").as_os_str()]);
+    synced(&["seal".as_ref(), a.join("snap").as_os_str()]);
 }
 
 /// A producer on host A holds the lock and has written its temp when the MDS evicts host A (as
