@@ -359,13 +359,15 @@ impl Cluster {
         let n = self.commands.fetch_add(1, Ordering::Relaxed);
         let out_path = self.dir().join(format!("log/command-{n}.out"));
         let err_path = self.dir().join(format!("log/command-{n}.err"));
-        let mut child = cmd
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(File::create(&out_path).expect("a command's output file"))
             .stderr(File::create(&err_path).expect("a command's output file"))
             .spawn()
             .unwrap_or_else(|e| panic!("failed to run {cmd:?}: {e}"));
-        let status = self.until(&format!("{cmd:?} ends"), || child.try_wait().ok().flatten());
+        // Killed if the deadline passes or a daemon dies while it runs (the panic drops it).
+        let mut child = KillOnDrop(child);
+        let status = self.until(&format!("{cmd:?} ends"), || child.0.try_wait().ok().flatten());
         let stdout = std::fs::read_to_string(&out_path).unwrap_or_default();
         let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
         assert!(status.success(), "{cmd:?} failed ({status}):\n{stdout}\n{stderr}");
@@ -387,7 +389,7 @@ impl Cluster {
                 self.dir().display()
             );
             // Polling a condition under a deadline, not sleeping to synchronise.
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -527,6 +529,18 @@ impl Drop for Cluster {
         }
         if std::env::var_os("CEPH_KEEP_DIR").is_some() {
             eprintln!("ceph: cluster directory kept at {}", self.dir().display());
+        }
+    }
+}
+
+/// A command the cluster runs, killed if the test gives up on it.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
 }

@@ -32,6 +32,8 @@ fn cephfs() {
     // Last: they evict host A, and kill its client.
     an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_over(&cluster);
     cluster.remount(HostId::A);
+    a_lazily_unmounted_host_finishes_its_work_whole_and_keeps_its_lock_meanwhile(&mut cluster);
+    cluster.remount(HostId::A);
     a_dead_client_keeps_its_lock_until_the_server_evicts_it_and_publishes_nothing(&mut cluster);
 }
 
@@ -502,4 +504,30 @@ fn a_dead_client_keeps_its_lock_until_the_server_evicts_it_and_publishes_nothing
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(b.join("T")).unwrap(), "from-host-b");
+}
+
+/// Host A's mount is detached lazily (`umount -l`) while A's producer holds the lock and writes:
+/// that is not a lost lock. ceph-fuse keeps serving the files A's processes have open, the lock
+/// still excludes host B, and the producer publishes its complete artifact, which B then reuses.
+fn a_lazily_unmounted_host_finishes_its_work_whole_and_keeps_its_lock_meanwhile(
+    cluster: &mut Cluster,
+) {
+    let (a, b) = shared_dir(cluster, "lazy-unmount");
+    let mut producer = start_paused_producer(&a, "T", "from-host-a");
+    cluster.unmount_lazily(HostId::A);
+    let refused =
+        safefs().arg("lock").arg("-n").arg(b.join("T.lock")).arg("true").output().unwrap();
+    assert_exit(&refused, 1);
+
+    drop(producer.stdin.take());
+    let err = stderr_of(&mut producer);
+    assert_eq!(wait_within(&mut producer), Some(0), "{err}");
+    let reused = safefs()
+        .args(["once", "T", "--", "sh", "-c", "printf from-host-b > {}"])
+        .current_dir(&b)
+        .output()
+        .unwrap();
+    assert_exit(&reused, 0);
+    assert!(String::from_utf8_lossy(&reused.stderr).contains("reused T"));
+    assert_eq!(std::fs::read_to_string(b.join("T")).unwrap(), "from-host-a");
 }
