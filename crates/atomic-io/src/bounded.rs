@@ -17,76 +17,77 @@ use std::path::Path;
 use serde::de::IgnoredAny;
 
 use crate::error::JsonlProblem;
-use crate::{Error, Result, sys};
+use crate::{ReadError, Result, sys};
 
 /// Buffer size of the file reader under [`validate_jsonl`].
 const READ_BUFFER: usize = 256 * 1024;
 /// The smallest line buffer a [`LineReader`] allocates once a line is not empty.
 const MIN_LINE_CAPACITY: usize = 8 * 1024;
 
-/// Reads all of `path` into memory, failing with [`Error::FileTooLarge`] if it has more than `max`
+/// Reads all of `path` into memory, failing with [`ReadError::FileTooLarge`] if it has more than `max`
 /// bytes, whether its metadata says so or it grows while being read. At most `max + 1` bytes are
 /// ever read.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// use atomic_io::{Error, bounded::read_bounded};
+/// use atomic_io::{ReadError, bounded::read_bounded};
 ///
 /// let path = dir.path().join("config.json");
 /// std::fs::write(&path, b"{}")?;
 /// assert_eq!(read_bounded(&path, 2)?, b"{}");
-/// assert!(matches!(read_bounded(&path, 1), Err(Error::FileTooLarge { len: 2, max: 1, .. })));
+/// assert!(matches!(read_bounded(&path, 1), Err(ReadError::FileTooLarge { len: 2, max: 1, .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn read_bounded(path: impl AsRef<Path>, max: u64) -> Result<Vec<u8>> {
+pub fn read_bounded(path: impl AsRef<Path>, max: u64) -> Result<Vec<u8>, ReadError> {
     let path = path.as_ref();
     let file = open_regular(path)?;
-    let len = file.metadata().map_err(|source| Error::Read { path: path.into(), source })?.len();
+    let len =
+        file.metadata().map_err(|source| ReadError::Read { path: path.into(), source })?.len();
     if len > max {
-        return Err(Error::FileTooLarge { path: path.into(), len, max });
+        return Err(ReadError::FileTooLarge { path: path.into(), len, max });
     }
     // `len <= max`, and a `Vec` this size was the caller's stated budget.
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
-        .map_err(|source| Error::Read { path: path.into(), source })?;
+        .map_err(|source| ReadError::Read { path: path.into(), source })?;
     let read = bytes.len() as u64;
     if read > max {
-        return Err(Error::FileTooLarge { path: path.into(), len: read, max });
+        return Err(ReadError::FileTooLarge { path: path.into(), len: read, max });
     }
     Ok(bytes)
 }
 
 /// Opens `path` for reading without blocking on a FIFO and refuses anything but a regular file.
-fn open_regular(path: &Path) -> Result<File> {
+fn open_regular(path: &Path) -> Result<File, ReadError> {
     let file =
-        sys::open_nonblock(path).map_err(|source| Error::Open { path: path.into(), source })?;
-    let meta = file.metadata().map_err(|source| Error::Open { path: path.into(), source })?;
+        sys::open_nonblock(path).map_err(|source| ReadError::Open { path: path.into(), source })?;
+    let meta = file.metadata().map_err(|source| ReadError::Open { path: path.into(), source })?;
     if !meta.is_file() {
         let kind = names::FileKind::of(&meta).unwrap_or(names::FileKind::Other);
-        return Err(Error::NotAFile { path: path.into(), kind });
+        return Err(ReadError::NotAFile { path: path.into(), kind });
     }
     Ok(file)
 }
 
 /// Reads lines of at most `max_line` bytes (not counting the `\n`) from a `BufRead`.
 ///
-/// A longer line fails with [`Error::LineTooLong`] naming its 1-based number; its bytes are
+/// A longer line fails with [`ReadError::LineTooLong`] naming its 1-based number; its bytes are
 /// consumed but never stored, so memory stays at most `max_line` plus the `BufRead`'s own buffer.
 /// The next call goes on after that line. The last line needs no trailing `\n`; a `\r` before the
 /// `\n` is kept.
 ///
 /// ```
-/// use atomic_io::{Error, bounded::LineReader};
+/// use atomic_io::{ReadError, bounded::LineReader};
 ///
 /// let input = b"short\nthis line is far too long\nok\n";
 /// let mut lines = LineReader::new(&input[..], 10);
 /// assert_eq!(lines.next_line()?, Some(&b"short"[..]));
-/// assert!(matches!(lines.next_line(), Err(Error::LineTooLong { line: 2, max: 10 })));
+/// assert!(matches!(lines.next_line(), Err(ReadError::LineTooLong { line: 2, max: 10 })));
 /// assert_eq!(lines.next_line()?, Some(&b"ok"[..]));
 /// assert_eq!(lines.line_number(), 3);
 /// assert_eq!(lines.next_line()?, None);
-/// # Ok::<(), atomic_io::Error>(())
+/// # Ok::<(), atomic_io::ReadError>(())
 /// ```
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -118,9 +119,9 @@ impl<R: BufRead> LineReader<R> {
     /// assert_eq!(lines.next_line()?, Some(&b"a"[..]));
     /// assert_eq!(lines.next_line()?, Some(&b"b"[..]));
     /// assert_eq!(lines.next_line()?, None);
-    /// # Ok::<(), atomic_io::Error>(())
+    /// # Ok::<(), atomic_io::ReadError>(())
     /// ```
-    pub fn next_line(&mut self) -> Result<Option<&[u8]>> {
+    pub fn next_line(&mut self) -> Result<Option<&[u8]>, ReadError> {
         self.line.clear();
         if self.skipping {
             if !self.skip_rest_of_line()? {
@@ -134,7 +135,7 @@ impl<R: BufRead> LineReader<R> {
                 Ok(available) => available,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(source) => {
-                    return Err(Error::ReadLine { line: self.line_number + 1, source });
+                    return Err(ReadError::ReadLine { line: self.line_number + 1, source });
                 }
             };
             if available.is_empty() {
@@ -154,7 +155,7 @@ impl<R: BufRead> LineReader<R> {
                 self.line_number += 1;
                 self.skipping = newline.is_none();
                 self.line.clear();
-                return Err(Error::LineTooLong { line: self.line_number, max: self.max_line });
+                return Err(ReadError::LineTooLong { line: self.line_number, max: self.max_line });
             }
             reserve_bounded(&mut self.line, take, self.max_line);
             self.line.extend_from_slice(&available[..take]);
@@ -169,13 +170,13 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// Consumes input up to and including the next `\n`; false if the input ended first.
-    fn skip_rest_of_line(&mut self) -> Result<bool> {
+    fn skip_rest_of_line(&mut self) -> Result<bool, ReadError> {
         loop {
             let available = match self.inner.fill_buf() {
                 Ok(available) => available,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                 // Still the over-long line, whose number was already counted.
-                Err(source) => return Err(Error::ReadLine { line: self.line_number, source }),
+                Err(source) => return Err(ReadError::ReadLine { line: self.line_number, source }),
             };
             if available.is_empty() {
                 return Ok(false);
@@ -198,7 +199,7 @@ impl<R: BufRead> LineReader<R> {
     /// let mut lines = atomic_io::bounded::LineReader::new(&b"a\nb\n"[..], 8);
     /// lines.next_line()?;
     /// assert_eq!(lines.line_number(), 1);
-    /// # Ok::<(), atomic_io::Error>(())
+    /// # Ok::<(), atomic_io::ReadError>(())
     /// ```
     pub fn line_number(&self) -> u64 {
         self.line_number
@@ -210,7 +211,7 @@ impl<R: BufRead> LineReader<R> {
     /// let mut lines = atomic_io::bounded::LineReader::new(&b"ab\ncd"[..], 8);
     /// while lines.next_line()?.is_some() {}
     /// assert_eq!(lines.bytes_read(), 5);
-    /// # Ok::<(), atomic_io::Error>(())
+    /// # Ok::<(), atomic_io::ReadError>(())
     /// ```
     pub fn bytes_read(&self) -> u64 {
         self.bytes
@@ -277,13 +278,13 @@ pub struct JsonlReport {
 /// Blank lines (empty or white space only) are **refused**, as the JSON Lines format says each line
 /// is a value; a file ending in `\n` does not end in a blank line, and a last line without `\n`
 /// counts. A `\r\n` line end is accepted (`\r` is JSON white space). The first offending line is
-/// reported as [`Error::Jsonl`] with its number and a [`JsonlProblem`]; a file over `max_file`
-/// (by its metadata, or grown while being read) as [`Error::FileTooLarge`]. Memory is bounded by
+/// reported as [`ReadError::Jsonl`] with its number and a [`JsonlProblem`]; a file over `max_file`
+/// (by its metadata, or grown while being read) as [`ReadError::FileTooLarge`]. Memory is bounded by
 /// `max_line` plus a 256 KiB read buffer.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// use atomic_io::{Error, JsonlProblem, bounded::{validate_jsonl, JsonlLimits}};
+/// use atomic_io::{JsonlProblem, ReadError, bounded::{validate_jsonl, JsonlLimits}};
 ///
 /// let path = dir.path().join("batch.jsonl");
 /// std::fs::write(&path, b"{\"text\": \"a\"}\n{\"text\": \"b\"}\n")?;
@@ -292,14 +293,18 @@ pub struct JsonlReport {
 ///
 /// std::fs::write(&path, b"{\"text\": \"a\"}\n{\"text\": \n")?;
 /// let err = validate_jsonl(&path, &JsonlLimits::default()).unwrap_err();
-/// assert!(matches!(err, Error::Jsonl { line: 2, problem: JsonlProblem::Json(_), .. }));
+/// assert!(matches!(err, ReadError::Jsonl { line: 2, problem: JsonlProblem::Json(_), .. }));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn validate_jsonl(path: impl AsRef<Path>, limits: &JsonlLimits) -> Result<JsonlReport> {
+pub fn validate_jsonl(
+    path: impl AsRef<Path>,
+    limits: &JsonlLimits,
+) -> Result<JsonlReport, ReadError> {
     let path = path.as_ref();
     let file = open_regular(path)?;
-    let len = file.metadata().map_err(|source| Error::Read { path: path.into(), source })?.len();
-    let too_large = |len| Error::FileTooLarge { path: path.into(), len, max: limits.max_file };
+    let len =
+        file.metadata().map_err(|source| ReadError::Read { path: path.into(), source })?.len();
+    let too_large = |len| ReadError::FileTooLarge { path: path.into(), len, max: limits.max_file };
     if len > limits.max_file {
         return Err(too_large(len));
     }
@@ -319,13 +324,13 @@ pub fn validate_jsonl(path: impl AsRef<Path>, limits: &JsonlLimits) -> Result<Js
                 continue;
             }
             Ok(Some(Some(problem))) => problem,
-            Err(Error::LineTooLong { max, .. }) => JsonlProblem::TooLong { max },
-            Err(Error::ReadLine { source, .. }) => {
-                return Err(Error::Read { path: path.into(), source });
+            Err(ReadError::LineTooLong { max, .. }) => JsonlProblem::TooLong { max },
+            Err(ReadError::ReadLine { source, .. }) => {
+                return Err(ReadError::Read { path: path.into(), source });
             }
             Err(other) => return Err(other),
         };
-        return Err(Error::Jsonl { path: path.into(), line: lines.line_number(), problem });
+        return Err(ReadError::Jsonl { path: path.into(), line: lines.line_number(), problem });
     }
     Ok(JsonlReport { lines: count, bytes: lines.bytes_read() })
 }
@@ -362,7 +367,7 @@ mod tests {
             match reader.next_line() {
                 Ok(Some(line)) => out.push(Ok(line.to_vec())),
                 Ok(None) => return out,
-                Err(Error::LineTooLong { line, .. }) => out.push(Err(line)),
+                Err(ReadError::LineTooLong { line, .. }) => out.push(Err(line)),
                 Err(other) => panic!("{other}"),
             }
         }
@@ -387,10 +392,10 @@ mod tests {
         let reader = BufReader::with_capacity(3, &input[..]);
         let mut lines = LineReader::new(reader, 4);
         assert_eq!(lines.next_line().unwrap(), Some(&b"12"[..]));
-        assert!(matches!(lines.next_line(), Err(Error::LineTooLong { line: 2, max: 4 })));
+        assert!(matches!(lines.next_line(), Err(ReadError::LineTooLong { line: 2, max: 4 })));
         assert!(lines.buffer_capacity() <= 4);
         assert_eq!(lines.next_line().unwrap(), Some(&b"1234"[..]));
-        assert!(matches!(lines.next_line(), Err(Error::LineTooLong { line: 4, .. })));
+        assert!(matches!(lines.next_line(), Err(ReadError::LineTooLong { line: 4, .. })));
         assert_eq!(lines.next_line().unwrap(), None);
         assert_eq!(lines.bytes_read(), input.len() as u64);
     }

@@ -1,4 +1,7 @@
-//! The crate's one error type.
+//! The crate's errors, one type per audience: [`Error`] for the writer ([`AtomicFile`](crate::AtomicFile),
+//! [`write_atomic`](crate::write_atomic), [`sync_dir`](crate::sync_dir)), [`SweepError`] for
+//! [`sweep`](crate::sweep::sweep), [`ReadError`] for the bounded reads of
+//! [`bounded`](crate::bounded).
 
 use std::io;
 use std::path::PathBuf;
@@ -6,8 +9,8 @@ use std::path::PathBuf;
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong in this crate. Every variant names the path (or the line) it is
-/// about and, where there is one, carries the `io::Error` that caused it.
+/// What can go wrong writing a file atomically. Every variant names the path it is about and,
+/// where there is one, carries the `io::Error` that caused it.
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
@@ -189,6 +192,21 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
+}
+
+/// What can go wrong in a [`sweep`](crate::sweep::sweep): a directory it could not read, or a temp
+/// file it could not examine or remove. The sweep goes on and lists each in
+/// [`SweepReport::errors`](crate::sweep::SweepReport::errors), except one about the directory it
+/// was given.
+///
+/// ```
+/// let err = atomic_io::sweep::sweep("/nonexistent/dir", &Default::default()).unwrap_err();
+/// assert!(matches!(err, atomic_io::SweepError::ReadDir { .. }));
+/// assert_eq!(err.to_string(), "failed to read directory /nonexistent/dir");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SweepError {
     /// Reading a directory during a sweep failed.
     #[error("failed to read directory {}", names::shown(path))]
     ReadDir {
@@ -204,6 +222,41 @@ pub enum Error {
         path: PathBuf,
         /// The cause.
         source: io::Error,
+    },
+    /// Removing a temp file failed.
+    #[error("failed to remove temp file {}", names::shown(temp))]
+    RemoveTemp {
+        /// The temp file.
+        temp: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+}
+
+/// What can go wrong in a bounded read ([`read_bounded`](crate::bounded::read_bounded),
+/// [`LineReader`](crate::bounded::LineReader), [`validate_jsonl`](crate::bounded::validate_jsonl)):
+/// the file could not be opened or read, is not a regular file, or is (or holds a line) larger
+/// than the limit, or is not valid JSONL.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("big");
+/// std::fs::write(&path, vec![b'x'; 100])?;
+/// let err = atomic_io::bounded::read_bounded(&path, 10).unwrap_err();
+/// assert!(matches!(err, atomic_io::ReadError::FileTooLarge { len: 100, max: 10, .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The path exists but is not a regular file (a FIFO, socket, device or directory); not read.
+    /// (The message is the writer's, word for word.)
+    #[error("refusing to replace {}: it is a {kind}, not a regular file", names::shown(path))]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead.
+        kind: names::FileKind,
     },
     /// Opening a file for a bounded read failed.
     #[error("failed to open {}", names::shown(path))]
@@ -259,7 +312,7 @@ pub enum Error {
     },
 }
 
-/// What is wrong with a line of a JSONL file (see [`Error::Jsonl`]).
+/// What is wrong with a line of a JSONL file (see [`ReadError::Jsonl`]).
 ///
 /// ```
 /// use atomic_io::JsonlProblem;
@@ -296,18 +349,18 @@ fn json_reason(err: &serde_json::Error) -> String {
     }
 }
 
-impl Error {
-    /// The 1-based line number this error is about, for line-level errors of [`bounded`](crate::bounded).
+impl ReadError {
+    /// The 1-based line number this error is about, for line-level errors.
     ///
     /// ```
-    /// let err = atomic_io::Error::LineTooLong { line: 7, max: 10 };
+    /// let err = atomic_io::ReadError::LineTooLong { line: 7, max: 10 };
     /// assert_eq!(err.line(), Some(7));
     /// ```
     pub fn line(&self) -> Option<u64> {
         match self {
-            Error::LineTooLong { line, .. }
-            | Error::ReadLine { line, .. }
-            | Error::Jsonl { line, .. } => Some(*line),
+            ReadError::LineTooLong { line, .. }
+            | ReadError::ReadLine { line, .. }
+            | ReadError::Jsonl { line, .. } => Some(*line),
             _ => None,
         }
     }
@@ -336,20 +389,50 @@ impl Error {
             | Error::SyncTemp { source, .. }
             | Error::Rename { source, .. }
             | Error::SyncDir { source, .. }
-            | Error::RemoveTemp { source, .. }
-            | Error::ReadDir { source, .. }
-            | Error::Examine { source, .. }
-            | Error::Open { source, .. }
-            | Error::Read { source, .. }
-            | Error::ReadLine { source, .. } => source.kind(),
+            | Error::RemoveTemp { source, .. } => source.kind(),
             Error::InvalidTarget { .. } | Error::NotAFile { .. } => io::ErrorKind::InvalidInput,
             Error::IsDirectory { .. } => io::ErrorKind::IsADirectory,
             Error::MissingParent { .. } => io::ErrorKind::NotFound,
             Error::ParentNotDirectory { .. } => io::ErrorKind::NotADirectory,
             Error::SymlinkLoop { .. } => io::ErrorKind::Other,
             Error::TargetExists { .. } => io::ErrorKind::AlreadyExists,
-            Error::FileTooLarge { .. } => io::ErrorKind::FileTooLarge,
-            Error::LineTooLong { .. } | Error::Jsonl { .. } => io::ErrorKind::InvalidData,
+        }
+    }
+}
+
+impl SweepError {
+    /// The [`io::ErrorKind`] of its I/O cause.
+    ///
+    /// ```
+    /// let err = atomic_io::sweep::sweep("/nonexistent/dir", &Default::default()).unwrap_err();
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            SweepError::ReadDir { source, .. }
+            | SweepError::Examine { source, .. }
+            | SweepError::RemoveTemp { source, .. } => source.kind(),
+        }
+    }
+}
+
+impl ReadError {
+    /// The [`io::ErrorKind`] that fits this error: its I/O cause's kind where it has one;
+    /// otherwise `FileTooLarge`, `InvalidData` for a line that is too long or not valid, and
+    /// `InvalidInput` for a path that is not a regular file.
+    ///
+    /// ```
+    /// let err = atomic_io::ReadError::LineTooLong { line: 7, max: 10 };
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::InvalidData);
+    /// ```
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            ReadError::Open { source, .. }
+            | ReadError::Read { source, .. }
+            | ReadError::ReadLine { source, .. } => source.kind(),
+            ReadError::NotAFile { .. } => io::ErrorKind::InvalidInput,
+            ReadError::FileTooLarge { .. } => io::ErrorKind::FileTooLarge,
+            ReadError::LineTooLong { .. } | ReadError::Jsonl { .. } => io::ErrorKind::InvalidData,
         }
     }
 }
@@ -368,6 +451,25 @@ impl Error {
 /// ```
 impl From<Error> for io::Error {
     fn from(err: Error) -> io::Error {
+        io::Error::new(err.io_kind(), err)
+    }
+}
+
+/// As for [`Error`]: the kind from [`SweepError::io_kind`], the same message and causes.
+impl From<SweepError> for io::Error {
+    fn from(err: SweepError) -> io::Error {
+        io::Error::new(err.io_kind(), err)
+    }
+}
+
+/// As for [`Error`]: the kind from [`ReadError::io_kind`], the same message and causes.
+///
+/// ```
+/// let err = atomic_io::ReadError::FileTooLarge { path: "big".into(), len: 9, max: 8 };
+/// assert_eq!(std::io::Error::from(err).kind(), std::io::ErrorKind::FileTooLarge);
+/// ```
+impl From<ReadError> for io::Error {
+    fn from(err: ReadError) -> io::Error {
         io::Error::new(err.io_kind(), err)
     }
 }
@@ -391,5 +493,26 @@ mod io_tests {
         assert_eq!(cause.kind(), io::ErrorKind::StorageFull);
         let missing = Error::MissingParent { path: "d/x".into(), parent: "d".into() };
         assert_eq!(io::Error::from(missing).kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn sweep_and_read_errors_become_io_errors_of_their_kind_and_come_back_typed() {
+        let sweep = SweepError::Examine {
+            path: ".a.atomic-Ab3dE6gH9j.tmp".into(),
+            source: io::ErrorKind::PermissionDenied.into(),
+        };
+        let message = sweep.to_string();
+        let io = io::Error::from(sweep);
+        assert_eq!((io.kind(), io.to_string()), (io::ErrorKind::PermissionDenied, message));
+        assert!(io.into_inner().unwrap().downcast::<SweepError>().is_ok());
+        let read =
+            ReadError::Jsonl { path: "a.jsonl".into(), line: 3, problem: JsonlProblem::Blank };
+        let io = io::Error::from(read);
+        assert_eq!(io.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(
+            io.to_string(),
+            "a.jsonl: line 3: blank line (every line must hold one JSON value)"
+        );
+        assert!(io.into_inner().unwrap().downcast::<ReadError>().is_ok());
     }
 }

@@ -135,7 +135,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 pub use durable::{FileSystem, Mount, sync_file_system};
-pub use error::{Error, JsonlProblem, Result};
+pub use error::{Error, JsonlProblem, ReadError, Result, SweepError};
 /// What [`Error::NotAFile`] found instead of a regular file (the `names` crate's, so that every
 /// crate says it alike).
 pub use names::FileKind;

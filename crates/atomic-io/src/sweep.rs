@@ -17,7 +17,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Result, is_temp_name, sys};
+use crate::{Result, SweepError, is_temp_name, sys};
 
 /// How to sweep.
 ///
@@ -50,7 +50,7 @@ pub struct SweepReport {
     pub busy: Vec<PathBuf>,
     /// Directories that could not be read and temps that could not be examined or removed; the
     /// sweep went on past each.
-    pub errors: Vec<Error>,
+    pub errors: Vec<SweepError>,
 }
 
 /// Sweeps `dir` recursively: removes orphaned temp files (see the [module docs](self)).
@@ -74,7 +74,7 @@ pub struct SweepReport {
 /// assert!(dir.join("unrelated.tmp").exists());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn sweep(dir: impl AsRef<Path>, opts: &SweepOptions) -> Result<SweepReport> {
+pub fn sweep(dir: impl AsRef<Path>, opts: &SweepOptions) -> Result<SweepReport, SweepError> {
     let root = dir.as_ref();
     let mut report = SweepReport::default();
     let mut pending = vec![root.to_path_buf()];
@@ -82,9 +82,9 @@ pub fn sweep(dir: impl AsRef<Path>, opts: &SweepOptions) -> Result<SweepReport> 
     while let Some(dir) = pending.pop() {
         let entries = match read_sorted(&dir) {
             Ok(entries) => entries,
-            Err(source) if first => return Err(Error::ReadDir { path: dir, source }),
+            Err(source) if first => return Err(SweepError::ReadDir { path: dir, source }),
             Err(source) => {
-                report.errors.push(Error::ReadDir { path: dir, source });
+                report.errors.push(SweepError::ReadDir { path: dir, source });
                 continue;
             }
         };
@@ -126,8 +126,8 @@ enum Outcome {
     Gone,
 }
 
-fn sweep_one(path: &Path, dry_run: bool) -> Result<Outcome> {
-    let examine = |source| Error::Examine { path: path.to_path_buf(), source };
+fn sweep_one(path: &Path, dry_run: bool) -> Result<Outcome, SweepError> {
+    let examine = |source| SweepError::Examine { path: path.to_path_buf(), source };
     let file: File = match sys::open_nofollow_nonblock(path) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Outcome::Gone),
@@ -160,7 +160,7 @@ fn sweep_one(path: &Path, dry_run: bool) -> Result<Outcome> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(Outcome::Removed),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Outcome::Gone),
-        Err(source) => Err(Error::RemoveTemp { temp: path.to_path_buf(), source }),
+        Err(source) => Err(SweepError::RemoveTemp { temp: path.to_path_buf(), source }),
     }
     // `file` closes here, releasing the lock only after the removal.
 }

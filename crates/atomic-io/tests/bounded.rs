@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read};
 
 use atomic_io::bounded::{JsonlLimits, LineReader, read_bounded, validate_jsonl};
-use atomic_io::{Error, JsonlProblem};
+use atomic_io::{JsonlProblem, ReadError};
 
 #[test]
 fn read_bounded_refuses_a_file_over_the_limit() {
@@ -15,7 +15,7 @@ fn read_bounded_refuses_a_file_over_the_limit() {
     fs::write(&path, vec![b'x'; 1000]).unwrap();
     assert_eq!(read_bounded(&path, 1000).unwrap().len(), 1000);
     let err = read_bounded(&path, 999).unwrap_err();
-    assert!(matches!(err, Error::FileTooLarge { len: 1000, max: 999, .. }), "{err}");
+    assert!(matches!(err, ReadError::FileTooLarge { len: 1000, max: 999, .. }), "{err}");
     assert!(err.to_string().contains("big"), "{err}");
 }
 
@@ -26,7 +26,7 @@ fn read_bounded_checks_again_while_reading() {
     let path = "/proc/self/status";
     assert_eq!(fs::metadata(path).unwrap().len(), 0);
     let err = read_bounded(path, 16).unwrap_err();
-    assert!(matches!(err, Error::FileTooLarge { len: 17, max: 16, .. }), "{err}");
+    assert!(matches!(err, ReadError::FileTooLarge { len: 17, max: 16, .. }), "{err}");
     assert!(read_bounded(path, 1 << 20).unwrap().starts_with(b"Name:"));
 }
 
@@ -43,9 +43,9 @@ fn read_bounded_refuses_a_fifo_without_blocking() {
     )
     .unwrap();
     let err = read_bounded(&fifo, 10).unwrap_err();
-    assert!(matches!(err, Error::NotAFile { kind: atomic_io::FileKind::Fifo, .. }), "{err}");
+    assert!(matches!(err, ReadError::NotAFile { kind: atomic_io::FileKind::Fifo, .. }), "{err}");
     let err = validate_jsonl(&fifo, &JsonlLimits::default()).unwrap_err();
-    assert!(matches!(err, Error::NotAFile { .. }), "{err}");
+    assert!(matches!(err, ReadError::NotAFile { .. }), "{err}");
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn a_huge_line_fails_with_its_number_and_is_not_buffered() {
     let mut lines = LineReader::new(BufReader::with_capacity(8192, input), MAX);
     assert_eq!(lines.next_line().unwrap(), Some(&b"{\"ok\": 1}"[..]));
     let err = lines.next_line().unwrap_err();
-    assert!(matches!(err, Error::LineTooLong { line: 2, max: MAX }), "{err}");
+    assert!(matches!(err, ReadError::LineTooLong { line: 2, max: MAX }), "{err}");
     assert!(
         lines.buffer_capacity() as u64 <= MAX,
         "line buffer grew to {} bytes for a {HUGE}-byte line",
@@ -94,7 +94,7 @@ fn line_reader_agrees_with_bufread_lines_on_ordinary_input() {
     assert_eq!(got, want);
 }
 
-fn jsonl_err(content: &[u8], limits: &JsonlLimits) -> Error {
+fn jsonl_err(content: &[u8], limits: &JsonlLimits) -> ReadError {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("input.jsonl");
     fs::write(&path, content).unwrap();
@@ -136,19 +136,19 @@ fn jsonl_limits_are_configurable_and_enforced() {
     let small = limits(10, 1000);
     let err = jsonl_err(b"{\"a\": 1}\n{\"long\": 123456}\n", &small);
     assert!(
-        matches!(err, Error::Jsonl { line: 2, problem: JsonlProblem::TooLong { max: 10 }, .. }),
+        matches!(err, ReadError::Jsonl { line: 2, problem: JsonlProblem::TooLong { max: 10 }, .. }),
         "{err}"
     );
     let small = limits(100, 20);
     let err = jsonl_err(b"{\"a\": 1}\n{\"b\": 2}\n{\"c\": 3}\n", &small);
-    assert!(matches!(err, Error::FileTooLarge { len: 27, max: 20, .. }), "{err}");
+    assert!(matches!(err, ReadError::FileTooLarge { len: 27, max: 20, .. }), "{err}");
 }
 
 #[test]
 fn jsonl_catches_a_file_larger_than_its_metadata() {
     // /proc/self/status reports size 0; with a max_file of 8 bytes the read must stop it.
     let err = validate_jsonl("/proc/self/status", &limits(1 << 20, 8)).unwrap_err();
-    assert!(matches!(err, Error::FileTooLarge { max: 8, .. }), "{err}");
+    assert!(matches!(err, ReadError::FileTooLarge { max: 8, .. }), "{err}");
 }
 
 fn limits(max_line: u64, max_file: u64) -> JsonlLimits {

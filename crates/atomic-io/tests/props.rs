@@ -4,7 +4,7 @@
 //! (`cargo xtask fuzz` does that for every fuzzed parser).
 
 use atomic_io::bounded::{JsonlLimits, LineReader, validate_jsonl};
-use atomic_io::{Error, JsonlProblem};
+use atomic_io::{JsonlProblem, ReadError};
 use proptest::prelude::*;
 
 /// The model: lines split on `\n`, a final piece without `\n` is a line if non-empty.
@@ -39,7 +39,7 @@ proptest! {
                     prop_assert!(expected.len() as u64 <= max);
                     prop_assert_eq!(line, expected);
                 }
-                Err(Error::LineTooLong { line, max: m }) => {
+                Err(ReadError::LineTooLong { line, max: m }) => {
                     prop_assert_eq!((line, m), (number, max));
                     prop_assert!(expected.len() as u64 > max, "line {} of {} bytes refused", number, expected.len());
                 }
@@ -73,7 +73,7 @@ proptest! {
         broken[k] = bad.to_vec();
         std::fs::write(&path, broken.iter().flat_map(|l| [&l[..], b"\n"].concat()).collect::<Vec<u8>>()).unwrap();
         match validate_jsonl(&path, &limits) {
-            Err(Error::Jsonl { line, problem, .. }) => {
+            Err(ReadError::Jsonl { line, problem, .. }) => {
                 prop_assert_eq!(line, k as u64 + 1);
                 let expected_kind = match bad {
                     b"" => matches!(problem, JsonlProblem::Blank),

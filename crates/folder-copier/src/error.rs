@@ -144,7 +144,7 @@ pub enum Error {
         /// DST.
         dst: PathBuf,
         /// The cause.
-        source: atomic_io::Error,
+        source: atomic_io::SweepError,
     },
 
     /// SRC itself could not be listed.
@@ -296,6 +296,10 @@ pub enum FileError {
     /// target).
     #[error(transparent)]
     Atomic(#[from] atomic_io::Error),
+    /// A leftover temp file in DST could not be examined or removed before the copy (its message
+    /// names it).
+    #[error(transparent)]
+    Sweep(#[from] atomic_io::SweepError),
     /// Hashing a source or destination file to compare contents (`checksum` mode) failed.
     #[error(transparent)]
     Checksum(#[from] checksum::Error),
@@ -560,6 +564,7 @@ impl FileError {
                 source.io_error().map_or(io::ErrorKind::Other, io::Error::kind)
             }
             FileError::Atomic(source) => source.io_kind(),
+            FileError::Sweep(source) => source.io_kind(),
             FileError::Checksum(source) => source.io_kind(),
             FileError::NotRegular { .. } | FileError::SameFile { .. } => {
                 io::ErrorKind::InvalidInput

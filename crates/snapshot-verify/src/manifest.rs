@@ -239,11 +239,11 @@ pub(crate) fn read_sizes(
                 })
             }
             Ok(None) => break,
-            Err(atomic_io::Error::LineTooLong { line, max }) => {
+            Err(atomic_io::ReadError::LineTooLong { line, max }) => {
                 issues.push(line, format!("longer than the limit of {max} bytes"));
                 continue;
             }
-            Err(atomic_io::Error::ReadLine { source, .. }) => {
+            Err(atomic_io::ReadError::ReadLine { source, .. }) => {
                 return Err(Error::ReadManifest { path: path.into(), source });
             }
             Err(other) => {

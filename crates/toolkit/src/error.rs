@@ -17,9 +17,21 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// From `atomic-io`.
+    /// From `atomic-io`'s writer.
     #[error(transparent)]
     AtomicIo(#[from] atomic_io::Error),
+    /// From `atomic-io`'s sweep.
+    ///
+    /// ```
+    /// let err = toolkit::atomic_io::sweep::sweep("/nonexistent/dir", &Default::default());
+    /// let err = toolkit::Error::from(err.unwrap_err());
+    /// assert_eq!(err.io_kind(), std::io::ErrorKind::NotFound);
+    /// ```
+    #[error(transparent)]
+    Sweep(#[from] atomic_io::SweepError),
+    /// From `atomic-io`'s bounded reads.
+    #[error(transparent)]
+    BoundedRead(#[from] atomic_io::ReadError),
     /// From `checksum`.
     #[error(transparent)]
     Checksum(#[from] checksum::Error),
@@ -129,6 +141,8 @@ impl Error {
             Error::Io(err) => err.kind(),
             Error::StatusName { .. } | Error::StatusIsPidFile { .. } => io::ErrorKind::InvalidInput,
             Error::AtomicIo(err) => err.io_kind(),
+            Error::Sweep(err) => err.io_kind(),
+            Error::BoundedRead(err) => err.io_kind(),
             Error::DirLock(err) => err.io_kind(),
             Error::Copy(err) => err.io_kind(),
             Error::Checksum(err) => err.io_kind(),

@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use atomic_io::Error;
+use atomic_io::ReadError;
 use atomic_io::bounded::{JsonlLimits, validate_jsonl};
 
 use crate::exit;
@@ -48,7 +48,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             out!("{} lines, {} bytes: {}", report.lines, report.bytes, names::shown(&args.file));
             Ok(ExitCode::SUCCESS)
         }
-        Err(err @ (Error::Jsonl { .. } | Error::FileTooLarge { .. })) => {
+        Err(err @ (ReadError::Jsonl { .. } | ReadError::FileTooLarge { .. })) => {
             say!("jsonl: {}", crate::Chain(&err));
             Ok(exit::FAILED.into())
         }
