@@ -59,6 +59,7 @@ mod file;
 mod manifest;
 mod stamp;
 mod tree;
+mod walk;
 
 pub use digest::{Algo, Digest, Hasher, hash_bytes};
 pub use error::{Error, Result};
@@ -74,3 +75,4 @@ pub use tree::{
     ListedFile, Listing, READS_PER_CORE, Skipped, TreeEntry, TreeOptions, TreeProgress, TreeReport,
     hash_files, hash_tree, list_tree, reading_threads, thread_pool,
 };
+pub use walk::{Status, Walk, WalkEntry, walk_tree};

@@ -1,12 +1,12 @@
 //! Hashing whole directory trees: a deterministic walk, files hashed in parallel.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, PoisonError};
 
 use rayon::prelude::*;
 
 use crate::FileKind;
 use crate::file::hash_file_with;
+use crate::walk::{Status, Walk, walk_tree};
 use crate::{Algo, Digest, Error, FileDigest, Result};
 
 /// How to hash a tree.
@@ -208,125 +208,27 @@ pub fn list_tree(root: impl AsRef<Path>) -> Result<Listing> {
         let kind = FileKind::of(&meta).unwrap_or(FileKind::Other);
         return Err(Error::NotAFile { path: root.into(), kind });
     }
-    // Folders are listed by several threads at once: on a cold cache each directory read and
-    // each `lstat` waits for the device, and one thread would wait for them one at a time.
-    let work = Mutex::new(Work { dirs: vec![PathBuf::new()], busy: 0 });
-    let more = Condvar::new();
-    let parts: Vec<Listing> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..reading_threads(None))
-            .map(|_| scope.spawn(|| list_dirs(root, &work, &more)))
-            .collect();
-        // A worker that panicked lost its part: say so rather than return a short listing.
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker.join().unwrap_or_else(|_| Listing {
-                    errors: vec![Error::Walk {
-                        path: root.into(),
-                        source: std::io::Error::other("a listing thread panicked"),
-                    }],
-                    ..Default::default()
-                })
-            })
-            .collect()
-    });
-    let mut listing = Listing::default();
-    for part in parts {
-        listing.files.extend(part.files);
-        listing.skipped.extend(part.skipped);
-        listing.errors.extend(part.errors);
+    // Folders are listed by several threads at once (see `walk_tree`); a root that cannot be
+    // listed is one collected error, like any folder below it.
+    let walk = match walk_tree(root, Status::Lstat, None) {
+        Ok(walk) => walk,
+        Err(err) => Walk { errors: vec![err], ..Default::default() },
+    };
+    let mut listing = Listing { errors: walk.errors, ..Default::default() };
+    for entry in walk.entries {
+        match (entry.kind, entry.meta) {
+            (Some(FileKind::Directory), _) => {}
+            (None, Some(meta)) => {
+                listing.files.push(ListedFile { rel: entry.rel, len: meta.len() })
+            }
+            (kind, _) => listing
+                .skipped
+                .push(Skipped { rel: entry.rel, kind: kind.unwrap_or(FileKind::Other) }),
+        }
     }
     listing.files.sort_by(|a, b| a.rel.as_os_str().cmp(b.rel.as_os_str()));
     listing.skipped.sort_by(|a, b| a.rel.as_os_str().cmp(b.rel.as_os_str()));
     Ok(listing)
-}
-
-/// Folders still to list, and how many are being listed (the walk ends when both are zero).
-struct Work {
-    dirs: Vec<PathBuf>,
-    busy: usize,
-}
-
-/// One listing thread: takes folders (relative to `root`) off `work` until none are left and no
-/// other thread can add more; returns what it found.
-fn list_dirs(root: &Path, work: &Mutex<Work>, more: &Condvar) -> Listing {
-    let mut found = Listing::default();
-    loop {
-        let next = {
-            let mut w = work.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                if let Some(dir) = w.dirs.pop() {
-                    w.busy += 1;
-                    break Some(dir);
-                }
-                if w.busy == 0 {
-                    break None;
-                }
-                w = more.wait(w).unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        let Some(rel) = next else {
-            more.notify_all();
-            return found;
-        };
-        let subdirs = list_dir(root, &rel, &mut found);
-        let mut w = work.lock().unwrap_or_else(PoisonError::into_inner);
-        w.dirs.extend(subdirs);
-        w.busy -= 1;
-        more.notify_all();
-    }
-}
-
-/// Lists the folder `rel` under `root` into `found`, without following symlinks; returns its
-/// subfolders.
-fn list_dir(root: &Path, rel: &Path, found: &mut Listing) -> Vec<PathBuf> {
-    let dir = root.join(rel);
-    let walk_error = |path: PathBuf, source| Error::Walk { path, source };
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(source) => {
-            found.errors.push(walk_error(dir, source));
-            return Vec::new();
-        }
-    };
-    let mut subdirs = Vec::new();
-    for entry in entries {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(source) => {
-                found.errors.push(walk_error(dir.clone(), source));
-                continue;
-            }
-        };
-        let rel = rel.join(entry.file_name());
-        // The type from the directory entry (`lstat` only where the file system gives none).
-        let file_type = match entry.file_type() {
-            Ok(file_type) => file_type,
-            Err(source) => {
-                found.errors.push(walk_error(entry.path(), source));
-                continue;
-            }
-        };
-        if file_type.is_dir() {
-            subdirs.push(rel);
-            continue;
-        }
-        // `DirEntry::metadata` does not follow symlinks.
-        let meta = entry.metadata();
-        if file_type.is_file() {
-            match meta {
-                Ok(meta) => found.files.push(ListedFile { rel, len: meta.len() }),
-                Err(source) => found.errors.push(walk_error(entry.path(), source)),
-            }
-            continue;
-        }
-        let kind = match meta {
-            Ok(meta) => FileKind::of(&meta).unwrap_or(FileKind::Other),
-            Err(_) => FileKind::Other,
-        };
-        found.skipped.push(Skipped { rel, kind });
-    }
-    subdirs
 }
 
 /// Hashes `paths` in parallel on a pool of [`reading_threads`]`(jobs)` threads; results come

@@ -90,7 +90,6 @@
 //!   implementation of the format for the whole toolkit.
 //! - `atomic-io`: the crash-safe manifest write (`AtomicFile`, staged then renamed), the temp-name
 //!   pattern to leave out, and the bounded line reader for the sizes file.
-//! - `walkdir`: the `lstat` walk that never follows links and reports errors per entry.
 //! - `rayon`: files hashed in parallel on a pool built per call and sized by the caller.
 //! - `rustix`: `openat2`/`openat` with `O_NOFOLLOW`, `RESOLVE_BENEATH`, `O_NONBLOCK` without
 //!   `unsafe`.

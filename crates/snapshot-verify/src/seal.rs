@@ -245,8 +245,8 @@ pub fn seal(
 ) -> Result<Sealed> {
     let dir = dir.as_ref();
     let root = open_root(dir)?;
-    let tree =
-        walk(dir, Detail::Stat).map_err(|source| Error::Open { path: dir.into(), source })?;
+    let tree = walk(dir, Detail::Stat, spec.jobs)
+        .map_err(|source| Error::Open { path: dir.into(), source })?;
     let mut refusals = Refusals::default();
     let files = list_files(&tree, spec, &mut refusals);
     check_required(&tree, spec, &mut refusals);
@@ -565,8 +565,8 @@ fn reverify(
     progress: &dyn SnapshotProgress,
 ) -> Result<Report> {
     // A full check with sizes: no `lstat` per file (see `verify`).
-    let tree =
-        walk(dir, Detail::Kind).map_err(|source| Error::Open { path: dir.into(), source })?;
+    let tree = walk(dir, Detail::Kind, Some(pool.current_num_threads()))
+        .map_err(|source| Error::Open { path: dir.into(), source })?;
     let report = check(&Check {
         root,
         tree: &tree,

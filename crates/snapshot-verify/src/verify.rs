@@ -123,7 +123,8 @@ pub fn verify(
         (Mode::Full, Some(_)) => Detail::Kind,
         _ => Detail::Stat,
     };
-    let tree = walk(dir, detail).map_err(|source| Error::Open { path: dir.into(), source })?;
+    let tree =
+        walk(dir, detail, opts.jobs).map_err(|source| Error::Open { path: dir.into(), source })?;
     Ok(check(&Check {
         root: &root,
         tree: &tree,

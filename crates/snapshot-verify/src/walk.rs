@@ -69,61 +69,47 @@ impl Tree {
     }
 }
 
-/// Walks `root` without following any symlink, learning `detail` about each regular file. An
-/// error listing `root` itself is returned; errors further down are collected in
-/// [`Tree::errors`] and the walk goes on.
-pub(crate) fn walk(root: &Path, detail: Detail) -> io::Result<Tree> {
-    let mut tree = Tree::default();
-    for entry in walkdir::WalkDir::new(root).follow_links(false).min_depth(1) {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                let depth = err.depth();
-                let path = err.path().map(Path::to_path_buf);
-                let source = err
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("file system loop found while walking"));
-                match path {
-                    Some(path) if depth > 0 || path != root => {
-                        let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-                        tree.errors.push((rel, source));
-                    }
-                    _ => return Err(source),
-                }
-                continue;
-            }
+/// Walks `root` without following any symlink, learning `detail` about each regular file; the
+/// folders are listed by several threads at once (`checksum::walk_tree`, at most `threads`), so a
+/// cold disk has several reads queued. An error listing `root` itself is returned; errors
+/// further down are collected in [`Tree::errors`] and the walk goes on.
+pub(crate) fn walk(root: &Path, detail: Detail, threads: Option<usize>) -> io::Result<Tree> {
+    let status = match detail {
+        Detail::Stat => checksum::Status::Lstat,
+        Detail::Kind => checksum::Status::Kind,
+    };
+    let found = checksum::walk_tree(root, status, threads).map_err(walk_source)?;
+    let mut tree = Tree { nodes: HashMap::with_capacity(found.entries.len()), errors: Vec::new() };
+    for entry in found.entries {
+        let node = match (entry.kind, entry.meta) {
+            (Some(FileKind::Directory), _) => Node::Dir,
+            (Some(FileKind::Symlink), _) => Node::Symlink,
+            (Some(kind), _) => Node::Special(kind),
+            (None, meta) => Node::File(
+                meta.map(|meta| FileStat { len: meta.len(), ctime: Timestamp::ctime(&meta) }),
+            ),
         };
-        // Proof the strip cannot fail: walkdir yields paths that start with the root it was given.
-        let rel = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-        let file_type = entry.file_type();
-        let node = if file_type.is_dir() {
-            Node::Dir
-        } else if file_type.is_symlink() {
-            Node::Symlink
-        } else if file_type.is_file() && detail == Detail::Kind {
-            // The type comes from the directory entry (walkdir asks `lstat` only where the file
-            // system gives none).
-            Node::File(None)
-        } else {
-            // `metadata` is `lstat` here (links are not followed).
-            match entry.metadata() {
-                Ok(meta) => match FileKind::of(&meta) {
-                    None => Node::File(Some(FileStat {
-                        len: meta.len(),
-                        ctime: Timestamp::ctime(&meta),
-                    })),
-                    Some(kind) => Node::Special(kind),
-                },
-                Err(err) => {
-                    let source = err.into_io_error().unwrap_or_else(|| io::Error::other("lstat"));
-                    tree.errors.push((rel, source));
-                    continue;
-                }
+        tree.nodes.insert(entry.rel.into_os_string(), node);
+    }
+    for err in found.errors {
+        let rel = match &err {
+            checksum::Error::Walk { path, .. } => {
+                // Proof the strip cannot fail: the walk names paths below the root it was given.
+                path.strip_prefix(root).unwrap_or(path).to_path_buf()
             }
+            _ => PathBuf::new(),
         };
-        tree.nodes.insert(rel.into_os_string(), node);
+        tree.errors.push((rel, walk_source(err)));
     }
     Ok(tree)
+}
+
+/// The I/O error inside a walk's error (the walk reports nothing else).
+fn walk_source(err: checksum::Error) -> io::Error {
+    match err {
+        checksum::Error::Walk { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    }
 }
 
 /// Where the symlink at `rel` points, and whether that target, read lexically from the link's own
@@ -166,7 +152,7 @@ mod tests {
         std::fs::create_dir(root.join("d")).unwrap();
         std::fs::write(root.join("d/f"), b"abc").unwrap();
         symlink(outside.path(), root.join("out")).unwrap();
-        let tree = walk(root, Detail::Stat).unwrap();
+        let tree = walk(root, Detail::Stat, None).unwrap();
         assert_eq!(tree.get(Path::new("d")), Some(&Node::Dir));
         assert!(matches!(
             tree.get(Path::new("d/f")),
@@ -175,7 +161,7 @@ mod tests {
         assert_eq!(tree.get(Path::new("out")), Some(&Node::Symlink));
         assert!(tree.get(Path::new("out/secret")).is_none(), "followed a symlink");
         assert_eq!(tree.iter().count(), 3);
-        let kinds = walk(root, Detail::Kind).unwrap();
+        let kinds = walk(root, Detail::Kind, Some(1)).unwrap();
         assert_eq!(kinds.get(Path::new("d/f")), Some(&Node::File(None)));
         assert_eq!(kinds.get(Path::new("out")), Some(&Node::Symlink));
     }

@@ -1,0 +1,206 @@
+//! The parallel walk: every entry under a root, listed by several threads at once, no symlink
+//! followed. [`crate::list_tree`] builds on it, and so does snapshot-verify's walk.
+
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, PoisonError};
+
+use crate::FileKind;
+use crate::{Error, Result, reading_threads};
+
+/// How much [`walk_tree`] learns about the regular files it finds.
+///
+/// ```
+/// assert_ne!(checksum::Status::Lstat, checksum::Status::Kind);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// An `lstat` of every regular file ([`WalkEntry::meta`] is set): for callers that need the
+    /// length or times.
+    Lstat,
+    /// The type from the directory entry only (`lstat` only where the file system gives no type):
+    /// for callers that open each file and take its status on the descriptor anyway.
+    Kind,
+}
+
+/// One entry found by [`walk_tree`].
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("a"), b"xy").unwrap();
+/// let walk = checksum::walk_tree(dir.path(), checksum::Status::Lstat, None).unwrap();
+/// let entry = &walk.entries[0];
+/// assert_eq!((entry.kind, entry.meta.as_ref().map(|m| m.len())), (None, Some(2)));
+/// ```
+#[derive(Debug)]
+pub struct WalkEntry {
+    /// Path relative to the root.
+    pub rel: PathBuf,
+    /// `None` for a regular file, otherwise what it is (directories are descended into, symlinks
+    /// never followed).
+    pub kind: Option<FileKind>,
+    /// The entry's `lstat`: for regular files with [`Status::Lstat`] and for FIFOs, sockets and
+    /// devices (their kind needs it); `None` for directories and symlinks.
+    pub meta: Option<Metadata>,
+}
+
+/// Everything [`walk_tree`] found, in no particular order.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let walk = checksum::walk_tree(dir.path(), checksum::Status::Kind, None).unwrap();
+/// assert!(walk.entries.is_empty() && walk.errors.is_empty());
+/// ```
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Every entry below the root, directories included.
+    pub entries: Vec<WalkEntry>,
+    /// Folders that could not be listed and entries that could not be examined
+    /// ([`Error::Walk`], naming the full path); the rest of the walk went on.
+    pub errors: Vec<Error>,
+}
+
+/// Lists every entry below the directory `root` without following symlinks, on
+/// [`reading_threads`]`(threads)` threads sharing a queue of folders: on a cold cache each folder
+/// read and each `lstat` waits for the device, and one thread would wait for them one at a time.
+///
+/// An error listing `root` itself is returned; errors below it are collected in
+/// [`Walk::errors`].
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::create_dir(dir.path().join("d")).unwrap();
+/// std::os::unix::fs::symlink("/", dir.path().join("d/up")).unwrap();
+/// let walk = checksum::walk_tree(dir.path(), checksum::Status::Kind, Some(2)).unwrap();
+/// let mut kinds: Vec<_> = walk.entries.iter().map(|e| (e.rel.clone(), e.kind)).collect();
+/// kinds.sort_by(|a, b| a.0.cmp(&b.0));
+/// use checksum::FileKind::{Directory, Symlink};
+/// assert_eq!(kinds, [("d".into(), Some(Directory)), ("d/up".into(), Some(Symlink))]);
+/// ```
+pub fn walk_tree(root: impl AsRef<Path>, status: Status, threads: Option<usize>) -> Result<Walk> {
+    let root = root.as_ref();
+    // The root first, on this thread: its failure is the caller's error, not a collected one.
+    let mut first = Walk::default();
+    let dirs = list_dir(root, Path::new(""), status, &mut first)
+        .map_err(|source| Error::Walk { path: root.into(), source })?;
+    let work = Mutex::new(Work { dirs, busy: 0 });
+    let more = Condvar::new();
+    let threads = reading_threads(threads);
+    let parts: Vec<Walk> = std::thread::scope(|scope| {
+        let workers: Vec<_> =
+            (0..threads).map(|_| scope.spawn(|| list_dirs(root, status, &work, &more))).collect();
+        // A worker that panicked lost its part: say so rather than return a short walk.
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker.join().unwrap_or_else(|_| Walk {
+                    errors: vec![Error::Walk {
+                        path: root.into(),
+                        source: std::io::Error::other("a listing thread panicked"),
+                    }],
+                    ..Default::default()
+                })
+            })
+            .collect()
+    });
+    for part in parts {
+        first.entries.extend(part.entries);
+        first.errors.extend(part.errors);
+    }
+    Ok(first)
+}
+
+/// Folders still to list, and how many are being listed (the walk ends when both are zero).
+struct Work {
+    dirs: Vec<PathBuf>,
+    busy: usize,
+}
+
+/// One listing thread: takes folders (relative to `root`) off `work` until none are left and no
+/// other thread can add more; returns what it found.
+fn list_dirs(root: &Path, status: Status, work: &Mutex<Work>, more: &Condvar) -> Walk {
+    let mut found = Walk::default();
+    loop {
+        let next = {
+            let mut w = work.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if let Some(dir) = w.dirs.pop() {
+                    w.busy += 1;
+                    break Some(dir);
+                }
+                if w.busy == 0 {
+                    break None;
+                }
+                w = more.wait(w).unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        let Some(rel) = next else {
+            more.notify_all();
+            return found;
+        };
+        let subdirs = list_dir(root, &rel, status, &mut found).unwrap_or_else(|source| {
+            found.errors.push(Error::Walk { path: root.join(&rel), source });
+            Vec::new()
+        });
+        let mut w = work.lock().unwrap_or_else(PoisonError::into_inner);
+        w.dirs.extend(subdirs);
+        w.busy -= 1;
+        more.notify_all();
+    }
+}
+
+/// Lists the folder `rel` under `root` into `found`; returns its subfolders, or the error that
+/// kept it from being read at all.
+fn list_dir(
+    root: &Path,
+    rel: &Path,
+    status: Status,
+    found: &mut Walk,
+) -> std::io::Result<Vec<PathBuf>> {
+    let dir = root.join(rel);
+    let mut subdirs = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(source) => {
+                found.errors.push(Error::Walk { path: dir.clone(), source });
+                continue;
+            }
+        };
+        let rel = rel.join(entry.file_name());
+        // The type from the directory entry (`lstat` only where the file system gives none).
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
+            Err(source) => {
+                found.errors.push(Error::Walk { path: entry.path(), source });
+                continue;
+            }
+        };
+        let (kind, stat) = if file_type.is_dir() {
+            subdirs.push(rel.clone());
+            (Some(FileKind::Directory), false)
+        } else if file_type.is_symlink() {
+            (Some(FileKind::Symlink), false)
+        } else if file_type.is_file() {
+            (None, status == Status::Lstat)
+        } else {
+            (Some(FileKind::Other), true)
+        };
+        let meta = if stat {
+            // `DirEntry::metadata` does not follow symlinks.
+            match entry.metadata() {
+                Ok(meta) => Some(meta),
+                Err(source) => {
+                    found.errors.push(Error::Walk { path: entry.path(), source });
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        // The status, where taken, names the kind (a FIFO, or a file replaced since the listing).
+        let kind = meta.as_ref().map_or(kind, |meta| FileKind::of(meta));
+        found.entries.push(WalkEntry { rel, kind, meta });
+    }
+    Ok(subdirs)
+}
