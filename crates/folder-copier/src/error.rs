@@ -133,7 +133,7 @@ pub enum Error {
     /// The thread pool could not be built.
     #[error("failed to start {jobs} copy threads")]
     ThreadPool {
-        /// Threads asked for (0: one per core).
+        /// Threads asked for.
         jobs: usize,
         /// The cause.
         source: rayon::ThreadPoolBuildError,

@@ -50,7 +50,8 @@ pub fn copy(
 /// In order: leftover temp files of an earlier, killed copy are removed from DST (atomic-io's
 /// sweep of the whole of DST, which spares temps a live writer holds); the destination directories are created (a
 /// symlink planted where a directory goes is replaced by the directory); then a pool of
-/// [`CopyOptions::jobs`] threads runs one task per source directory (a very large one, thousands of
+/// [`CopyOptions::jobs`] threads (by default several per core, see
+/// [`checksum::reading_threads`]) runs one task per source directory (a very large one, thousands of
 /// files or hundreds of MiB, is cut into up to `jobs` slices), largest first. Each task copies
 /// its directory's files in name order: each file is read once, hashed and written into a temp file
 /// beside its destination; batches of temps are synced, verified and renamed into place, then the
@@ -85,7 +86,10 @@ pub fn execute(
             available: totals.available.unwrap_or(0),
         });
     }
-    let jobs = opts.jobs.unwrap_or(0);
+    // More threads than cores unless the caller caps them: on a cold cache most of a copy's time
+    // is spent waiting for reads (and write-back), and a device answers faster with several
+    // requests queued; the hashing threads time-slice the cores when everything is cached.
+    let jobs = checksum::reading_threads(opts.jobs);
     let pool =
         checksum::thread_pool(jobs, "copy").map_err(|source| Error::ThreadPool { jobs, source })?;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 pub use atomic_io::Durability;
 
-/// How to copy. `Default` is: one task per core, verification on, [`Durability::Full`], skip by
+/// How to copy. `Default` is: several tasks per core ([`CopyOptions::jobs`]), verification on, [`Durability::Full`], skip by
 /// size and mtime (at DST's mtime step), case sensitivity probed on DST, 3 tries from 100 ms for transient errors, no
 /// cancel flag, free space read with `fs4`.
 ///
@@ -26,8 +26,10 @@ pub use atomic_io::Durability;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct CopyOptions {
-    /// Source directories copied at once (threads in the pool built for this copy); `None` is one
-    /// per core.
+    /// Source directories (or slices of a large one) copied at once: the threads of the pool built
+    /// for this copy, a cap. `None` is `checksum::reading_threads(None)`, several per core
+    /// ([`checksum::READS_PER_CORE`]): a copy mostly waits for the device on a cold cache, and the
+    /// device answers faster with several reads queued.
     pub jobs: Option<usize>,
     /// Re-read each written temp file and compare its XXH3-128 hash with the hash of the bytes read
     /// from the source before renaming it into place. Its size is compared either way. See the

@@ -45,7 +45,8 @@ use crate::exit;
 #[derive(clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub(crate) struct Args {
-    /// Number of source directories copied at once (default: number of cores).
+    /// Source directories (or slices of a large one) copied at once (default: several per
+    /// core, so a cold disk has several reads queued).
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
     /// Skip re-reading each written temp file before it is renamed into place (its size is still
