@@ -214,7 +214,7 @@ impl AtomicFile {
     /// ```
     pub fn create(target: impl AsRef<Path>, opts: &WriteOptions) -> Result<AtomicFile> {
         let given = target.as_ref();
-        let target = resolve_symlinks(given)?;
+        let (target, status) = resolve_symlinks(given)?;
         let Some(target_name) = target.file_name().map(OsStr::to_owned) else {
             return Err(Error::InvalidTarget {
                 path: given.to_owned(),
@@ -231,7 +231,9 @@ impl AtomicFile {
         let dir_path =
             if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.clone() };
 
-        let existing = match std::fs::metadata(&target) {
+        // The `lstat` that ended the resolution, of a path that is not a symlink: what `stat`
+        // would say of it, without asking again.
+        let existing = match status {
             Ok(meta) if meta.is_dir() => return Err(Error::IsDirectory { path: target }),
             Ok(meta) if !meta.is_file() => {
                 let kind = names::FileKind::of(&meta).unwrap_or(names::FileKind::Other);
@@ -265,7 +267,8 @@ impl AtomicFile {
             (None, Some(meta)) => meta.mode() & 0o777,
             (None, None) => 0o666,
         };
-        let (file, temp_name) = create_locked(&dir, &dir_path, &target, &target_name, create_mode)?;
+        let (file, temp_name, status) =
+            create_locked(&dir, &dir_path, &target, &target_name, create_mode)?;
         let temp = Temp {
             temp_path: parent.join(&temp_name),
             file,
@@ -277,7 +280,7 @@ impl AtomicFile {
             opts: *opts,
             armed: true,
         };
-        set_permissions(&temp, opts.mode, existing.as_ref())?;
+        set_permissions(&temp, status, opts.mode, existing.as_ref())?;
         Ok(AtomicFile { temp })
     }
 
@@ -600,7 +603,8 @@ impl Temp {
     }
 }
 
-/// Creates a temp file named for `target_name` in `dir` and takes its exclusive lock.
+/// Creates a temp file named for `target_name` in `dir` and takes its exclusive lock; returns it
+/// with its name and its status as taken after the lock.
 ///
 /// Between `open(O_EXCL)` and `flock` a sweep could lock and remove the new file. So after locking,
 /// a temp that no longer has a name (`nlink == 0`) is abandoned for a fresh one, and a temp whose
@@ -612,7 +616,7 @@ fn create_locked(
     target: &Path,
     target_name: &OsStr,
     mode: u32,
-) -> Result<(File, OsString)> {
+) -> Result<(File, OsString, Metadata)> {
     let prefix = temp_prefix(target_name);
     let mut last_temp = dir_path.join(&prefix);
     for _ in 0..LOCK_ATTEMPTS {
@@ -638,10 +642,9 @@ fn create_locked(
         last_temp = dir_path.join(&temp_name);
         match fs4::FileExt::try_lock(&file) {
             Ok(()) => {
-                let linked = file.metadata().map(|m| m.nlink() > 0);
-                match linked {
-                    Ok(true) => return Ok((file, temp_name)),
-                    Ok(false) => continue, // a sweep removed it before we locked it
+                match file.metadata() {
+                    Ok(meta) if meta.nlink() > 0 => return Ok((file, temp_name, meta)),
+                    Ok(_) => continue, // a sweep removed it before we locked it
                     Err(source) => {
                         let _ = sys::unlink_at(dir, &temp_name);
                         return Err(Error::Lock { temp: last_temp, source });
@@ -668,17 +671,23 @@ fn create_locked(
 }
 
 /// Gives the temp file its final mode (and owner, where permitted) before any data is written.
-fn set_permissions(temp: &Temp, mode: Option<u32>, existing: Option<&Metadata>) -> Result<()> {
+/// `ours` is the temp's status since its creation (`create_locked`'s).
+fn set_permissions(
+    temp: &Temp,
+    ours: Metadata,
+    mode: Option<u32>,
+    existing: Option<&Metadata>,
+) -> Result<()> {
     let perm_error = |source| Error::Permissions {
         temp: temp.temp_path.clone(),
         target: temp.target.clone(),
         source,
     };
+    let mut current = ours;
     let mode = match (mode, existing) {
         (Some(mode), _) => mode & 0o7777,
         (None, Some(old)) => {
-            let ours = temp.file.metadata().map_err(perm_error)?;
-            if (ours.uid(), ours.gid()) != (old.uid(), old.gid()) {
+            if (current.uid(), current.gid()) != (old.uid(), old.gid()) {
                 // Root may give the file back to its owner; others may at most pick one of their
                 // groups. EPERM means "not permitted": the new file keeps the writer's ownership.
                 let chown = std::os::unix::fs::fchown(&temp.file, Some(old.uid()), Some(old.gid()))
@@ -690,7 +699,8 @@ fn set_permissions(temp: &Temp, mode: Option<u32>, existing: Option<&Metadata>) 
                         }
                     });
                 match chown {
-                    Ok(()) => {}
+                    // A chown clears set-id bits: the mode below is compared with what is left.
+                    Ok(()) => current = temp.file.metadata().map_err(perm_error)?,
                     Err(err) if sys::is_eperm(&err) => {}
                     Err(err) => return Err(perm_error(err)),
                 }
@@ -703,15 +713,16 @@ fn set_permissions(temp: &Temp, mode: Option<u32>, existing: Option<&Metadata>) 
     };
     // A file system that keeps no modes (FAT through FUSE) may refuse any `chmod` (ENOSYS): one
     // that would change nothing is not made.
-    let current = temp.file.metadata().map_err(perm_error)?;
     if current.mode() & 0o7777 == mode {
         return Ok(());
     }
     temp.file.set_permissions(Permissions::from_mode(mode)).map_err(perm_error)
 }
 
-/// Follows symlinks from `path` to the file they finally name (which need not exist).
-fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
+/// Follows symlinks from `path` to the file they finally name (which need not exist); returns it
+/// with the result of its `lstat` (not found, or not a directory on the way, are left for the
+/// caller to judge).
+fn resolve_symlinks(path: &Path) -> Result<(PathBuf, io::Result<Metadata>)> {
     let mut current = path.to_owned();
     for _ in 0..=MAX_SYMLINKS {
         match std::fs::symlink_metadata(&current) {
@@ -723,9 +734,9 @@ fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
                     _ => link,
                 };
             }
-            Ok(_) => return Ok(current),
+            Ok(meta) => return Ok((current, Ok(meta))),
             Err(err) if err.kind() == io::ErrorKind::NotFound || sys::is_enotdir(&err) => {
-                return Ok(current);
+                return Ok((current, Err(err)));
             }
             Err(source) => return Err(Error::Inspect { path: current, source }),
         }
