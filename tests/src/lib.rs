@@ -144,3 +144,43 @@ pub fn wait_within(child: &mut std::process::Child) -> Option<i32> {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// Runs `cargo xtask ARGS` under `strace -f` (asserting exit 0) and counts its system calls by
+/// name: how tests check that nothing is done twice per file, with counts rather than times.
+/// `trace` is where strace writes (a path in the test's temp directory).
+pub fn count_syscalls(
+    strace: &Path,
+    trace: &Path,
+    args: &[&std::ffi::OsStr],
+) -> std::collections::BTreeMap<String, usize> {
+    let out = Command::new(strace)
+        .args(["-f", "-qq", "-o"])
+        .arg(trace)
+        .arg(xtask_path())
+        .args(args)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let mut counts = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(trace).unwrap().lines() {
+        // `PID name(args) = result`; a call interrupted by another thread's is split over an
+        // "unfinished" and a "resumed" line, and only the first names the call with its "(".
+        let call = line.split_once(' ').map_or(line, |(_, rest)| rest).trim_start();
+        if let Some((name, _)) = call.split_once('(')
+            && !name.is_empty()
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            *counts.entry(name.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The status calls (`stat`, `lstat`, `fstat`, `newfstatat`, `statx`) among `counts`.
+pub fn status_calls(counts: &std::collections::BTreeMap<String, usize>) -> usize {
+    counts
+        .iter()
+        .filter(|(name, _)| name.contains("stat") && *name != "statfs" && *name != "fstatfs")
+        .map(|(_, n)| n)
+        .sum()
+}

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use e2e::{assert_exit, require_tool, xtask};
+use e2e::{assert_exit, count_syscalls, require_tool, status_calls, xtask};
 
 /// A snapshot directory `snap` inside a fresh temp dir: nested folders, spaces, non-ASCII names,
 /// files around the hash buffer size, JSON configs.
@@ -370,21 +370,6 @@ fn sealing_while_another_process_writes_is_refused_or_consistent() {
 }
 
 /// The status calls (`stat` family) a command makes, counted with strace.
-fn status_calls(strace: &Path, trace: &Path, args: &[&std::ffi::OsStr]) -> usize {
-    let out = Command::new(strace)
-        .args(["-f", "-qq", "-e", "trace=%stat,%fstat", "-o"])
-        .arg(trace)
-        .arg(e2e::xtask_path())
-        .args(args)
-        .output()
-        .unwrap();
-    assert_exit(&out, 0);
-    let calls = std::fs::read_to_string(trace).unwrap();
-    // A call interrupted by another thread's is split over an "unfinished" and a "resumed" line;
-    // only the first names the call with its opening parenthesis.
-    calls.lines().filter(|line| line.contains("stat(") || line.contains("statx(")).count()
-}
-
 /// Nothing done twice per file: a full verify takes each file's status twice (on the open
 /// descriptor before reading, to refuse what is not a regular file, and after, to see a change
 /// during the read), not a third time in the walk; `hash` once in its listing and once on the
@@ -402,8 +387,9 @@ fn verify_and_hash_take_each_files_status_at_most_twice() {
     }
     assert_exit(&xtask().arg("seal").arg(&dir).output().unwrap(), 0);
     let trace = tmp.path().join("trace");
-    let verify = status_calls(&strace, &trace, &["verify".as_ref(), dir.as_os_str()]);
-    let hash = status_calls(&strace, &trace, &["hash".as_ref(), dir.as_os_str()]);
+    let verify =
+        status_calls(&count_syscalls(&strace, &trace, &["verify".as_ref(), dir.as_os_str()]));
+    let hash = status_calls(&count_syscalls(&strace, &trace, &["hash".as_ref(), dir.as_os_str()]));
     // 2 per file, plus a little for start-up, the directories and the manifest; 3 per file
     // (1,200 here) would fail.
     let limit = files * 5 / 2;

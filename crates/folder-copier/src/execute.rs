@@ -129,6 +129,7 @@ pub fn execute(
         keeps_holes: dest.keeps_holes,
         xattrs_ok: std::sync::atomic::AtomicBool::new(true),
         owners_ok: std::sync::atomic::AtomicBool::new(true),
+        owner: sys::effective_owner(),
     };
     // One task per directory, or per slice of a very large one (see `task::slices`); largest
     // first, so a big directory does not start last and run alone at the end.

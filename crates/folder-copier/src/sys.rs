@@ -29,13 +29,18 @@ pub(crate) fn advise_sequential(file: &File) {
 }
 
 /// Gives `to` the owner and group of the source (`from`), as `cp -a` does, when they differ from
-/// the ones a new file of this process gets; then sets `mode` again where it has set-id bits,
+/// the ones a new file of this process gets (`ours`, from [`effective_owner`]); then sets `mode` again where it has set-id bits,
 /// which the kernel clears on a chown. Fails where the process may not give files away (not
 /// root) or the file system keeps no owners.
-pub(crate) fn copy_owner(from: &Metadata, to: &File, mode: Option<u32>) -> io::Result<()> {
+pub(crate) fn copy_owner(
+    from: &Metadata,
+    to: &File,
+    mode: Option<u32>,
+    ours: (u32, u32),
+) -> io::Result<()> {
     use rustix::fs::{Gid, Uid};
     let (uid, gid) = (from.uid(), from.gid());
-    if (uid, gid) == (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw()) {
+    if (uid, gid) == ours {
         return Ok(());
     }
     rustix::fs::fchown(to, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
@@ -43,6 +48,12 @@ pub(crate) fn copy_owner(from: &Metadata, to: &File, mode: Option<u32>) -> io::R
         rustix::fs::fchmod(to, Mode::from_raw_mode(mode))?;
     }
     Ok(())
+}
+
+/// This process's effective user and group ids (what a new file is owned by, unless its
+/// directory hands down its group).
+pub(crate) fn effective_owner() -> (u32, u32) {
+    (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
 }
 
 /// Copies the extended attributes of the open file `from` onto the open file `to`. A source file

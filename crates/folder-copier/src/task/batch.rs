@@ -115,7 +115,10 @@ impl<'p> DirTask<'_, 'p> {
                 },
             };
             match outcome {
-                Ok(Some(s)) => staged.push((job, s)),
+                Ok(Some((s, len))) => {
+                    job.len = len;
+                    staged.push((job, s));
+                }
                 Ok(None) => cancelled = true,
                 Err(err) => {
                     let len = entry_len(job.entry);
@@ -134,7 +137,7 @@ impl<'p> DirTask<'_, 'p> {
             staged = self.read_back_from_media(staged);
         }
         for (job, s) in staged {
-            let len = s.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+            let len = job.len;
             let outcome = match s.rename() {
                 Ok(()) => {
                     self.changed = true;

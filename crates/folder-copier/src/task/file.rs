@@ -141,7 +141,7 @@ impl DirTask<'_, '_> {
         }
         // Owners before attributes and modes: a chown clears set-id bits and file capabilities.
         if self.shared.owners_ok.load(Ordering::Relaxed)
-            && let Err(err) = sys::copy_owner(&before, temp.as_file(), opts.mode)
+            && let Err(err) = sys::copy_owner(&before, temp.as_file(), opts.mode, self.shared.owner)
             && self.shared.owners_ok.swap(false, Ordering::Relaxed)
         {
             let warning = Warning::OwnersNotKept { path: job.src.clone(), reason: err.to_string() };
@@ -249,18 +249,22 @@ impl DirTask<'_, '_> {
     }
 
     /// Checks the temp: its size, and unless `verify` is off the hash of its bytes read back
-    /// (the batch is synced afterwards, in `flush`).
-    pub(super) fn finish(&mut self, job: &Job<'_>, written: Written) -> Result<Staged, FileError> {
+    /// (the batch is synced afterwards, in `flush`); returns it staged, with its checked length.
+    pub(super) fn finish(
+        &mut self,
+        job: &Job<'_>,
+        written: Written,
+    ) -> Result<(Staged, u64), FileError> {
         let staged = written.temp.stage()?;
         let temp = staged.temp_path().to_owned();
         let read_back = |source| FileError::ReadBack { temp: temp.clone(), source };
-        let actual = staged.as_file().metadata().map_err(read_back)?.len();
-        if actual != written.len {
+        let len = staged.as_file().metadata().map_err(read_back)?.len();
+        if len != written.len {
             return Err(FileError::SizeMismatch {
                 src: job.src.clone(),
                 temp: temp.clone(),
                 expected: written.len,
-                actual,
+                actual: len,
             });
         }
         if self.opts().verify {
@@ -289,6 +293,6 @@ impl DirTask<'_, '_> {
                 });
             }
         }
-        Ok(staged)
+        Ok((staged, len))
     }
 }

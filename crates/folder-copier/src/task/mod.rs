@@ -45,6 +45,9 @@ pub(crate) struct Shared<'a> {
     pub(crate) xattrs_ok: std::sync::atomic::AtomicBool,
     /// Whether owners are still being kept; cleared (and said once) at the first that cannot be.
     pub(crate) owners_ok: std::sync::atomic::AtomicBool,
+    /// This process's effective user and group, read once for the copy: a file they already
+    /// own needs no `chown` (two system calls per file saved).
+    pub(crate) owner: (u32, u32),
 }
 
 /// One file to copy.
@@ -55,6 +58,8 @@ struct Job<'p> {
     entry: &'p EntryPlan,
     /// XXH3-128 of the bytes read from the source, once written (for the read-back from media).
     digest: Option<checksum::Digest>,
+    /// The length of its staged temp, as `finish` checked it (0 until then).
+    len: u64,
 }
 
 /// The result of one directory's task.
@@ -162,7 +167,7 @@ impl<'s, 'p> DirTask<'s, 'p> {
                     }
                     EntryKind::File { len } => {
                         let dst = self.dst_dir.join(&entry.name);
-                        let job = Job { rel, src, dst, entry, digest: None };
+                        let job = Job { rel, src, dst, entry, digest: None, len: 0 };
                         match self.prepare(&job) {
                             Ok(None) => break 'entries false,
                             Ok(Some(Prepared::Skip(len))) => {

@@ -38,7 +38,7 @@ impl DirTask<'_, '_> {
         &mut self,
         job: &Job<'_>,
         mut attempt: u32,
-    ) -> Result<Option<Staged>, FileError> {
+    ) -> Result<Option<(Staged, u64)>, FileError> {
         loop {
             let Some(written) = self.write_with_retries(job, attempt)? else { return Ok(None) };
             attempt = written.attempt;
