@@ -15,16 +15,22 @@ use crate::{FileError, ReadBack, Result};
 
 /// A batch is renamed once its files hold this many bytes, bounding the data waiting to be synced.
 pub(crate) const BATCH_BYTES: u64 = 64 * 1024 * 1024;
-/// Open descriptors a whole copy may hold for batched temps (each temp holds two: itself and its
-/// directory), shared among the threads; well under the common soft limit of 1024.
-const FD_BUDGET: usize = 400;
+/// Files per batch at most: each batch costs one `syncfs` (a journal commit), so fewer, larger
+/// batches cost less, but every batched temp holds descriptors until its rename.
+const BATCH_FILES_MAX: usize = 512;
 /// From this many files a batch is synced with one `syncfs` rather than one `fsync` per file.
 const SYNCFS_MIN_FILES: usize = 4;
 
 impl Shared<'_> {
-    /// Files per batch for a pool of `jobs` threads, within the descriptor budget.
+    /// Files per batch for a pool of `jobs` threads, within the descriptor budget: each batched
+    /// temp holds two descriptors (itself and its directory), and all the threads' batches
+    /// together may hold half of the process's soft limit on open files, leaving the rest for
+    /// the sources being read and for the caller. More threads mean smaller batches (more
+    /// `syncfs` calls) only where that limit is low.
     pub(crate) fn batch_files_for(jobs: usize) -> usize {
-        (FD_BUDGET / (2 * jobs.max(1))).clamp(1, 128)
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let budget = usize::try_from(limit.unwrap_or(u64::MAX) / 2).unwrap_or(usize::MAX);
+        (budget / (2 * jobs.max(1))).clamp(1, BATCH_FILES_MAX)
     }
 }
 

@@ -132,6 +132,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         signal_hook::flag::register_conditional_shutdown(signal, 130, cancel.clone())?;
         signal_hook::flag::register(signal, cancel.clone())?;
     }
+    raise_open_files_limit();
     let mut opts = CopyOptions::default();
     opts.jobs = args.jobs.map(usize::from);
     opts.verify = !args.no_verify;
@@ -443,6 +444,19 @@ impl CopyProgress for Progress {
             delay.as_millis(),
             crate::Chain(error)
         ));
+    }
+}
+
+/// Lets the copy hold as many open files as the hard limit allows, as a program may: the copier
+/// sizes its batches (one `syncfs` each) by the soft limit, which is often 1024 where the hard
+/// one is far higher. Best effort: a refusal keeps the soft limit, and the batches smaller.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
+        && current < maximum
+    {
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(maximum), ..limit });
     }
 }
 
