@@ -125,7 +125,10 @@ impl DirTask<'_, '_> {
         if let Some(kind) = FileKind::of(&before) {
             return Err(FileError::NotRegular { path: job.src.clone(), kind });
         }
-        sys::advise_sequential(&src);
+        // A file read in one `read` gains nothing from a larger read-ahead: no call for it.
+        if before.len() > BUF_SIZE as u64 {
+            sys::advise_sequential(&src);
+        }
         let mut opts = WriteOptions::default();
         // The batch is synced as a whole before its renames (`flush`), not file by file.
         opts.durability = Durability::None;
