@@ -22,6 +22,13 @@ pub(crate) fn normalize_rel(raw: &Path) -> Result<PathBuf, &'static str> {
     if bytes[0] == b'/' {
         return Err("absolute path");
     }
+    // Almost every listed path is already normal (what `seal` writes): kept as it is, one copy,
+    // not rebuilt a component at a time.
+    if !bytes.ends_with(b"/")
+        && bytes.split(|&b| b == b'/').all(|c| !matches!(c, b"" | b"." | b".."))
+    {
+        return Ok(raw.to_path_buf());
+    }
     let mut out = PathBuf::new();
     for component in bytes.split(|&b| b == b'/') {
         match component {

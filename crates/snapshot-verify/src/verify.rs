@@ -1,5 +1,5 @@
-//! Verification: the manifest is read and validated in full first, then matched against a walk of
-//! the real tree, then (in full mode) every listed regular file is hashed in parallel.
+//! Verification: the manifest is read and validated in full (while the real tree is walked), then
+//! matched against the walk, then (in full mode) every listed regular file is hashed in parallel.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -67,8 +67,9 @@ impl VerifyOptions {
 ///
 /// The manifest is read and validated completely before any other file is opened: a malformed
 /// or over-long line, an absolute path, a `..` component, a NUL byte or a repeated path is an
-/// [`Error::InvalidManifest`] and nothing else is read. Then the tree is walked without following
-/// symlinks and each listed path is matched against what the walk found; every file is opened
+/// [`Error::InvalidManifest`] and no other file is read (the tree's folders are listed meanwhile,
+/// on other threads). The tree is walked without following symlinks and each listed path is
+/// matched against what the walk found; every file is opened
 /// beneath `dir` with no symlink followed at any component, and its type is checked on the open
 /// descriptor, so a FIFO cannot block and a symlink cannot lead outside.
 ///
@@ -111,20 +112,27 @@ pub fn verify(
         let issues = vec![crate::ManifestIssue { line: 0, reason }];
         return Err(Error::InvalidManifest { path: manifest_path, issues, more: 0 });
     }
-    let entries = read_manifest(&file, &manifest_path, opts.limits())?;
-    let sizes = load_sizes(&root, &entries, opts)?;
+    // A full verify needs no `lstat` per file: it opens each one and takes its status on the
+    // descriptor (the recorded sizes give the progress its total). The folders are listed while
+    // the manifest and the sizes are read and checked, on other threads: on a cold cache both
+    // wait for the device. No file is opened until the manifest is valid.
+    let detail = match opts.mode {
+        Mode::Full => Detail::Kind,
+        Mode::Quick => Detail::Stat,
+    };
+    let (listed, tree) = std::thread::scope(|scope| {
+        let walker = scope.spawn(|| walk(dir, detail, opts.jobs));
+        let listed = read_manifest(&file, &manifest_path, opts.limits())
+            .and_then(|entries| Ok((load_sizes(&root, &entries, opts)?, entries)));
+        let tree = walker.join().unwrap_or_else(|_| Err(io::Error::other("the walk panicked")));
+        (listed, tree)
+    });
+    let (sizes, entries) = listed?;
     let pool = match opts.mode {
         Mode::Full => Some(pool(opts.jobs)?),
         Mode::Quick => None,
     };
-    // A full verify with recorded sizes needs no `lstat` per file: it opens each one and takes
-    // its status on the descriptor; the sizes give the progress its total.
-    let detail = match (opts.mode, &sizes) {
-        (Mode::Full, Some(_)) => Detail::Kind,
-        _ => Detail::Stat,
-    };
-    let tree =
-        walk(dir, detail, opts.jobs).map_err(|source| Error::Open { path: dir.into(), source })?;
+    let tree = tree.map_err(|source| Error::Open { path: dir.into(), source })?;
     Ok(check(&Check {
         root: &root,
         tree: &tree,
@@ -282,10 +290,17 @@ pub(crate) fn check(c: &Check<'_>) -> Report {
                         }),
                     }
                 }
-                // Without the walk's `lstat`, the sizes file gives the length for progress; the
-                // hashing takes the file's status on its open descriptor.
+                // Without the walk's `lstat`, the sizes file gives the length for progress (an
+                // `lstat` where there is none); the hashing takes the file's status on its open
+                // descriptor.
                 (Mode::Full, _) => {
-                    to_hash.push((entry, recorded, stat.map_or(recorded.unwrap_or(0), |s| s.len)));
+                    let len = match (stat, recorded) {
+                        (Some(stat), _) => stat.len,
+                        (None, Some(len)) => len,
+                        (None, None) => std::fs::symlink_metadata(c.root.path().join(&entry.path))
+                            .map_or(0, |meta| meta.len()),
+                    };
+                    to_hash.push((entry, recorded, len));
                     None
                 }
             },
