@@ -124,6 +124,20 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 (Some(o), Some(p), Some(s)) => Some(s && o < p),
                 _ => None,
             };
+        // The defaults (verified, durable) against the fastest peer on trees of many folders,
+        // and against `cp -a` on one folder and on large files.
+        let peer = match spec.name {
+            "small" | "rom" | "tiny100k" | "rom10x" => "xcp -r",
+            _ => "cp -a",
+        };
+        let peer_median = median_of(&stats, peer);
+        print_goal(
+            &format!("copy at the defaults (verified, durable) at most {peer}'s time"),
+            full.zip(peer_median).map(|(o, p)| o <= p),
+            &full
+                .zip(peer_median)
+                .map_or("-".into(), |(o, p)| format!("ours {:.2}x its time", o / p)),
+        );
         verdicts.0 = better(none, median_of(&stats, "cp -a"), verdicts.0);
         verdicts.1 = better(full, median_of(&stats, "cp -a, then sync"), verdicts.1);
         verdicts.2 = better(none, median_of(&stats, "xcp -r"), verdicts.2);
