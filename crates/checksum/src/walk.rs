@@ -138,14 +138,29 @@ fn list_dirs(root: &Path, status: Status, work: &Mutex<Work>, more: &Condvar) ->
             more.notify_all();
             return found;
         };
-        let subdirs = list_dir(root, &rel, status, &mut found).unwrap_or_else(|source| {
+        let mut taken = Taken { work, more, subdirs: Vec::new() };
+        taken.subdirs = list_dir(root, &rel, status, &mut found).unwrap_or_else(|source| {
             found.errors.push(Error::Walk { path: root.join(&rel), source });
             Vec::new()
         });
-        let mut w = work.lock().unwrap_or_else(PoisonError::into_inner);
-        w.dirs.extend(subdirs);
+    }
+}
+
+/// A folder taken off the queue: dropped when it has been listed, or by a panic while it was
+/// (std panics in debug builds when closing a directory fails), it hands back the subfolders
+/// found and wakes the other threads, which would otherwise wait for it forever.
+struct Taken<'a> {
+    work: &'a Mutex<Work>,
+    more: &'a Condvar,
+    subdirs: Vec<PathBuf>,
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        let mut w = self.work.lock().unwrap_or_else(PoisonError::into_inner);
+        w.dirs.append(&mut self.subdirs);
         w.busy -= 1;
-        more.notify_all();
+        self.more.notify_all();
     }
 }
 
