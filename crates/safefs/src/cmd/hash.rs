@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use checksum::{Entry, Style};
+use rayon::prelude::*;
 
 use crate::exit;
 
@@ -94,18 +95,38 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut inputs: Vec<Input> = Vec::new();
     let stdin_only = [OsString::from("-")];
     let paths = if args.paths.is_empty() { &stdin_only[..] } else { &args.paths[..] };
-    for arg in paths {
-        if arg == "-" {
+    // The arguments are examined (and folders listed) several at once, each `list_tree` on
+    // threads of its own: one after another, a cold disk would answer them one at a time. What
+    // is said about them comes out in their order.
+    let pool =
+        rayon::ThreadPoolBuilder::new().num_threads(checksum::reading_threads(None)).build()?;
+    let examined: Vec<_> = pool.install(|| {
+        paths
+            .par_iter()
+            .map(|arg| {
+                let path = Path::new(arg);
+                let meta = (arg != "-").then(|| std::fs::metadata(path));
+                let listing = match &meta {
+                    Some(Ok(meta)) if meta.is_dir() => Some(checksum::list_tree(path)),
+                    _ => None,
+                };
+                (meta, listing)
+            })
+            .collect()
+    });
+    for (arg, (meta, listing)) in paths.iter().zip(examined) {
+        let Some(meta) = meta else {
             inputs.push(Input::Stdin);
             continue;
-        }
+        };
         let path = Path::new(arg);
-        match std::fs::metadata(path) {
+        match meta {
             Err(err) => {
                 say!("hash: {}: {}", names::shown(path), err);
                 failed += 1;
             }
-            Ok(meta) if meta.is_dir() => match checksum::list_tree(path) {
+            Ok(meta) if meta.is_dir() => match listing.unwrap_or_else(|| checksum::list_tree(path))
+            {
                 Err(err) => {
                     say!("hash: {}", crate::Chain(&err));
                     failed += 1;
