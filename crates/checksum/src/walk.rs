@@ -214,7 +214,7 @@ fn list_dir(
             None
         };
         // The status, where taken, names the kind (a FIFO, or a file replaced since the listing).
-        let kind = meta.as_ref().map_or(kind, |meta| FileKind::of(meta));
+        let kind = meta.as_ref().map_or(kind, FileKind::of);
         found.entries.push(WalkEntry { rel, kind, meta });
     }
     Ok(subdirs)
