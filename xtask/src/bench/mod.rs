@@ -41,6 +41,7 @@ mod copy;
 mod hash;
 mod lock;
 mod measure;
+mod s3;
 mod seal;
 mod verify;
 mod write;
@@ -60,7 +61,7 @@ pub(crate) use safefs::trees::{TreeSpec, ensure_tree};
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named group (hash, write, verify, copy, card, seal, lock).
+    /// Run only the named group (hash, write, verify, copy, card, seal, lock, s3).
     #[arg(long)]
     only: Option<String>,
     /// Smaller trees and fewer runs: a smoke test of the harness, not a measurement.
@@ -168,7 +169,7 @@ type Group = (&'static str, Cache, fn(&Ctx) -> anyhow::Result<()>);
 
 /// Every group, in the order a full run takes them. `write` and `lock` measure in-process costs
 /// that no page cache changes: they run warm only.
-const GROUPS: [Group; 7] = [
+const GROUPS: [Group; 8] = [
     ("hash", Cache::Cold, hash::run),
     ("write", Cache::Warm, write::run),
     ("verify", Cache::Cold, verify::run),
@@ -176,6 +177,7 @@ const GROUPS: [Group; 7] = [
     ("card", Cache::Cold, card::run),
     ("seal", Cache::Cold, seal::run),
     ("lock", Cache::Warm, lock::run),
+    ("s3", Cache::Cold, s3::run),
 ];
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
