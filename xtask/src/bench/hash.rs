@@ -7,6 +7,7 @@ use std::io::Read;
 use std::process::Command;
 
 use rayon::prelude::*;
+use toolkit::checksum;
 
 use super::{
     Contender, Ctx, MAX_ARGS, ensure_tree, median_of, print_goal, print_read_goals, split,

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use camino::Utf8PathBuf;
-use dir_lock::{LockFile, LockOptions};
 use rustix::fs::{FlockOperation, flock};
+use toolkit::dir_lock::{LockFile, LockOptions};
 
 use super::measure::median;
 use super::{Contender, Ctx, Stats, print_goal, print_table};

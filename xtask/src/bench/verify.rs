@@ -5,6 +5,7 @@
 use std::process::Command;
 
 use camino::Utf8PathBuf;
+use toolkit::snapshot_verify;
 
 use super::hash::{CAT_STREAMS, XXHSUM_WIDE};
 use super::{

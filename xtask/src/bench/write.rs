@@ -4,8 +4,8 @@
 use std::fs::File;
 use std::io::Write;
 
-use atomic_io::{AtomicFile, Durability, WriteOptions};
 use camino::Utf8PathBuf;
+use toolkit::atomic_io::{AtomicFile, Durability, WriteOptions};
 
 use super::{Contender, Ctx, median_of, print_goal};
 

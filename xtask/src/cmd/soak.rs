@@ -25,7 +25,8 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use checksum::{Algo, hash_bytes};
+use toolkit::checksum::{Algo, hash_bytes};
+use toolkit::{atomic_io, names, snapshot_verify};
 
 use crate::exit;
 
