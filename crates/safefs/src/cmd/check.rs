@@ -17,8 +17,9 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use checksum::{DEFAULT_MAX_LINE, Entry, Error, ManifestReader};
 use rayon::prelude::*;
+use toolkit::checksum::{DEFAULT_MAX_LINE, Entry, Error, ManifestReader};
+use toolkit::{checksum, names};
 
 use crate::exit;
 

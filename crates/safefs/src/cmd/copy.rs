@@ -31,12 +31,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use folder_copier::{
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use toolkit::folder_copier::{
     Action, CopyOptions, CopyPlan, CopyProgress, CopyReport, Durability, Error, FileError,
     FileOutcome, PlanTotals, ReadBack, Warning,
 };
-use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use toolkit::{folder_copier, names};
 
 use super::verify::print_json;
 use crate::exit;

@@ -36,11 +36,12 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use atomic_io::sweep::{SweepOptions, sweep};
-use checksum::Algo;
-use folder_copier::CopyOptions;
 use indicatif::HumanBytes;
-use snapshot_verify::{SealSpec, VerifyOptions};
+use toolkit::atomic_io::sweep::{SweepOptions, sweep};
+use toolkit::checksum::Algo;
+use toolkit::folder_copier::CopyOptions;
+use toolkit::snapshot_verify::{SealSpec, VerifyOptions};
+use toolkit::{atomic_io, checksum, folder_copier, names, snapshot_verify};
 
 use super::copy::Progress;
 use super::verify::Bar;

@@ -16,8 +16,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use checksum::{Entry, Style};
 use rayon::prelude::*;
+use toolkit::checksum::{Entry, Style};
+use toolkit::{checksum, names};
 
 use crate::exit;
 

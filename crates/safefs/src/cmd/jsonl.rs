@@ -10,8 +10,9 @@
 
 use std::process::ExitCode;
 
-use atomic_io::ReadError;
-use atomic_io::bounded::{JsonlLimits, validate_jsonl};
+use toolkit::atomic_io::ReadError;
+use toolkit::atomic_io::bounded::{JsonlLimits, validate_jsonl};
+use toolkit::names;
 
 use crate::exit;
 

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde::Serialize;
-use snapshot_verify::{Latest, LatestOptions, SkipReason};
+use toolkit::snapshot_verify::{Latest, LatestOptions, SkipReason};
+use toolkit::{names, snapshot_verify};
 
 use super::verify::{Bar, print_error, print_json};
 use crate::exit;

@@ -27,7 +27,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use dir_lock::{Error, Holder, Holders, LockFile, LockKind, LockOptions, Wait, WaitProgress};
+use toolkit::dir_lock::{
+    Error, Holder, Holders, LockFile, LockKind, LockOptions, Wait, WaitProgress,
+};
+use toolkit::names;
 
 use crate::exit;
 

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
-use checksum::{Algo, Digest};
-use dir_lock::{Error, OnceOptions, OnceOutcome, Wait, produce_once};
+use toolkit::checksum::{Algo, Digest};
+use toolkit::dir_lock::{Error, OnceOptions, OnceOutcome, Wait, produce_once};
+use toolkit::{atomic_io, names};
 
 use crate::cmd::lock::SayWaiting;
 use crate::exit;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::json;
+use toolkit::{names, snapshot_verify};
 
 use crate::exit;
 

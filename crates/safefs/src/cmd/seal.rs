@@ -19,7 +19,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use indicatif::HumanBytes;
-use snapshot_verify::{Error, SealSpec};
+use toolkit::snapshot_verify::{Error, SealSpec};
+use toolkit::{names, snapshot_verify};
 
 use super::verify::{Bar, DirOutcome, plural, print_error, print_json};
 use crate::exit;

@@ -11,7 +11,8 @@
 
 use std::process::ExitCode;
 
-use atomic_io::sweep::{SweepOptions, sweep};
+use toolkit::atomic_io::sweep::{SweepOptions, sweep};
+use toolkit::names;
 
 use crate::exit;
 

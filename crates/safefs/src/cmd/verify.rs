@@ -24,7 +24,8 @@ use std::process::ExitCode;
 
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde::Serialize;
-use snapshot_verify::{Error, Mode, Pass, Report, VerifyOptions};
+use toolkit::snapshot_verify::{Error, Mode, Pass, Report, VerifyOptions};
+use toolkit::{names, snapshot_verify};
 
 use crate::exit;
 

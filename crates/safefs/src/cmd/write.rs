@@ -21,8 +21,9 @@ use std::sync::{Arc, Mutex};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use toolkit::names;
 
-use atomic_io::{AtomicFile, Durability, Error, Overwrite, WriteOptions};
+use toolkit::atomic_io::{AtomicFile, Durability, Error, Overwrite, WriteOptions};
 
 use crate::exit;
 
