@@ -65,8 +65,12 @@
 //! - `names`: how a local path is shown in messages (escaped, reversibly).
 //! - `thiserror`: the crate's [`Error`].
 #![forbid(unsafe_code)]
-#![warn(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(unix)]
+
+// The workspace has one non-Unix policy: refuse at compile time, saying why (docs/ARCHITECTURE.md).
+#[cfg(not(unix))]
+compile_error!(
+    "bucket supports Unix only (Linux, macOS, the BSDs): downloads land through atomic-io, which supports Unix only"
+);
 
 mod check;
 mod config;
