@@ -143,6 +143,20 @@ impl Store {
         })
     }
 
+    /// Where a listing of `rel` starts: its location, and its key prefix (`None` for the whole
+    /// bucket).
+    fn listing_base(&self, rel: &str) -> Result<(Location, Option<Key>)> {
+        let base = self.location.join(rel);
+        let key = match base.prefix() {
+            "" => None,
+            p => Some(
+                Key::parse(p)
+                    .map_err(|e| Error::Unstorable { name: p.to_owned(), reason: e.to_string() })?,
+            ),
+        };
+        Ok((base, key))
+    }
+
     pub(crate) fn url(&self, rel: &str) -> String {
         self.location.url_of(rel)
     }
@@ -356,14 +370,7 @@ impl Store {
 
     /// Every object under `rel` (the whole prefix for `""`), names relative to it, sorted.
     pub fn list(&self, rel: &str) -> Result<Vec<Listed>> {
-        let base = self.location.join(rel);
-        let key = match base.prefix() {
-            "" => None,
-            p => Some(
-                Key::parse(p)
-                    .map_err(|e| Error::Unstorable { name: p.to_owned(), reason: e.to_string() })?,
-            ),
-        };
+        let (base, key) = self.listing_base(rel)?;
         let mut out = Vec::new();
         self.runtime.block_on(async {
             let mut stream = self.s3.list(key.as_ref());
@@ -381,14 +388,7 @@ impl Store {
 
     /// The "folders" directly under `rel`: names of common prefixes, relative to it.
     pub fn list_folders(&self, rel: &str) -> Result<Vec<String>> {
-        let base = self.location.join(rel);
-        let key = match base.prefix() {
-            "" => None,
-            p => Some(
-                Key::parse(p)
-                    .map_err(|e| Error::Unstorable { name: p.to_owned(), reason: e.to_string() })?,
-            ),
-        };
+        let (base, key) = self.listing_base(rel)?;
         let listed = self
             .runtime
             .block_on(self.s3.list_with_delimiter(key.as_ref()))
