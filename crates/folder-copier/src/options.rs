@@ -117,7 +117,7 @@ pub enum ReadBack {
     Media,
 }
 
-/// How transient errors (see [`Error::is_transient`](crate::Error::is_transient)) are retried:
+/// How transient errors (see [`FileError::is_transient`](crate::FileError::is_transient)) are retried:
 /// `tries` attempts in all, waiting `first_delay` before the second and doubling each time.
 ///
 /// ```
