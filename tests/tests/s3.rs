@@ -223,13 +223,13 @@ fn once_race(rgw: &Rgw) {
     let tmp = tempfile::tempdir().unwrap();
     let gate = tmp.path().join("gate");
     let ready = tmp.path().join("ready");
-    let status = Command::new("mkfifo").arg(&gate).status().unwrap();
-    assert!(status.success());
     const N: usize = 8;
     // Each producer writes different bytes (its own pid), announces itself, and waits at the
-    // gate: all of them have found nothing published and produced before any publishes.
+    // gate: all of them have found nothing published and produced before any publishes. The
+    // gate is a file that appears, not a FIFO: a FIFO's EOF reaches only the readers that had
+    // opened it, and a late opener would wait forever.
     let script = format!(
-        "echo $$ >> {ready}; cat {gate} > /dev/null; echo producer-$$ > \"$1\"",
+        "echo $$ >> {ready}; while [ ! -e {gate} ]; do sleep 0.01; done; echo producer-$$ > \"$1\"",
         ready = ready.display(),
         gate = gate.display()
     );
@@ -253,7 +253,7 @@ fn once_race(rgw: &Rgw) {
         assert!(start.elapsed() < e2e::DEADLINE * 4, "not every producer started");
         std::thread::sleep(std::time::Duration::from_millis(20)); // polling a condition, with a deadline
     }
-    drop(std::fs::OpenOptions::new().write(true).open(&gate).unwrap()); // opens the gate: EOF for all
+    std::fs::write(&gate, b"").unwrap(); // opens the gate for every producer, early or late
     let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
     let mut published = 0;
     for out in &outs {
