@@ -17,7 +17,8 @@
 //! `main` of a `harness = false` binary), not in a short-lived helper thread.
 //!
 //! Starting a cluster takes seconds, not milliseconds: start one per test binary and run the
-//! scenarios against it in turn.
+//! scenarios against it in turn. `cargo xtask bench` starts one too, for its `cephfs` and `s3`
+//! groups when the user names no store of their own.
 //!
 //! Needs the Debian packages ceph-mon, ceph-osd, ceph-mgr, ceph-mds, radosgw, ceph-fuse and
 //! ceph-common, plus curl, util-linux (`setpriv`), root and `/dev/fuse`. Without them
@@ -553,7 +554,9 @@ fn is_dead(pid: u32) -> bool {
 }
 
 /// The cluster's `ceph.conf`: no authentication (radosgw then needs the `crc` mode to talk to the
-/// monitor), every path under `root`, one replica, few placement groups, an in-memory OSD.
+/// monitor), every path under `root`, one replica, few placement groups, an in-memory OSD whose
+/// 4 GiB is only the size it reports (memory is taken as objects are written): room for the
+/// benchmark's copy of the ROM-like tree beside the previous one that the MDS is still purging.
 fn config(root: &Path, fsid: &str, mon_port: u16) -> String {
     let root = root.display();
     format!(
@@ -572,7 +575,7 @@ mgr data = {root}/mgr/$cluster-$id
 osd data = {root}/osd/$cluster-$id
 mds data = {root}/mds/$cluster-$id
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = 4294967296
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg num = 8

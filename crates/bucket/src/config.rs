@@ -78,7 +78,7 @@ impl Config {
         Config::from_vars(url, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
     }
 
-    /// [`Config::from_env`] with the variables looked up by `var` (for tests).
+    /// [`Config::from_env`] with the variables looked up by `var` (for tests, and the benchmark's own cluster).
     pub fn from_vars(url: &str, var: impl Fn(&str) -> Option<String>) -> Result<Config> {
         let home = var("HOME").map(PathBuf::from);
         let in_home = |rel: &str| home.as_ref().map(|h| h.join(rel));

@@ -9,10 +9,7 @@ use std::process::Command;
 use super::{Contender, Ctx, TreeSpec, ensure_tree, median_of, print_goal};
 
 pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
-    let cp = ctx.tool("cp");
-    let rsync = ctx.tool("rsync");
-    let xcp = ctx.tool("xcp");
-    let sync = ctx.tool("sync");
+    let peers = Peers::find(ctx);
     let mut specs = ctx.trees();
     // One huge folder: the case one task per folder serves worst.
     let one_folder = if ctx.huge {
@@ -41,72 +38,11 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         let dst = ctx.data_dir.join(format!("copy-dst-{}", spec.name));
         let bytes = spec.bytes();
         let (src, dst) = (&src, &dst);
-        let fresh = move || -> anyhow::Result<()> {
-            if dst.exists() {
-                std::fs::remove_dir_all(dst)?;
-            }
-            Ok(())
-        };
-        let ours = |durability: &'static str| {
-            move || {
-                let mut cmd = Command::new(&ctx.exe);
-                cmd.args(["copy", "--durability", durability]).arg(src).arg(dst);
-                cmd
-            }
-        };
-        let mut contenders = vec![
-            Contender::command("ours: copy --durability none", ours("none")).with_reset(fresh),
-            Contender::command("ours: copy --durability old-or-new", ours("old-or-new"))
-                .with_reset(fresh),
-            Contender::command("ours: copy (durability full)", ours("full")).with_reset(fresh),
-        ];
-        if let Some(cp) = &cp {
-            let cp_cmd = move || {
-                let mut cmd = Command::new(cp);
-                cmd.arg("-a").arg(dot(src)).arg(dst);
-                cmd
-            };
-            contenders.push(Contender::command("cp -a", cp_cmd).with_reset(fresh));
-            if let Some(sync) = &sync {
-                contenders.push(
-                    Contender::func("cp -a, then sync", move || {
-                        anyhow::ensure!(cp_cmd().status()?.success(), "cp -a failed");
-                        anyhow::ensure!(Command::new(sync).status()?.success(), "sync failed");
-                        Ok(())
-                    })
-                    .with_reset(fresh),
-                );
-            }
-        }
-        if let Some(rsync) = &rsync {
-            contenders.push(
-                Contender::command("rsync -a", move || {
-                    let mut cmd = Command::new(rsync);
-                    cmd.arg("-a").arg(format!("{}/", src.display())).arg(dst);
-                    cmd
-                })
-                .with_reset(fresh),
-            );
-            // rsync's durable mode: an fsync per file before its rename.
-            contenders.push(
-                Contender::command("rsync -a --fsync", move || {
-                    let mut cmd = Command::new(rsync);
-                    cmd.args(["-a", "--fsync"]).arg(format!("{}/", src.display())).arg(dst);
-                    cmd
-                })
-                .with_reset(fresh),
-            );
-        }
-        if let Some(xcp) = &xcp {
-            contenders.push(
-                Contender::command("xcp -r", move || {
-                    let mut cmd = Command::new(xcp);
-                    cmd.arg("-r").arg(src).arg(dst);
-                    cmd
-                })
-                .with_reset(fresh),
-            );
-        }
+        let fresh = removed(dst);
+        let mut contenders: Vec<_> = ["none", "old-or-new", "full"]
+            .map(|durability| ours(ctx, src, dst, durability).with_reset(fresh))
+            .into();
+        contenders.extend(peers.contenders(src, dst, fresh));
         let title = format!(
             "copy: tree `{}` ({} files in {} folders, {} MiB)",
             spec.name,
@@ -155,9 +91,121 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     print_goal(
         "faster than xcp on every tree",
         verdicts.2,
-        if xcp.is_some() { "see the ratios above" } else { "xcp not found: cargo install xcp" },
+        if peers.xcp.is_some() {
+            "see the ratios above"
+        } else {
+            "xcp not found: cargo install xcp"
+        },
     );
     Ok(())
+}
+
+/// `ours: copy` of `src` into `dst` at `durability` (`full` is the default, named as such).
+pub(crate) fn ours<'a>(
+    ctx: &'a Ctx,
+    src: &'a Path,
+    dst: &'a Path,
+    durability: &'static str,
+) -> Contender<'a> {
+    let name = match durability {
+        "full" => "ours: copy (durability full)".to_owned(),
+        other => format!("ours: copy --durability {other}"),
+    };
+    Contender::command(name, move || {
+        let mut cmd = Command::new(&ctx.exe);
+        cmd.args(["copy", "--durability", durability]).arg(src).arg(dst);
+        cmd
+    })
+}
+
+/// A reset that removes `dst` (a copy's destination) if it is there.
+pub(crate) fn removed(dst: &Path) -> impl Fn() -> anyhow::Result<()> + Copy + '_ {
+    move || {
+        if dst.exists() {
+            std::fs::remove_dir_all(dst)
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dst.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The peer tools a copy is measured against, those installed: `cp`, `sync`, `rsync`, `xcp`.
+pub(crate) struct Peers {
+    cp: Option<PathBuf>,
+    sync: Option<PathBuf>,
+    rsync: Option<PathBuf>,
+    xcp: Option<PathBuf>,
+}
+
+impl Peers {
+    /// Looks each tool up once (a missing one is said once, on stderr).
+    pub(crate) fn find(ctx: &Ctx) -> Peers {
+        Peers {
+            cp: ctx.tool("cp"),
+            sync: ctx.tool("sync"),
+            rsync: ctx.tool("rsync"),
+            xcp: ctx.tool("xcp"),
+        }
+    }
+
+    /// The peers copying the contents of `src` into `dst`, each after `fresh` (untimed): `cp -a`,
+    /// `cp -a` then `sync`, `rsync -a`, `rsync -a --fsync` and `xcp -r`, those installed.
+    pub(crate) fn contenders<'a>(
+        &'a self,
+        src: &'a Path,
+        dst: &'a Path,
+        fresh: impl Fn() -> anyhow::Result<()> + Copy + 'a,
+    ) -> Vec<Contender<'a>> {
+        let mut contenders = Vec::new();
+        if let Some(cp) = &self.cp {
+            let cp_cmd = move || {
+                let mut cmd = Command::new(cp);
+                cmd.arg("-a").arg(dot(src)).arg(dst);
+                cmd
+            };
+            contenders.push(Contender::command("cp -a", cp_cmd).with_reset(fresh));
+            if let Some(sync) = &self.sync {
+                contenders.push(
+                    Contender::func("cp -a, then sync", move || {
+                        anyhow::ensure!(cp_cmd().status()?.success(), "cp -a failed");
+                        anyhow::ensure!(Command::new(sync).status()?.success(), "sync failed");
+                        Ok(())
+                    })
+                    .with_reset(fresh),
+                );
+            }
+        }
+        if let Some(rsync) = &self.rsync {
+            contenders.push(
+                Contender::command("rsync -a", move || {
+                    let mut cmd = Command::new(rsync);
+                    cmd.arg("-a").arg(format!("{}/", src.display())).arg(dst);
+                    cmd
+                })
+                .with_reset(fresh),
+            );
+            // rsync's durable mode: an fsync per file before its rename.
+            contenders.push(
+                Contender::command("rsync -a --fsync", move || {
+                    let mut cmd = Command::new(rsync);
+                    cmd.args(["-a", "--fsync"]).arg(format!("{}/", src.display())).arg(dst);
+                    cmd
+                })
+                .with_reset(fresh),
+            );
+        }
+        if let Some(xcp) = &self.xcp {
+            contenders.push(
+                Contender::command("xcp -r", move || {
+                    let mut cmd = Command::new(xcp);
+                    cmd.arg("-r").arg(src).arg(dst);
+                    cmd
+                })
+                .with_reset(fresh),
+            );
+        }
+        contenders
+    }
 }
 
 /// `SRC/.`: `cp -a SRC/. DST` copies the contents of SRC into DST, as ours and `rsync SRC/` do.

@@ -37,6 +37,7 @@ macro_rules! table {
 }
 
 mod card;
+mod cephfs;
 mod copy;
 mod hash;
 mod lock;
@@ -61,7 +62,7 @@ pub(crate) use safefs::trees::{TreeSpec, ensure_tree};
 /// Flags of `cargo xtask bench`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Run only the named group (hash, write, verify, copy, card, seal, lock, s3).
+    /// Run only the named group (hash, write, verify, copy, card, seal, lock, cephfs, s3).
     #[arg(long)]
     only: Option<String>,
     /// Smaller trees and fewer runs: a smoke test of the harness, not a measurement.
@@ -98,6 +99,9 @@ pub(crate) struct Ctx {
     pub(crate) jobs: usize,
     /// Every table measured, for `--json`.
     pub(crate) results: std::cell::RefCell<Vec<(String, Vec<Stats>)>>,
+    /// The one-host Ceph cluster the `cephfs` and `s3` groups measure on when the user names no
+    /// target of their own: started by the first group that needs it, stopped when the run ends.
+    cluster: std::cell::OnceCell<Option<e2e::ceph::Cluster>>,
 }
 
 impl Ctx {
@@ -121,6 +125,13 @@ impl Ctx {
         print_table(title, bytes, &stats, 0);
         self.results.borrow_mut().push((title.to_owned(), stats.clone()));
         stats
+    }
+
+    /// A one-host Ceph cluster (CephFS mounted twice, RGW serving S3) started the way the test
+    /// suite starts it, the same one for every group of this run; `None` when this machine
+    /// cannot run one (Ceph, curl, root or `/dev/fuse` missing: said loudly on stderr).
+    pub(crate) fn cluster(&self) -> Option<&e2e::ceph::Cluster> {
+        self.cluster.get_or_init(e2e::ceph::Cluster::start).as_ref()
     }
 
     /// The trees every group measures: the standard ones, or with `--huge` the large ones.
@@ -169,7 +180,7 @@ type Group = (&'static str, Cache, fn(&Ctx) -> anyhow::Result<()>);
 
 /// Every group, in the order a full run takes them. `write` and `lock` measure in-process costs
 /// that no page cache changes: they run warm only.
-const GROUPS: [Group; 8] = [
+const GROUPS: [Group; 9] = [
     ("hash", Cache::Cold, hash::run),
     ("write", Cache::Warm, write::run),
     ("verify", Cache::Cold, verify::run),
@@ -177,6 +188,7 @@ const GROUPS: [Group; 8] = [
     ("card", Cache::Cold, card::run),
     ("seal", Cache::Cold, seal::run),
     ("lock", Cache::Warm, lock::run),
+    ("cephfs", Cache::Cold, cephfs::run),
     ("s3", Cache::Cold, s3::run),
 ];
 
@@ -217,6 +229,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         exe: std::env::current_exe().context("cannot find the running xtask binary")?,
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         results: Default::default(),
+        cluster: Default::default(),
     };
     JSON_ON_STDOUT.store(args.json, std::sync::atomic::Ordering::Relaxed);
     table!(

@@ -2,9 +2,10 @@
 //! read back and verified, and with `--no-verify`) against `rclone copy` and
 //! `aws s3 cp --recursive`, each into an emptied prefix (emptied, untimed, before every run).
 //!
-//! It needs a store: `SAFEFS_BENCH_S3=s3://bucket/prefix` and the AWS variables (endpoint and
-//! keys) for it; without them the group says so and measures nothing. The test suite's one-host
-//! Ceph RGW is what the figures in docs/BENCHMARKS.md were measured on.
+//! Where: `SAFEFS_BENCH_S3=s3://bucket/prefix` with the AWS variables (endpoint and keys) for
+//! it; without it, the RGW of a one-host Ceph cluster started for the run the way the test suite
+//! starts it (`e2e::ceph::Cluster`, an OSD on the in-memory store, plain HTTP on the loopback),
+//! into `s3://bench/roms`. Without either, the group says so and measures nothing.
 
 use std::process::Command;
 
@@ -13,19 +14,46 @@ use anyhow::Context;
 use super::{Contender, Ctx, TreeSpec, ensure_tree};
 
 pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
-    let Ok(url) = std::env::var("SAFEFS_BENCH_S3") else {
-        say!(
-            "bench: group `s3` needs SAFEFS_BENCH_S3=s3://bucket/prefix and AWS_ENDPOINT_URL, \
-             AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for it; skipped"
-        );
-        return Ok(());
+    // The store's URL and the AWS variables every contender gets: the user's own, or the
+    // cluster's (set on each child; this process's environment is left alone).
+    let (url, env) = match std::env::var("SAFEFS_BENCH_S3") {
+        Ok(url) => (url, Vec::new()),
+        Err(_) => match ctx.cluster() {
+            Some(cluster) => {
+                cluster.s3().create_bucket("bench");
+                let env = cluster.s3().env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                ("s3://bench/roms".to_owned(), env)
+            }
+            None => {
+                say!(
+                    "bench: group `s3` SKIPPED, nothing measured: give SAFEFS_BENCH_S3=s3://bucket/prefix \
+                     with AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for it, or \
+                     install Ceph (ceph-mon ceph-osd ceph-mgr ceph-mds radosgw ceph-fuse \
+                     ceph-common) and run as root with /dev/fuse to let the benchmark start a \
+                     one-host cluster"
+                );
+                return Ok(());
+            }
+        },
     };
-    let store = bucket::Store::open(&url).with_context(|| format!("cannot open {url}"))?;
+    let var = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(name).ok())
+    };
+    let config =
+        bucket::Config::from_vars(&url, var).with_context(|| format!("cannot open {url}"))?;
+    let at = bucket::Location::parse(&url).with_context(|| format!("cannot open {url}"))?;
+    let store =
+        bucket::Store::with_config(at, &config).with_context(|| format!("cannot open {url}"))?;
     let rclone = ctx.tool("rclone");
     let aws = ctx.tool("aws");
-    let var = |name: &str| std::env::var(name).unwrap_or_default();
-    let endpoint = var("AWS_ENDPOINT_URL");
-    let (key, secret) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY"));
+    let endpoint = var("AWS_ENDPOINT_URL").unwrap_or_default();
+    let (key, secret) = (
+        var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+        var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+    );
     let spec = TreeSpec::standard(ctx.quick)
         .into_iter()
         .find(|s| s.name == "rom")
@@ -39,7 +67,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         Ok(())
     };
     let (src, url, location, endpoint) = (&src, &url, &location, &endpoint);
-    let (key, secret) = (&key, &secret);
+    let (key, secret, env) = (&key, &secret, &env);
     let ours = |verify: bool| {
         move || {
             let mut cmd = Command::new(&ctx.exe);
@@ -47,7 +75,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             if !verify {
                 cmd.arg("--no-verify");
             }
-            cmd.arg(src).arg(url);
+            cmd.arg(src).arg(url).envs(env.iter().map(|(k, v)| (k, v)));
             cmd
         }
     };
@@ -70,7 +98,8 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
                     .arg(format!("--s3-secret-access-key={secret}"))
                     // rclone 1.60 refuses to start when AWS_CA_BUNDLE is set and it builds its
                     // own transport ("LoadCustomCABundleError"); the endpoint is plain HTTP.
-                    .env_remove("AWS_CA_BUNDLE");
+                    .env_remove("AWS_CA_BUNDLE")
+                    .envs(env.iter().map(|(k, v)| (k, v)));
                 cmd
             })
             .with_reset(empty),
@@ -83,7 +112,8 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 cmd.args(["s3", "cp", "--recursive", "--quiet"])
                     .arg(src)
                     .arg(url)
-                    .arg(format!("--endpoint-url={endpoint}"));
+                    .arg(format!("--endpoint-url={endpoint}"))
+                    .envs(env.iter().map(|(k, v)| (k, v)));
                 cmd
             })
             .with_reset(empty),
