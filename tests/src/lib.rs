@@ -11,6 +11,7 @@
 pub mod card;
 pub mod ceph;
 pub mod crash;
+pub mod once;
 pub mod powercut;
 pub mod s3proxy;
 

@@ -9,13 +9,15 @@
 //! messages the verbs print while they wait, never by sleeping.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufReader, Read as _, Write as _};
 use std::os::unix::fs::MetadataExt as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, Stdio};
 
 use e2e::ceph::{Cluster, HostId};
+use e2e::once::{
+    kill_and_take_over, race_to_agree, start_paused_producer, start_waiter, stderr_of,
+};
 use e2e::{assert_exit, read_line_within, require_tool, safefs, wait_within};
 
 #[test]
@@ -90,29 +92,10 @@ fn once_across_hosts_produces_once_and_all_agree(cluster: &Cluster) {
             "touch made-{round}/$$; head -c 300000 /dev/urandom > {{}}; head -c 3000000 /dev/zero | cksum >/dev/null"
         );
         let script = format!("\"$0\" once {target} -- sh -c '{producer}' && cksum < {target}");
-        let mut children: Vec<Child> = (0..8)
-            .map(|i| {
-                Command::new("sh")
-                    .args(["-c", &script])
-                    .arg(&safefs)
-                    .current_dir(if i % 2 == 0 { &a } else { &b })
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let mut seen = Vec::new();
-        for child in &mut children {
-            let err = stderr_of(child);
-            assert_eq!(wait_within(child), Some(0), "round {round}: {err}");
-            let mut out = String::new();
-            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-            seen.push(out);
-        }
+        let dirs: Vec<&Path> = (0..8).map(|i| if i % 2 == 0 { &*a } else { &*b }).collect();
+        race_to_agree(&script, &safefs, &dirs, round);
         let productions = std::fs::read_dir(b.join(format!("made-{round}"))).unwrap().count();
         assert_eq!(productions, 1, "round {round}: exactly one production across both hosts");
-        assert!(seen.iter().all(|s| *s == seen[0] && !s.is_empty()), "round {round}: {seen:?}");
         assert_eq!(std::fs::metadata(a.join(&target)).unwrap().len(), 300_000);
     }
     assert_no_temps(&b);
@@ -167,18 +150,12 @@ fn lock_excludes_across_hosts_and_names_the_holder_from_the_lock_file(cluster: &
 /// target is never the killed producer's partial file.
 fn a_killed_producer_on_one_host_is_taken_over_by_the_other(cluster: &Cluster) {
     let (a, b) = shared_dir(cluster, "takeover");
-    let mut producer = start_paused_producer(&a, "T", "half-");
+    let mut producer = start_producer(&a, "T", "half-");
     assert!(!b.join("T").exists(), "nothing visible while the producer writes");
     let (mut waiter, mut err) = start_saying_waiting(
         safefs().args(["once", "T", "--", "sh", "-c", "printf complete > {}"]).current_dir(&b),
     );
-    let pgid = format!("-{}", producer.id());
-    assert!(Command::new("kill").args(["-KILL", "--", &pgid]).status().unwrap().success());
-    producer.wait().unwrap();
-    assert_eq!(wait_within(&mut waiter), Some(0));
-    let mut rest = String::new();
-    err.read_to_string(&mut rest).unwrap();
-    assert!(rest.contains("produced T"), "{rest}");
+    kill_and_take_over(&mut producer, &mut waiter, &mut err, "T");
     assert_eq!(std::fs::read_to_string(a.join("T")).unwrap(), "complete");
 }
 
@@ -377,7 +354,7 @@ fn an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_o
     cluster: &Cluster,
 ) {
     let (a, b) = shared_dir(cluster, "evicted");
-    let mut producer = start_paused_producer(&a, "T", "from-evicted-host-a");
+    let mut producer = start_producer(&a, "T", "from-evicted-host-a");
     let mut holder = safefs()
         .arg("lock")
         .arg(a.join("job.lock"))
@@ -403,13 +380,7 @@ fn an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_o
     let mut err = String::new();
     producer.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     assert_eq!(wait_within(&mut producer), Some(1), "{err}");
-    assert!(
-        err.contains(&format!(
-            "lost the lock on T.lock: the file system (fuse.ceph-fuse at {}) failed under it",
-            cluster.host_a().path().display()
-        )) && err.contains("T not touched"),
-        "{err}"
-    );
+    assert_lost_lock_reported(cluster, &err);
     assert_eq!(std::fs::read_to_string(b.join("T")).unwrap(), "from-host-b");
 
     holder.stdin.take().unwrap().write_all(b"\n").unwrap();
@@ -423,41 +394,32 @@ fn an_evicted_hosts_lock_is_lost_nothing_is_published_and_the_other_host_takes_o
     assert_no_temps(&b);
 }
 
-/// Starts `once T -- sh -c ...` in `dir` whose command writes `text` into its temp, says
-/// "started" and waits for its stdin to close. Its own process group, so the test can kill all
-/// of it; stderr piped.
-fn start_paused_producer(dir: &Path, target: &str, text: &str) -> Child {
-    let producer = format!("printf {text} > {{}}; echo started; read x || :");
-    let mut child = safefs()
-        .args(["once", target, "--", "sh", "-c", &producer])
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    assert_eq!(read_line_within(child.stdout.take().unwrap()), "started\n");
-    child
-}
-
 /// Spawns `cmd` (a `lock` or `once` that will have to wait) with stdout and stderr piped, and
 /// returns once it said it is waiting, with the rest of its stderr.
 fn start_saying_waiting(cmd: &mut Command) -> (Child, BufReader<ChildStderr>) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    err.read_line(&mut said).unwrap();
+    let (child, err, said) = start_waiter(cmd);
     assert!(said.starts_with("waiting for lock on"), "{said}");
     (child, err)
 }
 
-fn stderr_of(child: &mut Child) -> String {
-    let mut s = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        err.read_to_string(&mut s).unwrap();
-    }
-    s
+/// `once` on host `dir`, paused mid-write with `text` in its temp (see
+/// [`e2e::once::start_paused_producer`]).
+fn start_producer(dir: &Path, target: &str, text: &str) -> Child {
+    let mut cmd = safefs();
+    cmd.current_dir(dir);
+    start_paused_producer(cmd, &[], target, text, "")
+}
+
+/// `err`, what host A's `once` said, reports the lock lost under host A's mount and nothing
+/// published.
+fn assert_lost_lock_reported(cluster: &Cluster, err: &str) {
+    assert!(
+        err.contains(&format!(
+            "lost the lock on T.lock: the file system (fuse.ceph-fuse at {}) failed under it",
+            cluster.host_a().path().display()
+        )) && err.contains("T not touched"),
+        "{err}"
+    );
 }
 
 /// No toolkit temp file anywhere under `dir`.
@@ -481,7 +443,7 @@ fn a_dead_client_keeps_its_lock_until_the_server_evicts_it_and_publishes_nothing
     cluster: &mut Cluster,
 ) {
     let (a, b) = shared_dir(cluster, "dead-client");
-    let mut producer = start_paused_producer(&a, "T", "from-dead-host-a");
+    let mut producer = start_producer(&a, "T", "from-dead-host-a");
     cluster.kill_client(HostId::A);
     // What the MDS does when the dead client's session times out (until then, host B's requests
     // on the files A had open wait for it).
@@ -496,13 +458,7 @@ fn a_dead_client_keeps_its_lock_until_the_server_evicts_it_and_publishes_nothing
     drop(producer.stdin.take());
     let err = stderr_of(&mut producer);
     assert_eq!(wait_within(&mut producer), Some(1), "{err}");
-    assert!(
-        err.contains(&format!(
-            "lost the lock on T.lock: the file system (fuse.ceph-fuse at {}) failed under it",
-            cluster.host_a().path().display()
-        )) && err.contains("T not touched"),
-        "{err}"
-    );
+    assert_lost_lock_reported(cluster, &err);
     assert_eq!(std::fs::read_to_string(b.join("T")).unwrap(), "from-host-b");
 }
 
@@ -513,7 +469,7 @@ fn a_lazily_unmounted_host_finishes_its_work_whole_and_keeps_its_lock_meanwhile(
     cluster: &mut Cluster,
 ) {
     let (a, b) = shared_dir(cluster, "lazy-unmount");
-    let mut producer = start_paused_producer(&a, "T", "from-host-a");
+    let mut producer = start_producer(&a, "T", "from-host-a");
     cluster.unmount_lazily(HostId::A);
     let refused =
         safefs().arg("lock").arg("-n").arg(b.join("T.lock")).arg("true").output().unwrap();

@@ -4,23 +4,26 @@
 //! controls; waiters are known to be waiting when they say so on stderr. No sleeps synchronise.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed step fails the test
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
+use std::io::Read;
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::Command;
 
-use e2e::{assert_exit, read_line_within, wait_within, xtask};
+use e2e::once::{
+    kill_and_take_over, race_to_agree, start_paused_producer, start_waiter, stderr_of,
+};
+use e2e::{assert_exit, wait_within, xtask};
 
 fn once(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = xtask();
-    cmd.arg("once").args(args).current_dir(dir);
+    let mut cmd = in_dir(dir);
+    cmd.arg("once").args(args);
     cmd
 }
 
-fn stderr_of(child: &mut Child) -> String {
-    let mut s = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
-    s
+/// The CLI, run in `dir`.
+fn in_dir(dir: &Path) -> Command {
+    let mut cmd = xtask();
+    cmd.current_dir(dir);
+    cmd
 }
 
 /// Names in `dir`, sorted.
@@ -36,7 +39,6 @@ fn entries(dir: &Path) -> Vec<String> {
 #[test]
 fn eight_processes_one_production_per_round_same_bytes_everywhere() {
     let dir = tempfile::tempdir().unwrap();
-    let x = e2e::xtask_path().to_str().unwrap().to_owned();
     for round in 0..20 {
         let target = format!("artifact-{round}");
         let count = dir.path().join(format!("count-{round}"));
@@ -48,93 +50,34 @@ fn eight_processes_one_production_per_round_same_bytes_everywhere() {
         );
         let script =
             format!("\"$0\" once {target} -- sh -c '{producer}' && od -An -tx1 {target} | cksum");
-        let mut children: Vec<Child> = (0..8)
-            .map(|_| {
-                Command::new("sh")
-                    .args(["-c", &script, &x])
-                    .current_dir(dir.path())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let mut seen = Vec::new();
-        for child in &mut children {
-            let err = stderr_of(child);
-            assert_eq!(wait_within(child), Some(0), "round {round}: {err}");
-            let mut out = String::new();
-            child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-            seen.push(out);
-        }
+        race_to_agree(&script, e2e::xtask_path().as_os_str(), &[dir.path(); 8], round);
         let productions = std::fs::read_to_string(&count).unwrap().lines().count();
         assert_eq!(productions, 1, "round {round}: exactly one production");
-        assert!(seen.iter().all(|s| *s == seen[0] && !s.is_empty()), "round {round}: {seen:?}");
         assert_eq!(std::fs::metadata(dir.path().join(&target)).unwrap().len(), 200_000);
     }
     assert!(!entries(dir.path()).iter().any(|n| n.ends_with(".tmp")), "no temp left behind");
 }
 
-/// Starts a producer of `target` that writes `first` into its temp, says "started", waits for its
-/// stdin to close, then appends `rest`. It runs in its own process group so the test can kill the
-/// whole of it.
-fn start_paused_producer(
-    dir: &Path,
-    target: &str,
-    extra: &[&str],
-    first: &str,
-    rest: &str,
-) -> Child {
-    let producer =
-        format!("printf {first} > {{}}; echo started; read x || :; printf {rest} >> {{}}");
-    let mut args = extra.to_vec();
-    args.extend([target, "--", "sh", "-c", &producer]);
-    let mut child = once(dir, &args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    assert_eq!(read_line_within(child.stdout.take().unwrap()), "started\n");
-    child
-}
-
-/// Starts `once ARGS` with stderr piped and returns it with the first line it said (a waiter
-/// says "waiting for lock on ..." once it waits).
-fn start_waiter(dir: &Path, args: &[&str]) -> (Child, BufReader<ChildStderr>, String) {
-    let mut waiter = once(dir, args).stderr(Stdio::piped()).spawn().unwrap();
-    let mut err = BufReader::new(waiter.stderr.take().unwrap());
-    let mut said = String::new();
-    err.read_line(&mut said).unwrap();
-    (waiter, err, said)
-}
-
 #[test]
 fn a_producer_killed_mid_write_is_taken_over_and_the_target_is_never_partial() {
     let dir = tempfile::tempdir().unwrap();
-    let mut producer = start_paused_producer(dir.path(), "T", &[], "half-", "never");
+    let mut producer = start_paused_producer(in_dir(dir.path()), &[], "T", "half-", "never");
     assert!(!dir.path().join("T").exists(), "nothing visible while the producer writes");
     let (mut waiter, mut err, said) =
-        start_waiter(dir.path(), &["T", "--", "sh", "-c", "printf complete > {}"]);
+        start_waiter(&mut once(dir.path(), &["T", "--", "sh", "-c", "printf complete > {}"]));
     assert!(
         said.starts_with(&format!("waiting for lock on T.lock, held by pid {}", producer.id())),
         "{said}"
     );
-    let pgid = format!("-{}", producer.id());
-    assert!(Command::new("kill").args(["-KILL", "--", &pgid]).status().unwrap().success());
-    producer.wait().unwrap();
-    assert_eq!(wait_within(&mut waiter), Some(0));
-    let mut rest = String::new();
-    err.read_to_string(&mut rest).unwrap();
-    assert!(rest.contains("produced T"), "{rest}");
+    kill_and_take_over(&mut producer, &mut waiter, &mut err, "T");
     assert_eq!(std::fs::read_to_string(dir.path().join("T")).unwrap(), "complete");
 }
 
 #[test]
 fn a_waiter_that_times_out_names_the_holder_and_leaves_its_result_intact() {
     let dir = tempfile::tempdir().unwrap();
-    let mut producer = start_paused_producer(dir.path(), "model.bin", &[], "first-", "second");
+    let mut producer =
+        start_paused_producer(in_dir(dir.path()), &[], "model.bin", "first-", "second");
     let out =
         once(dir.path(), &["--timeout", "0.5", "model.bin", "--", "sh", "-c", "printf x > {}"])
             .output()
@@ -157,9 +100,9 @@ fn a_waiter_that_times_out_names_the_holder_and_leaves_its_result_intact() {
 #[test]
 fn a_waiter_reuses_what_the_producer_made() {
     let dir = tempfile::tempdir().unwrap();
-    let mut producer = start_paused_producer(dir.path(), "T", &[], "made-", "by-one");
+    let mut producer = start_paused_producer(in_dir(dir.path()), &[], "T", "made-", "by-one");
     let (mut waiter, mut err, said) =
-        start_waiter(dir.path(), &["T", "--", "sh", "-c", "printf other > {}"]);
+        start_waiter(&mut once(dir.path(), &["T", "--", "sh", "-c", "printf other > {}"]));
     assert!(said.starts_with("waiting for lock on T.lock"), "{said}");
     drop(producer.stdin.take());
     assert_eq!(wait_within(&mut producer), Some(0));
