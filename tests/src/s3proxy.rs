@@ -13,11 +13,15 @@
 //!   cannot be stripped instead: the client signs them.)
 //! - [`Fault::CutUploadsAfter`]: a request whose body goes past N bytes has both its sockets shut
 //!   at that byte, as a dropped network or a killed server would.
+//! - [`Fault::HoldUploadsAfter`]: a request whose body goes past N bytes stops there until the
+//!   test calls [`Proxy::release`]; [`Proxy::wait_held`] returns once one is held, so a test
+//!   can act in the middle of an upload without sleeping.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 /// What the proxy does to the traffic.
 #[derive(Clone, Copy, Debug)]
@@ -28,6 +32,16 @@ pub enum Fault {
     IgnoreConditions,
     /// Cut any connection once the client has sent this many bytes of one request.
     CutUploadsAfter(u64),
+    /// Stop forwarding a request once the client has sent this many bytes of it, until
+    /// [`Proxy::release`].
+    HoldUploadsAfter(u64),
+}
+
+/// Requests held by [`Fault::HoldUploadsAfter`], and whether the test released them.
+#[derive(Default)]
+struct Gate {
+    state: Mutex<(u64, bool)>,
+    changed: Condvar,
 }
 
 /// A running proxy; stops accepting when dropped.
@@ -36,6 +50,7 @@ pub struct Proxy {
     stop: Arc<AtomicBool>,
     /// Connections cut by [`Fault::CutUploadsAfter`] so far.
     cuts: Arc<AtomicU64>,
+    gate: Arc<Gate>,
 }
 
 impl Proxy {
@@ -45,19 +60,37 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let cuts = Arc::new(AtomicU64::new(0));
+        let gate = Arc::new(Gate::default());
         let upstream = upstream.to_owned();
-        let (stop2, cuts2) = (stop.clone(), cuts.clone());
+        let (stop2, cuts2, gate2) = (stop.clone(), cuts.clone(), gate.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(client) = client else { continue };
-                let (upstream, cuts) = (upstream.clone(), cuts2.clone());
-                std::thread::spawn(move || relay(client, &upstream, fault, &cuts));
+                let (upstream, cuts, gate) = (upstream.clone(), cuts2.clone(), gate2.clone());
+                std::thread::spawn(move || relay(client, &upstream, fault, &cuts, &gate));
             }
         });
-        Proxy { port, stop, cuts }
+        Proxy { port, stop, cuts, gate }
+    }
+
+    /// Waits until [`Fault::HoldUploadsAfter`] holds a request (failing the test after
+    /// [`crate::DEADLINE`]).
+    pub fn wait_held(&self) {
+        let start = Instant::now();
+        let mut state = self.gate.state.lock().unwrap();
+        while state.0 == 0 {
+            assert!(start.elapsed() < crate::DEADLINE, "the proxy held no upload");
+            state = self.gate.changed.wait_timeout(state, crate::DEADLINE).unwrap().0;
+        }
+    }
+
+    /// Lets every held request, and every later one, through.
+    pub fn release(&self) {
+        self.gate.state.lock().unwrap().1 = true;
+        self.gate.changed.notify_all();
     }
 
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
@@ -73,18 +106,20 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        self.release();
         self.stop.store(true, Ordering::SeqCst);
         // Wake the accept loop so it sees the flag.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
 
-fn relay(client: TcpStream, upstream: &str, fault: Fault, cuts: &AtomicU64) {
+fn relay(client: TcpStream, upstream: &str, fault: Fault, cuts: &AtomicU64, gate: &Arc<Gate>) {
     let Ok(server) = TcpStream::connect(upstream) else { return };
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let cut = Arc::new(AtomicBool::new(false));
     let cut2 = cut.clone();
     let (client2, server2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let gate = gate.clone();
     let up = std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 << 10];
         let mut head = Vec::new();
@@ -118,6 +153,17 @@ fn relay(client: TcpStream, upstream: &str, fault: Fault, cuts: &AtomicU64) {
                 let _ = server2.shutdown(Shutdown::Both);
                 let _ = client2.shutdown(Shutdown::Both);
                 return;
+            }
+            if let Fault::HoldUploadsAfter(limit) = fault
+                && total + chunk.len() as u64 > limit
+                && !gate.state.lock().unwrap().1
+            {
+                let mut state = gate.state.lock().unwrap();
+                state.0 += 1;
+                gate.changed.notify_all();
+                while !state.1 {
+                    state = gate.changed.wait(state).unwrap();
+                }
             }
             total += chunk.len() as u64;
             if s_write.write_all(chunk).is_err() {

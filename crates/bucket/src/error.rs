@@ -124,6 +124,13 @@ pub enum Error {
         /// The manifest.
         url: String,
     },
+    /// The transfer's cancel flag was set while this object's multipart upload ran: the upload
+    /// was aborted, so no part of it is stored or visible.
+    #[error("{url}: interrupted; its multipart upload was aborted, nothing was published")]
+    Interrupted {
+        /// The object.
+        url: String,
+    },
     /// The seal was refused; every reason is listed.
     #[error("seal of {url} refused: {} reasons", reasons.len())]
     Refused {

@@ -126,7 +126,7 @@ pub fn fetch_or_publish(
     let present =
         store.head(&blob)?.is_some_and(|o| o.size == hashed.len && o.xxh128 == Some(hashed.digest));
     if !present {
-        store.upload_file(&blob, path, hashed.digest)?;
+        store.upload_file(&blob, path, hashed.digest, None)?;
     }
     crate::transfer::read_back(store, &blob, hashed.digest, hashed.len)?;
     let reference = Reference { xxh128: hashed.digest.to_hex(), size: hashed.len, blob };

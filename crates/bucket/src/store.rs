@@ -1,6 +1,7 @@
 //! [`Store`]: blocking requests to one `s3://bucket/prefix`, driven by a runtime kept inside.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -295,8 +296,16 @@ impl Store {
     /// Uploads a local file as `rel`, its XXH128 `digest` (taken before) in the metadata. Files
     /// up to [`PART`] go in one request; larger ones as a multipart upload, which the store makes
     /// visible only when completed, and which is aborted on any error. The bytes sent are hashed
-    /// again: if they are not `digest` (the file changed), nothing is published.
-    pub fn upload_file(&self, rel: &str, path: &std::path::Path, digest: Digest) -> Result<()> {
+    /// again: if they are not `digest` (the file changed), nothing is published. `cancel`, when
+    /// set, stops a multipart upload between parts ([`Error::Interrupted`], the upload aborted);
+    /// a single request is never cut short.
+    pub fn upload_file(
+        &self,
+        rel: &str,
+        path: &std::path::Path,
+        digest: Digest,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<()> {
         use std::io::Read;
         let key = self.key(rel)?;
         let mut file = std::fs::File::open(path).map_err(|source| Error::Local {
@@ -341,6 +350,9 @@ impl Store {
                         .put_part(PutPayload::from(std::mem::take(&mut part)))
                         .await
                         .map_err(|e| self.store_error("cannot upload", rel, &e))?;
+                    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                        return Err(Error::Interrupted { url: self.url(rel) });
+                    }
                     let mut next = Vec::with_capacity(PART);
                     (&mut file).take(PART as u64).read_to_end(&mut next).map_err(read_err)?;
                     if next.is_empty() {

@@ -2,8 +2,8 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use checksum::{Algo, Digest};
@@ -16,7 +16,7 @@ use crate::{Error, Result, Store};
 ///
 /// ```
 /// let opts = bucket::TransferOptions::default();
-/// assert!(opts.verify && opts.jobs == 8);
+/// assert!(opts.verify && opts.jobs == 8 && opts.cancel.is_none());
 /// ```
 #[derive(Clone, Debug)]
 pub struct TransferOptions {
@@ -25,11 +25,25 @@ pub struct TransferOptions {
     /// Uploads: read each object back and compare its XXH128 before counting it copied.
     /// Downloads are always hashed while they are written, whatever this says.
     pub verify: bool,
+    /// Once set (a Ctrl-C), no further file is started and a multipart upload stops between
+    /// parts and is aborted; what was already complete stays, and [`Transfer::interrupted`]
+    /// says so. A file in flight in one request finishes (whole) or fails (nothing stored).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for TransferOptions {
     fn default() -> TransferOptions {
-        TransferOptions { jobs: 8, verify: true }
+        TransferOptions { jobs: 8, verify: true, cancel: None }
+    }
+}
+
+impl TransferOptions {
+    fn cancel_flag(&self) -> Option<&AtomicBool> {
+        self.cancel.as_deref()
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel_flag().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 }
 
@@ -85,6 +99,10 @@ pub struct Transfer {
     pub size_checked_only: Vec<String>,
     /// Whether uploads were read back (downloads are always hashed).
     pub verified: bool,
+    /// Whether the cancel flag stopped the transfer early.
+    pub interrupted: bool,
+    /// Files neither copied, skipped nor failed, because the transfer was cancelled first.
+    pub not_attempted: u64,
     /// Wall time.
     #[serde(rename = "elapsed_secs", serialize_with = "serialize_secs")]
     pub elapsed: Duration,
@@ -98,30 +116,40 @@ fn serialize_secs<S: serde::Serializer>(
 }
 
 impl Transfer {
-    /// True when nothing failed.
+    /// True when nothing failed and nothing was left out by a cancel.
     pub fn is_success(&self) -> bool {
-        self.failed.is_empty()
+        self.failed.is_empty() && !self.interrupted
     }
 }
 
-/// Runs `work` on every item with `jobs` threads, gathering into one [`Transfer`].
+/// Runs `work` on every item with `opts.jobs` threads, gathering into one [`Transfer`]; once
+/// the cancel flag is set no item is started, and those left are counted as not attempted.
 fn run_parallel<T: Sync>(
     items: &[T],
-    jobs: usize,
+    opts: &TransferOptions,
     work: impl Fn(&T, &Mutex<Transfer>) + Sync,
 ) -> Transfer {
     let report = Mutex::new(Transfer::default());
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+        for _ in 0..opts.jobs.clamp(1, items.len().max(1)) {
             scope.spawn(|| {
-                while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                while !opts.cancelled()
+                    && let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed))
+                {
                     work(item, &report);
                 }
             });
         }
     });
-    report.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+    let mut report = report.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if opts.cancelled() {
+        report.interrupted = true;
+        let done =
+            report.copied + report.skipped + report.failed.len() as u64 + report.not_attempted;
+        report.not_attempted += (items.len() as u64).saturating_sub(done);
+    }
+    report
 }
 
 fn record(report: &Mutex<Transfer>, f: impl FnOnce(&mut Transfer)) {
@@ -162,7 +190,7 @@ pub fn upload(
     })?;
     let remote: std::collections::HashMap<String, u64> =
         store.list("")?.into_iter().map(|l| (l.rel, l.size)).collect();
-    let mut report = run_parallel(&listing.files, opts.jobs, |file, report| {
+    let mut report = run_parallel(&listing.files, opts, |file, report| {
         let rel_shown = names::escape(&file.rel).into_owned();
         let result = (|| -> Result<(bool, u64)> {
             let key = key_of(&file.rel)?;
@@ -179,7 +207,7 @@ pub fn upload(
             {
                 return Ok((false, hashed.len));
             }
-            store.upload_file(key, &path, hashed.digest)?;
+            store.upload_file(key, &path, hashed.digest, opts.cancel_flag())?;
             if opts.verify {
                 read_back(store, key, hashed.digest, hashed.len)?;
             }
@@ -193,6 +221,8 @@ pub fn upload(
                     false => (r.skipped, r.skipped_bytes) = (r.skipped + 1, r.skipped_bytes + len),
                 });
             }
+            // Cut short by the cancel flag, its upload aborted: not attempted, not failed.
+            Err(Error::Interrupted { .. }) => record(report, |r| r.not_attempted += 1),
             Err(error) => record(report, |r| r.failed.push(Failed { path: rel_shown, error })),
         }
     });
@@ -259,7 +289,7 @@ pub fn download(
         path: dst.to_owned(),
         source,
     })?;
-    let mut report = run_parallel(&objects, opts.jobs, |object, report| {
+    let mut report = run_parallel(&objects, opts, |object, report| {
         let result = (|| -> Result<(bool, u64, bool)> {
             check_key(&object.rel).map_err(|reason| Error::Unstorable {
                 name: store.url(&object.rel),

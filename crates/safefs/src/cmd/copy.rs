@@ -118,13 +118,6 @@ enum DurabilityArg {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if bucket::is_url(args.src.as_os_str()) || bucket::is_url(args.dst.as_os_str()) {
-        anyhow::ensure!(
-            !args.dry_run && !args.checksum && args.modify_window.is_none(),
-            "--dry-run, --checksum and --modify-window do not apply to s3:// copies yet"
-        );
-        return super::remote::copy(&args.src, &args.dst, args.jobs, !args.no_verify, args.json);
-    }
     let started = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -132,6 +125,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // already set, exits at once.
         signal_hook::flag::register_conditional_shutdown(signal, 130, cancel.clone())?;
         signal_hook::flag::register(signal, cancel.clone())?;
+    }
+    if bucket::is_url(args.src.as_os_str()) || bucket::is_url(args.dst.as_os_str()) {
+        anyhow::ensure!(
+            !args.dry_run && !args.checksum && args.modify_window.is_none(),
+            "--dry-run, --checksum and --modify-window do not apply to s3:// copies yet"
+        );
+        let opts = bucket::TransferOptions {
+            jobs: args.jobs.map_or(bucket::TransferOptions::default().jobs, usize::from),
+            verify: !args.no_verify,
+            cancel: Some(cancel),
+        };
+        return super::remote::copy(&args.src, &args.dst, &opts, args.json);
     }
     raise_open_files_limit();
     let mut opts = CopyOptions::default();

@@ -21,6 +21,20 @@ pub(crate) fn open(url: &OsStr) -> Result<bucket::Store, bucket::Error> {
     bucket::Store::open(text)
 }
 
+/// The store `url` names, or `None` after its error was reported as [`fatal`] reports it (the
+/// verb then exits 2 with [`exit::USAGE`]).
+fn open_or_report(
+    verb: &str,
+    json: bool,
+    fields: &serde_json::Value,
+    url: &Path,
+) -> anyhow::Result<Option<bucket::Store>> {
+    match open(url.as_os_str()) {
+        Ok(store) => Ok(Some(store)),
+        Err(err) => fatal(verb, json, fields.clone(), &err).map(|_| None),
+    }
+}
+
 /// A `bucket` error before any work: on stderr (`VERB: message`), or as
 /// `{..., "ok": false, "error": {"kind", "message"}}` with `--json`; exit 2.
 pub(crate) fn fatal(
@@ -59,8 +73,7 @@ pub(crate) fn error_kind(err: &bucket::Error) -> &'static str {
 pub(crate) fn copy(
     src: &Path,
     dst: &Path,
-    jobs: Option<u16>,
-    verify: bool,
+    opts: &bucket::TransferOptions,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let fields = json!({ "src": names::escape(src), "dst": names::escape(dst), "dry_run": false });
@@ -71,17 +84,12 @@ pub(crate) fn copy(
         (false, true) => (true, dst),
         _ => (false, src),
     };
-    let store = match open(url.as_os_str()) {
-        Ok(store) => store,
-        Err(err) => return fatal("copy", json, fields, &err),
-    };
-    let opts = bucket::TransferOptions {
-        jobs: jobs.map_or(bucket::TransferOptions::default().jobs, usize::from),
-        verify,
+    let Some(store) = open_or_report("copy", json, &fields, url)? else {
+        return Ok(exit::USAGE.into());
     };
     let result = match up {
-        true => bucket::upload(src, &store, &opts, &()),
-        false => bucket::download(&store, dst, &opts, &()),
+        true => bucket::upload(src, &store, opts, &()),
+        false => bucket::download(&store, dst, opts, &()),
     };
     let report = match result {
         Ok(report) => report,
@@ -108,7 +116,8 @@ pub(crate) fn copy(
         super::verify::print_json(&value)?;
     } else {
         crate::out!(
-            "copy: copied {} files ({}); skipped {} up to date; {} failed; {:.2}s{}",
+            "copy{} copied {} files ({}); skipped {} up to date; {} failed; {:.2}s{}{}",
+            if report.interrupted { " interrupted:" } else { ":" },
             report.copied,
             indicatif::HumanBytes(report.copied_bytes),
             report.skipped,
@@ -119,10 +128,20 @@ pub(crate) fn copy(
                 (_, true, true) => ", each read back and verified (xxh128)",
                 (_, true, false) => ", not read back (--no-verify)",
                 (_, false, _) => ", verified (xxh128)",
+            },
+            match report.interrupted {
+                true => format!("; {} not attempted", report.not_attempted),
+                false => String::new(),
             }
         );
     }
-    Ok(if report.is_success() { ExitCode::SUCCESS } else { exit::FAILED.into() })
+    Ok(if report.interrupted {
+        exit::INTERRUPTED.into()
+    } else if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        exit::FAILED.into()
+    })
 }
 
 /// `seal s3://bucket/prefix`: the same output and `--json` shape as a local seal.
@@ -133,9 +152,8 @@ pub(crate) fn seal(
 ) -> anyhow::Result<ExitCode> {
     let dir = names::escape(url).into_owned();
     let fields = json!({ "dir": dir });
-    let store = match open(url.as_os_str()) {
-        Ok(store) => store,
-        Err(err) => return fatal("seal", json, fields, &err),
+    let Some(store) = open_or_report("seal", json, &fields, url)? else {
+        return Ok(exit::USAGE.into());
     };
     match bucket::seal(&store, spec) {
         Ok(sealed) => {
@@ -191,9 +209,8 @@ pub(crate) fn verify(
 ) -> anyhow::Result<ExitCode> {
     let dir = names::escape(url).into_owned();
     let fields = json!({ "dir": dir });
-    let store = match open(url.as_os_str()) {
-        Ok(store) => store,
-        Err(err) => return fatal("verify", json, fields, &err),
+    let Some(store) = open_or_report("verify", json, &fields, url)? else {
+        return Ok(exit::USAGE.into());
     };
     let report = match bucket::verify(&store, opts) {
         Ok(report) => report,
@@ -217,9 +234,8 @@ pub(crate) fn verify(
 pub(crate) fn latest(url: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let root = names::escape(url).into_owned();
     let fields = json!({ "root": root });
-    let store = match open(url.as_os_str()) {
-        Ok(store) => store,
-        Err(err) => return fatal("latest", json, fields, &err),
+    let Some(store) = open_or_report("latest", json, &fields, url)? else {
+        return Ok(exit::USAGE.into());
     };
     let latest = match bucket::latest(&store, &Default::default()) {
         Ok(latest) => latest,
