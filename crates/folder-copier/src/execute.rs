@@ -179,7 +179,7 @@ pub fn execute(
     }
     let links = link_hard_links(&dirs, &states, &src, &dst, opts, progress, &report);
     report.absorb(links);
-    apply_dir_metadata(&dirs, &states, &completed, &src, &dst, dest.keeps_modes, &mut report);
+    apply_dir_metadata(&dirs, &states, &completed, &shared, &mut report);
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     report.elapsed = started.elapsed();
     Ok(report)
@@ -310,26 +310,31 @@ fn ensure_dir(dir: &Path, root: bool) -> Result<bool, FileError> {
     }
 }
 
-/// Gives each destination directory its source's mode and mtime, deepest first (so setting a
-/// parent's mtime comes after every change inside it). Directories whose task was cut short keep
-/// mode 0o700 and a fresh mtime: the next copy completes them.
+/// Gives each destination directory its source's owner (while owners are kept), mode and mtime,
+/// deepest first (so setting a parent's mtime comes after every change inside it), on every run.
+/// Directories whose task was cut short keep mode 0o700, this process's owner and a fresh mtime:
+/// the next copy completes them.
 fn apply_dir_metadata(
     dirs: &[DirPlan],
     states: &[DirState],
     completed: &[bool],
-    src: &Path,
-    dst: &Path,
-    keeps_modes: bool,
+    shared: &Shared<'_>,
     report: &mut CopyReport,
 ) {
+    let (src, dst) = (shared.src, shared.dst);
     for (i, dir) in dirs.iter().enumerate().rev() {
         if !completed[i] || !matches!(states[i], DirState::Ready { .. }) {
             continue;
         }
         let dst_dir = dst.join(&dir.rel);
+        // The owner before the mode: a chown may clear set-id bits. DST itself may be a symlink
+        // the user named (followed); below it, none are.
+        shared.keep_owner(&src.join(&dir.rel), &mut report.warnings, || {
+            sys::copy_owner_at(&dst_dir, dir.owner, shared.owner, i == 0)
+        });
         // Where DST keeps no modes (said once by the plan), `chmod` is not even tried: FAT
         // through FUSE answers it with ENOSYS.
-        let mode = || match keeps_modes {
+        let mode = || match shared.keeps_modes {
             true => std::fs::set_permissions(&dst_dir, std::fs::Permissions::from_mode(dir.mode)),
             false => Ok(()),
         };

@@ -111,12 +111,15 @@
 //!
 //! - A SIGKILL or crash leaves temp files (named `.<name>.atomic-<10 characters>.tmp`) beside
 //!   their destinations; the next copy into the same DST removes them, as does `sweep`.
-//! - Owners of regular files are kept where the process may give files away (root), as `cp -a`
-//!   keeps them, set-id bits included; where it may not, or DST keeps no owners (exFAT through
-//!   FUSE answers EPERM), the first refusal gives one [`Warning::OwnersNotKept`] and files get the
-//!   copier's owner. Directories and symlinks get the copier's owner. A change of owner alone
-//!   does not make a file out of date. Extended attributes (ACLs included, which are stored as attributes) are
-//!   copied where DST takes them; the first one DST refuses gives one
+//! - Owners (user and group) of files, directories and symlinks are kept where the process may
+//!   give files away (root), as `cp -a` keeps them: set-id bits survive, a symlink's own owner is
+//!   set (never its target's), DST itself gets SRC's as it gets its mode. Where the process may
+//!   not, or DST keeps no owners (exFAT through FUSE answers EPERM), the first refusal gives one
+//!   [`Warning::OwnersNotKept`] and the rest get the copier's owner. Only entries whose owner
+//!   differs from the copier's cost a `chown`. A change of owner alone does not make a file or
+//!   symlink out of date; directories get their owner, mode and mtime again on every run.
+//!   Extended attributes (ACLs included, which are stored as attributes) are copied where DST
+//!   takes them; the first one DST refuses gives one
 //!   [`Warning::XattrsNotKept`] and the copy goes on without them. A change of attributes alone
 //!   does not make a file out of date. Files with several names inside SRC
 //!   stay hard links in DST (one copy, the other names linked to it after every task is done)

@@ -132,6 +132,8 @@ pub(crate) struct DirPlan {
     pub(crate) rel: PathBuf,
     pub(crate) mode: u32,
     pub(crate) mtime: Timestamp,
+    /// The source directory's user and group ids.
+    pub(crate) owner: (u32, u32),
     pub(crate) entries: Vec<EntryPlan>,
     /// Temp-named symlinks a killed copy left in the destination directory.
     pub(crate) stale_links: Vec<OsString>,
@@ -164,6 +166,8 @@ pub(crate) enum EntryKind {
     Symlink {
         target: PathBuf,
         mtime: Timestamp,
+        /// The link's own user and group ids (not its target's).
+        owner: (u32, u32),
     },
 }
 
@@ -616,7 +620,11 @@ fn walk(plan: &mut CopyPlan) -> Result<()> {
             };
             plan.dirs[parent].entries.push(EntryPlan {
                 name,
-                kind: EntryKind::Symlink { target, mtime: Timestamp::mtime(&meta) },
+                kind: EntryKind::Symlink {
+                    target,
+                    mtime: Timestamp::mtime(&meta),
+                    owner: (meta.uid(), meta.gid()),
+                },
                 action: Action::Copy,
                 allocated: 0,
                 replaces: None,
@@ -634,6 +642,7 @@ fn dir_plan(rel: PathBuf, meta: &Metadata) -> DirPlan {
         rel,
         mode: meta.mode() & 0o7777,
         mtime: Timestamp::mtime(meta),
+        owner: (meta.uid(), meta.gid()),
         entries: Vec::new(),
         stale_links: Vec::new(),
         bytes: 0,

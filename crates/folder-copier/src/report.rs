@@ -95,11 +95,11 @@ pub enum Warning {
         /// Why.
         reason: String,
     },
-    /// A file's owner or group could not be kept (the process may not give files away, or DST
-    /// keeps no owners): said once per copy, for the first file it happened to; the copy goes on
-    /// and files get the owner a new file of this process gets.
+    /// The owner or group of a file, directory or symlink could not be kept (the process may not
+    /// give files away, or DST keeps no owners): said once per copy, for the first entry it
+    /// happened to; the copy goes on and entries get the owner a new file of this process gets.
     OwnersNotKept {
-        /// The source file whose owner could not be kept.
+        /// The source entry whose owner could not be kept.
         path: PathBuf,
         /// Why.
         reason: String,

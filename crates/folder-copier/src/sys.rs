@@ -50,6 +50,25 @@ pub(crate) fn copy_owner(
     Ok(())
 }
 
+/// Gives the entry at `path` the user and group ids `owner` (a directory's or a symlink's, as
+/// `cp -a` keeps them) when they differ from `ours`, in one `fchownat`. A symlink is changed
+/// itself, never its target, unless `follow` (DST itself, which the user named). Fails where the
+/// process may not give files away (not root) or the file system keeps no owners.
+pub(crate) fn copy_owner_at(
+    path: &Path,
+    owner: (u32, u32),
+    ours: (u32, u32),
+    follow: bool,
+) -> io::Result<()> {
+    use rustix::fs::{Gid, Uid};
+    if owner == ours {
+        return Ok(());
+    }
+    let flags = if follow { AtFlags::empty() } else { AtFlags::SYMLINK_NOFOLLOW };
+    let (uid, gid) = (Uid::from_raw(owner.0), Gid::from_raw(owner.1));
+    Ok(rustix::fs::chownat(rustix::fs::CWD, path, Some(uid), Some(gid), flags)?)
+}
+
 /// This process's effective user and group ids (what a new file is owned by, unless its
 /// directory hands down its group).
 pub(crate) fn effective_owner() -> (u32, u32) {

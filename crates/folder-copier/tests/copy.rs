@@ -245,6 +245,49 @@ fn owners_are_kept_where_the_process_may_give_files_away_and_set_id_bits_survive
 }
 
 #[test]
+fn owners_of_directories_and_symlinks_are_kept_too_and_links_are_not_followed() {
+    if !rustix::process::geteuid().is_root() {
+        assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "CI runs this test as root");
+        eprintln!("SKIPPED owners_of_directories_and_symlinks...: giving files away needs root");
+        return;
+    }
+    let s = Scratch::new();
+    write(&s.src().join("games/nes/Game.nes"), b"rom", 0o644, 1_000_000_000);
+    fs::create_dir(s.src().join("games/empty")).unwrap();
+    symlink("nes/Game.nes", s.src().join("games/latest")).unwrap();
+    symlink("nes/Game.nes", s.src().join("games/previous")).unwrap();
+    // A file in the way of one link: that link is made under a temp name and renamed over it.
+    write(&s.dst().join("games/previous"), b"old", 0o644, 1_000_000_000);
+    let chown = |rel: &str, uid, gid| {
+        std::os::unix::fs::lchown(s.src().join(rel), Some(uid), Some(gid)).unwrap();
+    };
+    chown("", 1001, 1002);
+    chown("games", 1234, 2345);
+    chown("games/nes", 1235, 2346);
+    chown("games/empty", 1236, 2347);
+    chown("games/latest", 1237, 2348);
+    chown("games/previous", 1238, 2349);
+    // The link's target keeps its own owner: a chown that followed the link would change it.
+    chown("games/nes/Game.nes", 4321, 5432);
+    let report = copy(s.src(), s.dst(), &CopyOptions::default(), &()).unwrap();
+    ok(&report);
+    assert!(report.warnings.is_empty(), "{:#?}", report.warnings);
+    for (rel, owner) in [
+        ("", (1001, 1002)),
+        ("games", (1234, 2345)),
+        ("games/nes", (1235, 2346)),
+        ("games/empty", (1236, 2347)),
+        ("games/latest", (1237, 2348)),
+        ("games/previous", (1238, 2349)),
+        ("games/nes/Game.nes", (4321, 5432)),
+    ] {
+        let meta = fs::symlink_metadata(s.dst().join(rel)).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), owner, "{rel:?}: owner not kept");
+    }
+    assert_same_tree(&s.src(), &s.dst());
+}
+
+#[test]
 fn durability_none_and_no_verify_still_copy_identically() {
     let s = Scratch::new();
     many_folders(&s);

@@ -143,14 +143,9 @@ impl DirTask<'_, '_> {
             return Err(FileError::DestinationRaced { path: job.dst.clone() });
         }
         // Owners before attributes and modes: a chown clears set-id bits and file capabilities.
-        if self.shared.owners_ok.load(Ordering::Relaxed)
-            && let Err(err) = sys::copy_owner(&before, temp.as_file(), opts.mode, self.shared.owner)
-            && self.shared.owners_ok.swap(false, Ordering::Relaxed)
-        {
-            let warning = Warning::OwnersNotKept { path: job.src.clone(), reason: err.to_string() };
-            self.shared.progress.warning(&warning);
-            self.tally.report.warnings.push(warning);
-        }
+        self.shared.keep_owner(&job.src, &mut self.tally.report.warnings, || {
+            sys::copy_owner(&before, temp.as_file(), opts.mode, self.shared.owner)
+        });
         if self.shared.xattrs_ok.load(Ordering::Relaxed)
             && let Err(err) = sys::copy_xattrs(&src, temp.as_file())
             && self.shared.xattrs_ok.swap(false, Ordering::Relaxed)

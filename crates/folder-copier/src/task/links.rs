@@ -35,13 +35,15 @@ impl DirTask<'_, '_> {
         }
     }
 
-    /// Copies a symlink as a link. `Ok(false)`: the destination already is that link.
+    /// Copies the symlink `src` as a link: its target, its mtime and (while owners are kept) its
+    /// owner, set on the link itself before it appears under its name. `Ok(false)`: the
+    /// destination already is that link (its owner is then left as it is).
     pub(super) fn copy_link(
         &mut self,
+        src: &Path,
         dst: &Path,
         name: &OsStr,
-        target: &Path,
-        mtime: Timestamp,
+        (target, mtime, owner): (&Path, Timestamp, (u32, u32)),
     ) -> Result<bool, FileError> {
         let dest_err = |action, path: &Path| {
             let path = path.to_owned();
@@ -64,6 +66,10 @@ impl DirTask<'_, '_> {
                 // Nothing there: creating the link is itself atomic (it appears whole).
                 match std::os::unix::fs::symlink(target, dst) {
                     Ok(()) => {
+                        let ours = self.shared.owner;
+                        self.shared.keep_owner(src, &mut self.tally.report.warnings, || {
+                            sys::copy_owner_at(dst, owner, ours, false)
+                        });
                         sys::set_mtime_nofollow(dst, mtime)
                             .map_err(dest_err("set the mtime of", dst))?;
                         return Ok(true);
@@ -75,15 +81,21 @@ impl DirTask<'_, '_> {
             Err(source) => return Err(dest_err("inspect", dst)(source)),
         }
         // Something else is there.
+        let warnings = std::cell::RefCell::new(Vec::new());
         let symlink = LinkKind {
             make: "create symlink",
             exhausted: "create a temp symlink for",
             link: &|temp| std::os::unix::fs::symlink(target, temp),
             finish: &|temp| {
+                self.shared.keep_owner(src, &mut warnings.borrow_mut(), || {
+                    sys::copy_owner_at(temp, owner, self.shared.owner, false)
+                });
                 sys::set_mtime_nofollow(temp, mtime).map_err(dest_err("set the mtime of", temp))
             },
         };
-        replace_with_link(&self.dst_dir, name, dst, &symlink).map(|()| true)
+        let placed = replace_with_link(&self.dst_dir, name, dst, &symlink).map(|()| true);
+        self.tally.report.warnings.append(&mut warnings.into_inner());
+        placed
     }
 }
 

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::{DirPlan, EntryKind, EntryPlan};
-use crate::{CopyOptions, CopyProgress, CopyReport, Failure, FileError};
+use crate::{CopyOptions, CopyProgress, CopyReport, Failure, FileError, Warning};
 
 mod batch;
 mod file;
@@ -48,6 +48,28 @@ pub(crate) struct Shared<'a> {
     /// This process's effective user and group, read once for the copy: a file they already
     /// own needs no `chown` (two system calls per file saved).
     pub(crate) owner: (u32, u32),
+}
+
+impl Shared<'_> {
+    /// Runs `chown` (giving the copy of `src` its source's owner) while owners are being kept.
+    /// The first failure stops the keeping of owners for the rest of the copy and is said once:
+    /// the warning is reported to the progress and pushed onto `warnings`.
+    pub(crate) fn keep_owner(
+        &self,
+        src: &Path,
+        warnings: &mut Vec<Warning>,
+        chown: impl FnOnce() -> std::io::Result<()>,
+    ) {
+        use std::sync::atomic::Ordering;
+        if self.owners_ok.load(Ordering::Relaxed)
+            && let Err(err) = chown()
+            && self.owners_ok.swap(false, Ordering::Relaxed)
+        {
+            let warning = Warning::OwnersNotKept { path: src.to_owned(), reason: err.to_string() };
+            self.progress.warning(&warning);
+            warnings.push(warning);
+        }
+    }
 }
 
 /// One file to copy.
@@ -153,9 +175,10 @@ impl<'s, 'p> DirTask<'s, 'p> {
                 match &entry.kind {
                     // Linked once every task is done (`link_hard_links`).
                     EntryKind::HardLink { .. } => {}
-                    EntryKind::Symlink { target, mtime } => {
+                    EntryKind::Symlink { target, mtime, owner } => {
                         let dst = self.dst_dir.join(&entry.name);
-                        let outcome = match self.copy_link(&dst, &entry.name, target, *mtime) {
+                        let link = (target.as_path(), *mtime, *owner);
+                        let outcome = match self.copy_link(&src, &dst, &entry.name, link) {
                             Ok(true) => {
                                 self.changed = true;
                                 Outcome::Symlink

@@ -106,6 +106,7 @@ mod tests {
             rel: PathBuf::new(),
             mode: 0o755,
             mtime: Timestamp { sec: 0, nsec: 0 },
+            owner: (0, 0),
             entries,
             stale_links: Vec::new(),
             bytes: sizes.iter().sum(),

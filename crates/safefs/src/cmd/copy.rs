@@ -4,7 +4,7 @@
 //! Copies the contents of SRC into DST (like `rsync -a SRC/ DST/`) with `folder_copier`: one task
 //! per source directory, each file written to a temp beside its destination, verified (size, and
 //! XXH3-128 of the temp read back unless `--no-verify`) and renamed into place; modes, mtimes,
-//! symlinks (as links) and empty directories kept; files of the same size and mtime skipped
+//! symlinks (as links), empty directories and (as root) owners of every kind kept; files of the same size and mtime skipped
 //! (`--checksum`: of the same content); FIFOs, sockets and devices skipped with a warning.
 //!
 //! Before anything is written it refuses DST inside SRC, destination collisions (names folding to
