@@ -250,8 +250,7 @@ pub enum SweepError {
 #[non_exhaustive]
 pub enum ReadError {
     /// The path exists but is not a regular file (a FIFO, socket, device or directory); not read.
-    /// (The message is the writer's, word for word.)
-    #[error("refusing to replace {}: it is a {kind}, not a regular file", names::shown(path))]
+    #[error("refusing to read {}: it is a {kind}, not a regular file", names::shown(path))]
     NotAFile {
         /// The path.
         path: PathBuf,

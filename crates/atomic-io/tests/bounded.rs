@@ -44,6 +44,10 @@ fn read_bounded_refuses_a_fifo_without_blocking() {
     .unwrap();
     let err = read_bounded(&fifo, 10).unwrap_err();
     assert!(matches!(err, ReadError::NotAFile { kind: atomic_io::FileKind::Fifo, .. }), "{err}");
+    // A reader's words, naming the path and what it is: nothing was going to be replaced.
+    let said = err.to_string();
+    assert!(said.starts_with("refusing to read ") && said.contains("FIFO"), "{said}");
+    assert!(said.contains(&names::shown(&fifo).to_string()), "{said}");
     let err = validate_jsonl(&fifo, &JsonlLimits::default()).unwrap_err();
     assert!(matches!(err, ReadError::NotAFile { .. }), "{err}");
 }
