@@ -86,6 +86,8 @@ pub use config::Config;
 pub use error::{BoxError, Error, Result};
 pub use location::{Location, is_url};
 pub use once::{Outcome, Reference, blob_name, fetch_or_publish, read_ref, ref_name};
-pub use snapshot::{Sealed, latest, seal, verify};
+pub use snapshot::{latest, seal, verify};
+/// What [`seal`] returns: snapshot-verify's, the manifest named by its URL.
+pub use snapshot_verify::Sealed;
 pub use store::{Listed, Object, PART, Put, Store, XXH128_META};
 pub use transfer::{Failed, Progress, Transfer, TransferOptions, download, upload};

@@ -14,7 +14,7 @@ use checksum::{Algo, Digest, Entry, Style};
 use object_store::PutMode;
 use serde::de::IgnoredAny;
 use snapshot_verify::{
-    Latest, Mode, Problem, ProblemKind, Refusal, RefusalKind, Report, SealSpec, SkipReason,
+    Latest, Mode, Problem, ProblemKind, Refusal, RefusalKind, Report, SealSpec, Sealed, SkipReason,
     Skipped, VerifyOptions,
 };
 
@@ -32,22 +32,9 @@ fn is_own(rel: &str) -> bool {
     rel == MANIFEST || rel == SIZES || rel.starts_with(crate::check::PROBE_DIR)
 }
 
-/// A sealed prefix: snapshot-verify's `Sealed`, with the manifest named by its URL.
-#[derive(Clone, Debug, serde::Serialize)]
-#[non_exhaustive]
-pub struct Sealed {
-    /// The manifest written (`s3://bucket/prefix/manifest.xxh128`).
-    pub manifest: String,
-    /// Objects listed (the sizes object not counted).
-    pub files: u64,
-    /// Their total length.
-    pub bytes: u64,
-    /// The verification of the prefix against the new manifest, run after it was written.
-    pub report: Report,
-}
-
 /// Seals the prefix: hashes every object under it, then writes `manifest.sizes` and, last and
-/// with create-if-absent, `manifest.xxh128`.
+/// with create-if-absent, `manifest.xxh128`. The [`Sealed`] names the manifest by its URL and
+/// holds the verification of the prefix against it, run after it was written.
 ///
 /// Refused ([`Error::Refused`], every reason listed, nothing written) when a required object is
 /// missing or empty, an object is empty (unless allowed) or there is none, a `*.json` object
@@ -166,12 +153,8 @@ pub fn seal(store: &Store, spec: &SealSpec) -> Result<Sealed> {
         Put::Exists | Put::Stale => return Err(Error::AlreadySealed { url: store.url(MANIFEST) }),
     }
     let report = verify(store, &VerifyOptions::default())?;
-    Ok(Sealed {
-        manifest: store.url(MANIFEST),
-        files: hashed.len() as u64,
-        bytes: hashed.iter().map(|(_, h)| h.len).sum(),
-        report,
-    })
+    let bytes = hashed.iter().map(|(_, h)| h.len).sum();
+    Ok(Sealed::new(store.url(MANIFEST), hashed.len() as u64, bytes, report))
 }
 
 struct Hashed {

@@ -191,7 +191,8 @@ impl fmt::Display for Refusal {
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct Sealed {
-    /// The manifest written (`DIR/manifest.xxh128`).
+    /// The manifest written: `DIR/manifest.xxh128`, or where another store of snapshots keeps
+    /// it (object storage: its URL, `s3://bucket/prefix/manifest.xxh128`).
     #[serde(serialize_with = "serialize_path")]
     pub manifest: PathBuf,
     /// Files listed (the sizes file not counted).
@@ -200,6 +201,26 @@ pub struct Sealed {
     pub bytes: u64,
     /// The verification of the tree against the new manifest, run before it was made visible.
     pub report: Report,
+}
+
+impl Sealed {
+    /// The outcome of a seal made elsewhere than [`seal`], in the same format (object storage
+    /// seals a prefix so): the manifest written, the files it lists, their total length, and the
+    /// verification of the snapshot against it.
+    ///
+    /// ```
+    /// let sealed = snapshot_verify::Sealed::new(
+    ///     "s3://bucket/step-10/manifest.xxh128",
+    ///     2,
+    ///     4096,
+    ///     snapshot_verify::Report::default(),
+    /// );
+    /// assert_eq!((sealed.files, sealed.bytes), (2, 4096));
+    /// assert!(sealed.report.is_ok());
+    /// ```
+    pub fn new(manifest: impl Into<PathBuf>, files: u64, bytes: u64, report: Report) -> Sealed {
+        Sealed { manifest: manifest.into(), files, bytes, report }
+    }
 }
 
 /// Seals the snapshot `dir`: writes `DIR/manifest.xxh128` (XXH128, xxhsum GNU lines, paths
