@@ -200,6 +200,37 @@ fn safefs_is_a_command_of_its_own() {
     assert!(help.contains("hash") && help.contains("bench") && help.contains("soak"), "{help}");
 }
 
+/// A completion script completes the command users install and type, `safefs`, also when
+/// `cargo xtask completions` prints it: bash takes it and registers it for `safefs`.
+#[test]
+fn completions_register_for_the_safefs_command_whoever_prints_them() {
+    let Some(bash) = e2e::require_tool("bash") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for (who, mut cmd) in [("safefs", e2e::safefs()), ("cargo xtask", xtask())] {
+        let out = cmd.args(["completions", "bash"]).output().unwrap();
+        assert_exit(&out, 0);
+        let script = dir.path().join("safefs.bash");
+        std::fs::write(&script, &out.stdout).unwrap();
+        let registered = std::process::Command::new(&bash)
+            .arg("-c")
+            .arg(r#"source "$1" && complete -p safefs"#)
+            .arg("bash")
+            .arg(&script)
+            .output()
+            .unwrap();
+        let said =
+            format!("{}{}", stdout(&registered), String::from_utf8_lossy(&registered.stderr));
+        assert!(registered.status.success(), "{who}: bash did not register safefs: {said}");
+        assert!(
+            said.starts_with("complete ")
+                && said.contains(" -F _safefs ")
+                && said.trim_end().ends_with(" safefs"),
+            "{who}: {said}"
+        );
+        assert!(!stdout(&out).contains("xtask"), "{who}: the script names cargo xtask");
+    }
+}
+
 /// Each verb's `--help` ends with its exit codes and an example.
 #[test]
 fn every_verb_help_ends_with_exit_codes_and_examples() {

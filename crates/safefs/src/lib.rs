@@ -258,9 +258,8 @@ pub fn main_with(
         Verb::Sweep(args) => cmd::sweep::run(args),
         Verb::Jsonl(args) => cmd::jsonl::run(args),
         Verb::Demo(args) => cmd::demo::run(args),
-        Verb::Completions(args) => {
-            cmd::completions::run(args, Cli::command().name(name).bin_name(name))
-        }
+        // For the installable command users type, also when `cargo xtask` prints them.
+        Verb::Completions(args) => cmd::completions::run(args, Cli::command()),
         Verb::Man => cmd::completions::man(Cli::command()),
     })
 }
