@@ -306,3 +306,20 @@ fn once_produces_a_non_utf8_target_with_untouched_arguments() {
     names.sort();
     assert_eq!(names, [b"model-\xe9.bin".to_vec(), b"model-\xe9.bin.lock".to_vec()]);
 }
+
+#[test]
+fn bench_takes_a_data_dir_whose_name_is_not_utf8() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join(os(b"bench-caf\xe9"));
+    // `write` and `lock` are the quick groups that write under the data directory themselves.
+    for group in ["write", "lock"] {
+        let out = xtask()
+            .args(["bench", "--quick", "--only", group, "--data-dir"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+        let made = data.join(format!("{group}-bench"));
+        assert!(made.is_dir(), "{group}: nothing under {}", made.display());
+    }
+}

@@ -68,7 +68,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         }
     };
     let rsync_cmd = |dir: PathBuf| {
-        let (rsync, src) = (rsync.clone(), format!("{}/", src.display()));
+        let (rsync, src) = (rsync.clone(), super::copy::slash(&src));
         move || {
             let mut cmd = Command::new(rsync.as_deref().unwrap_or(Path::new("rsync")));
             cmd.arg("-a").arg(&src).arg(&dir);

@@ -50,7 +50,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
         spec.dirs * spec.files_per_dir,
         spec.dirs,
         spec.bytes() >> 20,
-        dst.display()
+        toolkit::names::shown(dst)
     );
     ctx.table(&title, Some(spec.bytes()), &mut contenders);
     fresh()

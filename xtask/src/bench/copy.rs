@@ -123,7 +123,7 @@ pub(crate) fn removed(dst: &Path) -> impl Fn() -> anyhow::Result<()> + Copy + '_
     move || {
         if dst.exists() {
             std::fs::remove_dir_all(dst)
-                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", dst.display()))?;
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", toolkit::names::shown(dst)))?;
         }
         Ok(())
     }
@@ -179,7 +179,7 @@ impl Peers {
             contenders.push(
                 Contender::command("rsync -a", move || {
                     let mut cmd = Command::new(rsync);
-                    cmd.arg("-a").arg(format!("{}/", src.display())).arg(dst);
+                    cmd.arg("-a").arg(slash(src)).arg(dst);
                     cmd
                 })
                 .with_reset(fresh),
@@ -188,7 +188,7 @@ impl Peers {
             contenders.push(
                 Contender::command("rsync -a --fsync", move || {
                     let mut cmd = Command::new(rsync);
-                    cmd.args(["-a", "--fsync"]).arg(format!("{}/", src.display())).arg(dst);
+                    cmd.args(["-a", "--fsync"]).arg(slash(src)).arg(dst);
                     cmd
                 })
                 .with_reset(fresh),
@@ -211,4 +211,10 @@ impl Peers {
 /// `SRC/.`: `cp -a SRC/. DST` copies the contents of SRC into DST, as ours and `rsync SRC/` do.
 fn dot(src: &Path) -> PathBuf {
     src.join(".")
+}
+
+/// `SRC/`, for rsync to copy the contents of SRC: joining an empty name adds the separator, and
+/// keeps every byte of a name that is not UTF-8.
+pub(crate) fn slash(src: &Path) -> PathBuf {
+    src.join("")
 }

@@ -19,7 +19,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use camino::Utf8PathBuf;
 use rustix::fs::{FlockOperation, flock};
 use toolkit::dir_lock::{LockFile, LockOptions};
 
@@ -30,8 +29,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = ctx.data_dir.join("lock-bench");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let path = Utf8PathBuf::from_path_buf(dir.join("bench.lock"))
-        .map_err(|p| anyhow::anyhow!("non-UTF-8 {p:?}"))?;
+    let path = dir.join("bench.lock");
     let flock_tool = ctx.tool("flock");
 
     // 1. Uncontended, in-process.
@@ -112,7 +110,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             let mut runs = Vec::new();
             let mut error = None;
             for _ in 0..rounds {
-                match hand_off(exe, path.as_std_path(), ino, killed, waiter) {
+                match hand_off(exe, &path, ino, killed, waiter) {
                     Ok(latency) => runs.push(latency.as_secs_f64()),
                     Err(err) => {
                         error = Some(format!("{err:#}"));
@@ -155,7 +153,6 @@ fn hand_off(
     killed: bool,
     waiter: &dyn Fn() -> Command,
 ) -> anyhow::Result<Duration> {
-    let utf8 = camino::Utf8Path::from_path(path).context("non-UTF-8 lock path")?;
     let (mut holder_process, holder_lock) = if killed {
         // Its own process group, so the `sleep` it runs is killed with the clean-up below.
         let mut child = Command::new(exe)
@@ -173,7 +170,7 @@ fn hand_off(
         }
         (Some(child), None)
     } else {
-        (None, Some(LockFile::acquire(utf8, &LockOptions::default(), &())?))
+        (None, Some(LockFile::acquire(path, &LockOptions::default(), &())?))
     };
     let mut waiting =
         waiter().stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;

@@ -51,7 +51,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use camino::Utf8PathBuf;
 
 pub(crate) use measure::{
     Cache, Contender, Settings, Stats, measure, median_of, print_goal, print_read_goals,
@@ -71,9 +70,9 @@ pub(crate) struct Args {
     /// Rounds per contender after the warm-up (default 5, or 2 with --quick).
     #[arg(long)]
     runs: Option<usize>,
-    /// Where the generated trees live.
-    #[arg(long)]
-    data_dir: Option<Utf8PathBuf>,
+    /// Where the generated trees live (default: target/bench-data); any name, UTF-8 or not.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Print every measurement as JSON on stdout after the tables.
     #[arg(long)]
     json: bool,
@@ -212,11 +211,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         say!("bench: GNU time (package `time`) is not installed; peak memory is not measured");
     }
     let data_dir = match &args.data_dir {
-        Some(dir) => dir.clone().into_std_path_buf(),
+        Some(dir) => dir.clone(),
         None => workspace_root().join("target/bench-data"),
     };
     std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        .with_context(|| format!("cannot create {}", toolkit::names::shown(&data_dir)))?;
     let ctx = Ctx {
         data_dir,
         quick: args.quick,

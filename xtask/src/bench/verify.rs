@@ -4,7 +4,6 @@
 
 use std::process::Command;
 
-use camino::Utf8PathBuf;
 use toolkit::snapshot_verify;
 
 use super::hash::{CAT_STREAMS, XXHSUM_WIDE};
@@ -19,10 +18,8 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let mut faster_than_all = Some(true);
     for spec in ctx.trees() {
         let root = ensure_tree(&ctx.data_dir, &spec)?;
-        let root_utf8 = Utf8PathBuf::from_path_buf(root.clone())
-            .map_err(|p| anyhow::anyhow!("non-UTF-8 {p:?}"))?;
         if !root.join("manifest.xxh128").exists() {
-            snapshot_verify::seal(&root_utf8, &snapshot_verify::SealSpec::default(), &())?;
+            snapshot_verify::seal(&root, &snapshot_verify::SealSpec::default(), &())?;
         }
         let manifest = std::fs::read_to_string(root.join("manifest.xxh128"))?;
         let mut files: Vec<String> =

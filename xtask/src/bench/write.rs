@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::io::Write;
 
-use camino::Utf8PathBuf;
 use toolkit::atomic_io::{AtomicFile, Durability, WriteOptions};
 
 use super::{Contender, Ctx, median_of, print_goal};
@@ -13,7 +12,6 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = ctx.data_dir.join("write-bench");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let dir = Utf8PathBuf::from_path_buf(dir).map_err(|p| anyhow::anyhow!("non-UTF-8 {p:?}"))?;
     let target = dir.join("status.bin");
     let payload = vec![0x42u8; 4096];
     let writes = if ctx.quick { 20 } else { 200 };
