@@ -101,6 +101,25 @@ pub fn require_tool(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// `len` deterministic bytes that differ per `seed` (xorshift), for files whose every byte
+/// matters to the test: a copy or a seal that lost or moved one is caught.
+///
+/// ```
+/// assert_eq!(e2e::content(7, 64), e2e::content(7, 64));
+/// assert_ne!(e2e::content(7, 64), e2e::content(8, 64));
+/// ```
+pub fn content(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Panic with the command's stdout and stderr unless it exited with `code`.
 ///
 /// ```

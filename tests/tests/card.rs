@@ -36,16 +36,7 @@ fn stderr(out: &Output) -> String {
 /// A file with deterministic bytes and an mtime with nanoseconds (which exFAT cannot keep).
 fn put(path: &Path, seed: u64, len: usize) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let bytes: Vec<u8> = (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    fs::write(path, bytes).unwrap();
+    fs::write(path, e2e::content(seed, len)).unwrap();
     let mtime = UNIX_EPOCH + Duration::new(1_600_000_001 + seed * 7, 123_456_789);
     fs::File::options().write(true).open(path).unwrap().set_modified(mtime).unwrap();
 }

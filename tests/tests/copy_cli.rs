@@ -12,20 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{assert_exit, count_syscalls, require_tool, status_calls, xtask, xtask_path};
-
-/// Deterministic bytes that differ per seed.
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use e2e::{assert_exit, content, count_syscalls, require_tool, status_calls, xtask, xtask_path};
 
 fn put(path: &Path, bytes: &[u8], mode: u32, mtime: u64) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -14,19 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use e2e::crash::{CrashTest, inject_errors, run, temps};
-use e2e::{require_tool, xtask};
-
-fn content(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+use e2e::{content, require_tool, xtask};
 
 const OLD: &[u8] = b"the previous version of this file";
 
