@@ -34,8 +34,9 @@
 //! - xxHash is not cryptographic. It detects accidents (truncation, bit rot, a mixed-up download),
 //!   not an attacker who can choose the bytes. Use a cryptographic hash for that.
 //! - A file that changes while it is hashed gets the digest of whatever bytes were read; callers
-//!   that must know (the copier) compare size and mtime before and after.
-//! - No printing, no exit: the CLI (`cargo xtask hash`/`check`) lives in `xtask`.
+//!   that must know (the copier, the seal) compare a [`Stamp`] (length, mtime, ctime) taken
+//!   before and after ([`Stamp::changed_while_read`]).
+//! - No printing, no exit: the command line (`safefs hash`/`check`) lives in the `safefs` crate.
 //! - Unix only (paths are carried as raw bytes through `OsStrExt`).
 //!
 //! ## Why these dependencies

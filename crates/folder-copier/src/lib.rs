@@ -1,6 +1,7 @@
 //! # folder-copier
 //!
-//! Verified tree copy, one rayon task per source directory: copies the contents of SRC into DST
+//! Verified tree copy, one rayon task per source directory (or per slice of a very large one):
+//! copies the contents of SRC into DST
 //! (like `rsync -a SRC/ DST/`) so that every destination file is, at every instant and after a
 //! crash, absent, the previous version, or the complete new version whose size and XXH3-128 hash
 //! match the bytes read from the source.
@@ -144,8 +145,10 @@
 //!   A file system that reports no capacity gets a [`Warning::NoCapacity`], not a refusal.
 //! - Paths above DST that change during the copy (a directory replaced by a symlink) are not
 //!   guarded against.
-//! - One task per directory means a directory of large files is copied by one thread, whatever
-//!   [`CopyOptions::jobs`] says (the layout users asked for: locality, one directory sync).
+//! - A file is copied by one thread from start to end, and a directory is cut into slices of
+//!   whole entries in name order (one per 128 entries or 32 MiB, at most [`CopyOptions::jobs`],
+//!   by default `checksum::reading_threads`: 4 per core): a directory of a few huge files gets
+//!   at most one thread per file, and one huge file one thread.
 //!
 //! ## Why these dependencies
 //!
@@ -153,7 +156,8 @@
 //!   `Staged` and `sync_dir`; its sweep removes leftover temps.
 //! - `checksum`: the streaming XXH3-128 hasher, `FileKind`, and file hashing for `checksum` mode.
 //! - `walkdir`: the walk of SRC, sorted, never following symlinks, with errors per entry.
-//! - `rayon`: the pool of directory tasks, built per copy and sized by the caller.
+//! - `rayon`: the pool of directory tasks, built per copy (`checksum::thread_pool`) and sized by
+//!   the caller.
 //! - `fs4`: the free space of DST's file system.
 //! - `rustix`: `O_NOFOLLOW | O_NONBLOCK` opens, `utimensat` on symlinks, `posix_fadvise`,
 //!   `statfs`/`statvfs` of the destination, without `unsafe`.

@@ -66,7 +66,7 @@
 //! its size, mtime and ctime are compared before and after it is read; and the whole tree is
 //! hashed a second time against the written manifest (new, vanished and altered files all show).
 //! Only then does the manifest become visible. A process killed mid-seal (Ctrl-C included) leaves
-//! at most atomic-io temp files, which `cargo xtask sweep` removes. A writer that keeps writing after the seal returned is not something
+//! at most atomic-io temp files, which `safefs sweep` removes. A writer that keeps writing after the seal returned is not something
 //! a seal can prevent: the next [`verify`] reports it. Temp files of atomic-io writers
 //! (`atomic_io::is_temp_name`) are never part of a snapshot, in seal or verify.
 //!
