@@ -202,8 +202,15 @@ struct Probed {
 fn probe_file(dir: &Path, unix: bool) -> io::Result<Probed> {
     let mut opts = WriteOptions::default();
     opts.durability = Durability::None;
-    let probe = AtomicFile::create(dir.join(".folder-copier-probe"), &opts)
-        .map_err(|err| io::Error::other(err.to_string()))?;
+    // The note that says the probe failed is one string: the cause goes into it (atomic-io's
+    // messages leave it to `source`).
+    let probe = AtomicFile::create(dir.join(".folder-copier-probe"), &opts).map_err(|err| {
+        let kind = err.io_kind();
+        match std::error::Error::source(&err) {
+            Some(cause) => io::Error::new(kind, format!("{err}: {cause}")),
+            None => io::Error::new(kind, err.to_string()),
+        }
+    })?;
     let result = examine(dir, &probe, unix);
     let _ = probe.discard();
     result

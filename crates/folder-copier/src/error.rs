@@ -38,6 +38,14 @@ pub enum Error {
         /// The cause.
         source: io::Error,
     },
+    /// DST (or a missing parent of it) could not be created.
+    #[error("failed to create destination directory {}", names::shown(path))]
+    CreateDestination {
+        /// DST.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
     /// SRC is not a directory.
     #[error("source {} is not a directory", names::shown(path))]
     SourceNotDirectory {
@@ -522,7 +530,9 @@ impl Error {
     /// ```
     pub fn io_kind(&self) -> io::ErrorKind {
         match self {
-            Error::Inspect { source, .. } | Error::FreeSpace { source, .. } => source.kind(),
+            Error::Inspect { source, .. }
+            | Error::CreateDestination { source, .. }
+            | Error::FreeSpace { source, .. } => source.kind(),
             Error::Walk { source, .. } => {
                 source.io_error().map_or(io::ErrorKind::Other, io::Error::kind)
             }

@@ -203,7 +203,7 @@ fn create_root(dst: &Path, opts: &CopyOptions, report: &mut CopyReport) -> Resul
     std::fs::DirBuilder::new()
         .recursive(true)
         .create(dst)
-        .map_err(|source| Error::Inspect { path: dst.to_owned(), source })?;
+        .map_err(|source| Error::CreateDestination { path: dst.to_owned(), source })?;
     report.dirs_created += missing.len() as u64;
     if opts.durability.syncs_dir() {
         for created in &missing {

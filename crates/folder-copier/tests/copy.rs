@@ -288,6 +288,31 @@ fn owners_of_directories_and_symlinks_are_kept_too_and_links_are_not_followed() 
 }
 
 #[test]
+fn a_destination_that_cannot_be_created_is_refused_naming_it_and_the_cause() {
+    // sysfs takes no new names, not even from root (EPERM; EROFS where it is mounted read-only).
+    if !Path::new("/sys/kernel").is_dir() {
+        assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "CI has /sys");
+        eprintln!("SKIPPED a_destination_that_cannot_be_created...: no sysfs at /sys");
+        return;
+    }
+    let s = Scratch::new();
+    write(&s.src().join("a"), b"a", 0o644, 1_500_000_000);
+    let dst = Path::new("/sys/folder-copier-cannot-create");
+    let err = copy(s.src(), dst, &CopyOptions::default(), &()).unwrap_err();
+    assert!(matches!(err, Error::CreateDestination { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "failed to create destination directory /sys/folder-copier-cannot-create"
+    );
+    assert!(std::error::Error::source(&err).is_some(), "the cause is kept: {err:?}");
+    // The probe could not create its temp file there either, and its note says why.
+    let dest = folder_copier::Destination::probe(Path::new("/sys"));
+    let said = dest.notes.join("\n");
+    assert!(said.contains("cannot probe /sys (failed to create a temp file in /sys"), "{said}");
+    assert!(said.contains("(os error "), "the probe's note lost its cause: {said}");
+}
+
+#[test]
 fn durability_none_and_no_verify_still_copy_identically() {
     let s = Scratch::new();
     many_folders(&s);
