@@ -122,8 +122,9 @@ pub(crate) fn ours<'a>(
 pub(crate) fn removed(dst: &Path) -> impl Fn() -> anyhow::Result<()> + Copy + '_ {
     move || {
         if dst.exists() {
-            std::fs::remove_dir_all(dst)
-                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", toolkit::names::shown(dst)))?;
+            std::fs::remove_dir_all(dst).map_err(|e| {
+                anyhow::anyhow!("cannot remove {}: {e}", toolkit::names::shown(dst))
+            })?;
         }
         Ok(())
     }

@@ -110,7 +110,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             let mut runs = Vec::new();
             let mut error = None;
             for _ in 0..rounds {
-                match hand_off(exe, &path, ino, killed, waiter) {
+                match hand_off(exe, path, ino, killed, waiter) {
                     Ok(latency) => runs.push(latency.as_secs_f64()),
                     Err(err) => {
                         error = Some(format!("{err:#}"));
