@@ -251,8 +251,8 @@ fn seal_racing_verify_across_hosts_never_shows_a_partial_snapshot(cluster: &Clus
 }
 
 /// Host A copies one tree into DST while host B copies another tree with the same names into the
-/// same DST: every file in DST is afterwards one source's version entirely (size and bytes), and
-/// no temp file is left.
+/// same DST: every file host B reads in DST, while the copies run and afterwards, is one source's
+/// version entirely (size and bytes), and no temp file is left.
 fn copy_racing_copy_to_one_destination_leaves_only_whole_files(cluster: &Cluster) {
     let (a, b) = shared_dir(cluster, "copies");
     let local = tempfile::tempdir().unwrap();
@@ -264,13 +264,22 @@ fn copy_racing_copy_to_one_destination_leaves_only_whole_files(cluster: &Cluster
             for d in 0..4 {
                 std::fs::create_dir_all(src.join(format!("dir-{d}"))).unwrap();
                 for f in 0..10 {
-                    let len = 20_000 + 7_000 * k + 13 * f;
+                    // Large enough that the copies take a while: a file written in place
+                    // (not a temp renamed) would be seen half-written by the reader below.
+                    let len = 200_000 + 70_000 * k + 13 * f;
                     let byte = b'a' + u8::try_from(k).unwrap();
                     std::fs::write(src.join(format!("dir-{d}/rom-{f}.bin")), vec![byte; len])
                         .unwrap();
                 }
             }
             src
+        })
+        .collect();
+    let versions: std::collections::HashMap<String, Vec<Vec<u8>>> = (0..4)
+        .flat_map(|d| (0..10).map(move |f| format!("dir-{d}/rom-{f}.bin")))
+        .map(|rel| {
+            let bytes = sources.iter().map(|s| std::fs::read(s.join(&rel)).unwrap()).collect();
+            (rel, bytes)
         })
         .collect();
     for round in 0..3 {
@@ -288,26 +297,34 @@ fn copy_racing_copy_to_one_destination_leaves_only_whole_files(cluster: &Cluster
                     .unwrap()
             })
             .collect();
+        // Every file host B can read in DST, while the copies run and after, is one source's
+        // version entirely: never a file half-written, nor a mix of both.
+        let check = |during: &str| {
+            let mut files = 0;
+            for d in 0..4 {
+                for f in 0..10 {
+                    let rel = format!("dir-{d}/rom-{f}.bin");
+                    let Ok(got) = std::fs::read(b.join(&dst).join(&rel)) else { continue };
+                    files += 1;
+                    let whole = versions[&rel].contains(&got);
+                    assert!(
+                        whole,
+                        "round {round}, {during}: {rel} is neither source's version ({} bytes)",
+                        got.len()
+                    );
+                }
+            }
+            files
+        };
+        while copies.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+            check("while the copies run");
+        }
         for copy in &mut copies {
             let err = stderr_of(copy);
             // Either may find the other's files in its way and report them; neither may crash.
             assert!(matches!(wait_within(copy), Some(0 | 1)), "copy: {err}");
         }
-        let mut files = 0;
-        for d in 0..4 {
-            for f in 0..10 {
-                let rel = format!("dir-{d}/rom-{f}.bin");
-                let Ok(got) = std::fs::read(a.join(&dst).join(&rel)) else { continue };
-                files += 1;
-                let whole = sources.iter().any(|s| std::fs::read(s.join(&rel)).unwrap() == got);
-                assert!(
-                    whole,
-                    "round {round}: {rel} is neither source's version ({} bytes)",
-                    got.len()
-                );
-            }
-        }
-        assert!(files > 0, "round {round}: the copies copied nothing");
+        assert!(check("after the copies") > 0, "round {round}: the copies copied nothing");
         assert_no_temps(&b.join(&dst));
     }
 }
