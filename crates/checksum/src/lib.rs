@@ -66,7 +66,8 @@ pub use digest::{Algo, Digest, Hasher, hash_bytes};
 pub use error::{Error, Result};
 pub use file::{BUF_SIZE, FileDigest, hash_file, hash_reader};
 pub use manifest::{
-    DEFAULT_MAX_LINE, Entry, ManifestReader, Style, format_line, parse_line, path_bytes,
+    DEFAULT_MAX_LINE, Entry, EntryRef, ManifestReader, Style, format_line, parse_line,
+    parse_line_ref, path_bytes,
 };
 /// What a path names when it is not a regular file (the `names` crate's, so that every crate
 /// says it alike).

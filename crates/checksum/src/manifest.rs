@@ -10,9 +10,10 @@
 //! xxhsum 0.8.2+ do: the line starts with `\`, and in the name `\\`, `\n` and `\r` stand for those
 //! characters. GNU lines may mark binary mode with `*` before the name. CRLF line ends are accepted.
 
-use std::ffi::OsStr;
+use std::borrow::Cow;
+use std::ffi::OsString;
 use std::io::{self, BufRead, Read};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::{Algo, Digest, Error, Result};
@@ -55,6 +56,31 @@ pub struct Entry {
     pub style: Style,
 }
 
+/// One manifest line parsed in place: the name borrowed from the line unless it had to be
+/// unescaped. What [`parse_line_ref`] returns; [`EntryRef::into_entry`] makes it an [`Entry`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The expected digest.
+    pub digest: Digest,
+    /// The name's bytes, unescaped.
+    pub name: Cow<'a, [u8]>,
+    /// The style of the line.
+    pub style: Style,
+}
+
+impl EntryRef<'_> {
+    /// The owned [`Entry`].
+    ///
+    /// ```
+    /// let e = checksum::parse_line_ref(b"67edc1eb  f.txt", 1).unwrap().into_entry();
+    /// assert_eq!(e.path, std::path::Path::new("f.txt"));
+    /// ```
+    pub fn into_entry(self) -> Entry {
+        let path = PathBuf::from(OsString::from_vec(self.name.into_owned()));
+        Entry { digest: self.digest, path, style: self.style }
+    }
+}
+
 /// Parses one manifest line (with or without its line end) in any style xxhsum writes.
 ///
 /// `line_no` only labels the error. A malformed line is an [`Error::Malformed`], never a panic.
@@ -66,6 +92,17 @@ pub struct Entry {
 /// assert!(err.to_string().starts_with("line 7:"));
 /// ```
 pub fn parse_line(line: &[u8], line_no: u64) -> Result<Entry> {
+    parse_line_ref(line, line_no).map(EntryRef::into_entry)
+}
+
+/// [`parse_line`] without copying the name out of the line (unless it was escaped): for readers
+/// of many lines, which then copy each name once, into whatever they keep.
+///
+/// ```
+/// let e = checksum::parse_line_ref(b"\\67edc1eb  a\\nb\n", 1).unwrap();
+/// assert_eq!(&e.name[..], b"a\nb");
+/// ```
+pub fn parse_line_ref(line: &[u8], line_no: u64) -> Result<EntryRef<'_>> {
     let bad = |reason: String| Error::Malformed { line: line_no, reason };
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -84,14 +121,14 @@ pub fn parse_line(line: &[u8], line_no: u64) -> Result<Entry> {
         return Err(bad("no file name".into()));
     }
     let name = if escaped {
-        names::unescape_manifest(raw_name).map_err(|e| bad(e.reason))?
+        Cow::Owned(names::unescape_manifest(raw_name).map_err(|e| bad(e.reason))?)
     } else {
-        raw_name.to_vec()
+        Cow::Borrowed(raw_name)
     };
     if name.contains(&0) {
         return Err(bad("file name contains a NUL byte".into()));
     }
-    Ok(Entry { digest, path: PathBuf::from(OsStr::from_bytes(&name)), style })
+    Ok(EntryRef { digest, name, style })
 }
 
 type Parsed<'a> = (Digest, &'a [u8], Style);
@@ -306,6 +343,7 @@ pub fn path_bytes(path: &Path) -> &[u8] {
 mod tests {
     use super::*;
     use crate::hash_bytes;
+    use std::ffi::OsStr;
 
     fn entry(algo: Algo, name: &[u8], style: Style) -> Entry {
         Entry {
