@@ -108,6 +108,7 @@ compile_error!(
 
 mod error;
 mod latest;
+mod lines;
 mod manifest;
 mod path;
 mod problem;

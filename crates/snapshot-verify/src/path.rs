@@ -1,8 +1,9 @@
 //! Relative paths inside a snapshot: validation of what a manifest (or a caller) names, and how a
 //! path is shown to people.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// Checks that `raw` names a file inside the snapshot and returns it in canonical form.
@@ -12,7 +13,13 @@ use std::path::{Path, PathBuf};
 /// components and repeated slashes (`./a//b` is `a/b`), so that two spellings of one file are
 /// recognised as a repetition.
 pub(crate) fn normalize_rel(raw: &Path) -> Result<PathBuf, &'static str> {
-    let bytes = raw.as_os_str().as_bytes();
+    normalize_rel_bytes(raw.as_os_str().as_bytes())
+        .map(|rel| PathBuf::from(OsStr::from_bytes(&rel)))
+}
+
+/// [`normalize_rel`] on bytes, borrowing them when they are already normal (what `seal` writes,
+/// so almost every listed path): a manifest's reader copies each name once, into its entry.
+pub(crate) fn normalize_rel_bytes(bytes: &[u8]) -> Result<Cow<'_, [u8]>, &'static str> {
     if bytes.is_empty() {
         return Err("empty path");
     }
@@ -22,12 +29,10 @@ pub(crate) fn normalize_rel(raw: &Path) -> Result<PathBuf, &'static str> {
     if bytes[0] == b'/' {
         return Err("absolute path");
     }
-    // Almost every listed path is already normal (what `seal` writes): kept as it is, one copy,
-    // not rebuilt a component at a time.
     if !bytes.ends_with(b"/")
         && bytes.split(|&b| b == b'/').all(|c| !matches!(c, b"" | b"." | b".."))
     {
-        return Ok(raw.to_path_buf());
+        return Ok(Cow::Borrowed(bytes));
     }
     let mut out = PathBuf::new();
     for component in bytes.split(|&b| b == b'/') {
@@ -43,7 +48,7 @@ pub(crate) fn normalize_rel(raw: &Path) -> Result<PathBuf, &'static str> {
     if bytes.ends_with(b"/") {
         return Err("path ends with '/' (names a directory, not a file)");
     }
-    Ok(out)
+    Ok(Cow::Owned(out.into_os_string().into_vec()))
 }
 
 /// Serde `serialize_with` for paths: the escaped form every report uses ([`names::escape`]), so a

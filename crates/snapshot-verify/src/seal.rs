@@ -11,7 +11,9 @@ use checksum::{Algo, FileKind, Timestamp};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::manifest::{ManifestEntry, Sizes, manifest_line, read_manifest, read_sizes, sizes_line};
+use crate::manifest::{
+    ManifestEntry, Sizes, manifest_line, read_manifest, read_sizes, read_whole, sizes_line,
+};
 use crate::path::{cmp_bytes, is_json, normalize_rel, serialize_path};
 use crate::read::{self, JsonFailure, ReadFailure};
 use crate::sys::RootDir;
@@ -283,7 +285,7 @@ pub fn seal(
     refusals.check(dir)?;
     sync_listed(&root, &files, &tree, &pool)?;
     let staged = contents.stage(dir)?;
-    let (entries, sizes) = staged.read_back()?;
+    let (entries, sizes) = staged.read_back(&pool)?;
     let report = reverify(dir, &root, &entries, &sizes, &pool, progress)?;
     staged.publish(dir)?;
     Ok(Sealed { manifest: dir.join(MANIFEST), files: files.len() as u64, bytes: total, report })
@@ -472,9 +474,10 @@ fn hash_listed(
     });
     let mut contents = Contents {
         entries: Vec::with_capacity(files.len() + 1),
-        sizes: Sizes::with_capacity(files.len()),
+        sizes: Sizes::default(),
         sizes_bytes: Vec::new(),
     };
+    let mut sizes = Vec::with_capacity(files.len());
     for (listed, result) in files.iter().zip(hashed) {
         let rel = &listed.rel;
         let hashed = match result {
@@ -498,9 +501,10 @@ fn hash_listed(
             refusals.add(rel, RefusalKind::Changed { detail });
         }
         contents.entries.push(ManifestEntry { path: rel.clone(), digest: hashed.digest });
-        contents.sizes.insert(rel.as_os_str().to_owned(), hashed.len);
+        sizes.push((rel.as_os_str().to_owned(), hashed.len));
         contents.sizes_bytes.extend_from_slice(&sizes_line(rel, hashed.len));
     }
+    contents.sizes = Sizes::from_unsorted(sizes);
     contents
 }
 
@@ -532,7 +536,7 @@ struct StagedSeal {
 impl StagedSeal {
     /// Reads both temps back and parses them as `verify` does: the entries of the data files
     /// and the sizes, each checked equal to what was written.
-    fn read_back(&self) -> Result<(Vec<ManifestEntry>, Sizes)> {
+    fn read_back(&self, pool: &rayon::ThreadPool) -> Result<(Vec<ManifestEntry>, Sizes)> {
         let limits = VerifyOptions::default().limits();
         let back_error = |staged: &Staged, reason: String| Error::ReadBack {
             path: staged.temp_path().into(),
@@ -540,18 +544,18 @@ impl StagedSeal {
         };
         let (manifest, sizes_file) = (&self.manifest, &self.sizes_file);
         let manifest_temp = manifest.temp_path().to_path_buf();
-        let back = read_manifest(rewound(manifest)?, &manifest_temp, limits)
+        let back = read_manifest(rewound(manifest)?, &manifest_temp, limits, pool)
             .map_err(|err| back_error(manifest, crate::error::with_causes(&err)))?;
         if back != self.contents.entries {
             return Err(back_error(manifest, "its entries differ from those written".into()));
         }
-        let (digest, _) = checksum::hash_reader(Algo::Xxh128, rewound(sizes_file)?)
-            .map_err(|err| back_error(sizes_file, err.to_string()))?;
-        if digest != self.sizes_digest {
+        let sizes_temp = sizes_file.temp_path().to_path_buf();
+        let sizes_bytes = read_whole(rewound(sizes_file)?, &sizes_temp, limits)
+            .map_err(|err| back_error(sizes_file, crate::error::with_causes(&err)))?;
+        if checksum::hash_bytes(Algo::Xxh128, &sizes_bytes) != self.sizes_digest {
             return Err(back_error(sizes_file, "its digest differs from the one listed".into()));
         }
-        let sizes_temp = sizes_file.temp_path().to_path_buf();
-        let sizes_back = read_sizes(rewound(sizes_file)?, &sizes_temp, limits, &back)
+        let sizes_back = read_sizes(&sizes_bytes, &sizes_temp, limits, &back, pool)
             .map_err(|err| back_error(sizes_file, crate::error::with_causes(&err)))?;
         if sizes_back != self.contents.sizes {
             return Err(back_error(sizes_file, "its sizes differ from those written".into()));

@@ -3,13 +3,13 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::io::{self, Seek};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use checksum::{Algo, Digest, FileKind};
 use rayon::prelude::*;
 
-use crate::manifest::{Limits, ManifestEntry, Sizes, read_manifest, read_sizes};
+use crate::manifest::{Limits, ManifestEntry, Sizes, read_manifest, read_sizes, read_whole};
 use crate::path::cmp_bytes;
 use crate::read::{self, ReadFailure};
 use crate::sys::RootDir;
@@ -120,16 +120,18 @@ pub fn verify(
         Mode::Full => Detail::Kind,
         Mode::Quick => Detail::Stat,
     };
+    // The pool parses the manifest's and the sizes file's ranges, then (full mode) hashes.
+    let pool = pool(opts.jobs)?;
     let (listed, tree) = std::thread::scope(|scope| {
         let walker = scope.spawn(|| walk(dir, detail, opts.jobs));
-        let listed = read_manifest(&file, &manifest_path, opts.limits())
-            .and_then(|entries| Ok((load_sizes(&root, &entries, opts)?, entries)));
+        let listed = read_manifest(&file, &manifest_path, opts.limits(), &pool)
+            .and_then(|entries| Ok((load_sizes(&root, &entries, opts, &pool)?, entries)));
         let tree = walker.join().unwrap_or_else(|_| Err(io::Error::other("the walk panicked")));
         (listed, tree)
     });
     let (sizes, entries) = listed?;
     let pool = match opts.mode {
-        Mode::Full => Some(pool(opts.jobs)?),
+        Mode::Full => Some(pool),
         Mode::Quick => None,
     };
     let tree = tree.map_err(|source| Error::Open { path: dir.into(), source })?;
@@ -168,6 +170,7 @@ fn load_sizes(
     root: &RootDir,
     entries: &[ManifestEntry],
     opts: &VerifyOptions,
+    pool: &rayon::ThreadPool,
 ) -> Result<Option<Sizes>> {
     let Some(entry) = entries.iter().find(|e| e.path == Path::new(SIZES)) else {
         return Ok(None);
@@ -177,14 +180,18 @@ fn load_sizes(
         return Ok(None);
     }
     let path = root.path().join(SIZES);
-    if opts.mode == Mode::Full {
-        match checksum::hash_reader(entry.digest.algo(), &file) {
-            Ok((digest, _)) if digest == entry.digest => {}
-            _ => return Ok(None),
-        }
-        (&file).rewind().map_err(|source| Error::ReadManifest { path: path.clone(), source })?;
+    // Read once: hashed (full mode) and parsed from the same bytes. In full mode a file that
+    // cannot be read is reported by the check of its own entry.
+    let bytes = match read_whole(&file, &path, opts.limits()) {
+        Ok(bytes) => bytes,
+        Err(Error::ReadManifest { .. }) if opts.mode == Mode::Full => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    if opts.mode == Mode::Full && checksum::hash_bytes(entry.digest.algo(), &bytes) != entry.digest
+    {
+        return Ok(None);
     }
-    read_sizes(&file, &path, opts.limits(), entries).map(Some)
+    read_sizes(&bytes, &path, opts.limits(), entries, pool).map(Some)
 }
 
 /// Everything one check of a tree against a list of entries needs.
@@ -260,7 +267,7 @@ pub(crate) fn check(c: &Check<'_>) -> Report {
     let mut bytes = 0u64;
     let problem = |path: &Path, kind| Problem { path: path.to_path_buf(), kind };
     for entry in c.entries {
-        let recorded = c.sizes.and_then(|sizes| sizes.get(entry.path.as_os_str()).copied());
+        let recorded = c.sizes.and_then(|sizes| sizes.get(&entry.path));
         let kind = match c.tree.get(&entry.path) {
             None => Some(absent(c, &entry.path)),
             Some(Node::Dir) => Some(ProblemKind::NotARegularFile { found: FileKind::Directory }),
