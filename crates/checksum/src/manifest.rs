@@ -135,9 +135,12 @@ type Parsed<'a> = (Digest, &'a [u8], Style);
 
 /// `TAG (name) = hex`; `None` if the line does not start like a BSD line at all.
 fn parse_bsd(line: &[u8]) -> Option<Result<Parsed<'_>, String>> {
+    if !line.starts_with(b"XXH") {
+        return None;
+    }
     let space = line.iter().position(|&b| b == b' ')?;
     let tag = std::str::from_utf8(&line[..space]).ok()?;
-    if !line[space..].starts_with(b" (") || !tag.starts_with("XXH") {
+    if !line[space..].starts_with(b" (") {
         return None;
     }
     Some((|| {
@@ -158,6 +161,7 @@ fn parse_gnu(line: &[u8]) -> Result<Parsed<'_>, String> {
         Some(hex) => (Algo::Xxh3, hex),
         None => {
             let algo = match token.len() {
+                // `from_hex` checks the digits too; this says which token was not a digest.
                 _ if !token.bytes().all(|b| b.is_ascii_hexdigit()) => {
                     return Err(format!("{token:?} is not a hex digest"));
                 }

@@ -50,11 +50,12 @@
 //!   [`verify`] never follows, so a snapshot holding one could not mean the same thing to both).
 //!   The manifest is written atomically (atomic-io: synced temp, rename, directory sync) and only
 //!   after the tree has been re-verified against the very bytes written.
-//! - **Bounded memory.** A manifest is refused above [`VerifyOptions::max_manifest_bytes`]
-//!   (64 MiB) before it is read, its lines above 64 KiB without being buffered, and at most
-//!   [`MAX_ISSUES`] issues are kept; JSON is parsed without being built in memory; files are hashed
-//!   through a fixed buffer. What remains grows with the number of files: the entries and the walk
-//!   (one small record per entry of the tree).
+//! - **Bounded memory.** A manifest (and a sizes file) is refused above
+//!   [`VerifyOptions::max_manifest_bytes`] (64 MiB) before it is read; below that it is held
+//!   whole while it is parsed, on several threads, and dropped before any file is hashed. Lines
+//!   above 64 KiB are refused, and at most [`MAX_ISSUES`] issues are kept; JSON is parsed without
+//!   being built in memory; files are hashed through a fixed buffer. What remains grows with the
+//!   number of files: the entries and the walk (one small record per entry of the tree).
 //!
 //! ## Concurrent writers: refused or consistent
 //!
@@ -89,8 +90,9 @@
 //! - `checksum`: XXH128 hashing and xxhsum manifest lines (parse, escape, format): one
 //!   implementation of the format for the whole toolkit.
 //! - `atomic-io`: the crash-safe manifest write (`AtomicFile`, staged then renamed), the temp-name
-//!   pattern to leave out, and the bounded line reader for the sizes file.
-//! - `rayon`: files hashed in parallel on a pool built per call and sized by the caller.
+//!   pattern to leave out.
+//! - `rayon`: the manifest's ranges parsed and the files hashed in parallel, on a pool built per
+//!   call and sized by the caller.
 //! - `rustix`: `openat2`/`openat` with `O_NOFOLLOW`, `RESOLVE_BENEATH`, `O_NONBLOCK` without
 //!   `unsafe`.
 //! - `serde` (derive) and `serde_json`: `serde_json` checks `*.json` files while streaming them

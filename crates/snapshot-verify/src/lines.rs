@@ -49,12 +49,11 @@ impl<'a> Iterator for Lines<'a> {
 }
 
 /// `bytes` cut into at most `parts` ranges of whole lines (each but the last ends just after a
-/// `\n`), none shorter than `min_range` unless it is the last; each with the number of its first
-/// line.
+/// `\n`), none shorter than `min_range` unless it is the last; each range's lines numbered from 1.
 fn cut(bytes: &[u8], parts: usize, min_range: usize) -> Vec<Lines<'_>> {
     let parts = parts.clamp(1, (bytes.len() / min_range.max(1)).max(1));
     let mut ranges = Vec::with_capacity(parts);
-    let (mut start, mut next_number) = (0, 1u64);
+    let mut start = 0;
     for part in 1..=parts {
         let end = if part == parts {
             bytes.len()
@@ -67,9 +66,7 @@ fn cut(bytes: &[u8], parts: usize, min_range: usize) -> Vec<Lines<'_>> {
             }
         };
         if end > start {
-            let range = &bytes[start..end];
-            ranges.push(Lines { rest: range, next_number });
-            next_number += range.iter().filter(|&&b| b == b'\n').count() as u64;
+            ranges.push(Lines { rest: &bytes[start..end], next_number: 1 });
             start = end;
         }
     }
@@ -78,17 +75,42 @@ fn cut(bytes: &[u8], parts: usize, min_range: usize) -> Vec<Lines<'_>> {
 
 /// Runs `each` on the lines of every range of `bytes`, the ranges on `pool`'s threads, and
 /// returns what it returned for each range, in the order of the file.
-pub(crate) fn map_ranges<'a, R, F>(bytes: &'a [u8], pool: &rayon::ThreadPool, each: F) -> Vec<R>
+///
+/// Each range numbers its lines from 1 (counting them up front would be a pass over the whole
+/// file before the work could be shared); once all are done, `renumber` is given each range's
+/// result and how many lines came before the range, to add to every line number it holds.
+pub(crate) fn map_ranges<'a, R, F, N>(
+    bytes: &'a [u8],
+    pool: &rayon::ThreadPool,
+    each: F,
+    renumber: N,
+) -> Vec<R>
 where
     R: Send,
-    F: Fn(Lines<'a>) -> R + Sync,
+    F: Fn(&mut Lines<'a>) -> R + Sync,
+    N: Fn(&mut R, u64),
 {
     let ranges = cut(bytes, pool.current_num_threads(), MIN_RANGE);
-    if ranges.len() <= 1 {
-        return ranges.into_iter().map(each).collect();
-    }
-    use rayon::prelude::*;
-    pool.install(|| ranges.into_par_iter().with_max_len(1).map(&each).collect())
+    let run = |mut lines: Lines<'a>| {
+        let result = each(&mut lines);
+        // Lines `each` left unread still count.
+        lines.by_ref().for_each(drop);
+        (result, lines.next_number - 1)
+    };
+    let done: Vec<(R, u64)> = if ranges.len() <= 1 {
+        ranges.into_iter().map(run).collect()
+    } else {
+        use rayon::prelude::*;
+        pool.install(|| ranges.into_par_iter().with_max_len(1).map(&run).collect())
+    };
+    let mut before = 0;
+    done.into_iter()
+        .map(|(mut result, lines)| {
+            renumber(&mut result, before);
+            before += lines;
+            result
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -119,10 +141,32 @@ mod tests {
                     for range in &ranges[..ranges.len().saturating_sub(1)] {
                         assert!(range.rest.ends_with(b"\n"), "a range ends mid-line");
                     }
-                    let joined: Vec<Line<'_>> = ranges.into_iter().flatten().collect();
+                    // Renumbered as `map_ranges` does.
+                    let mut joined = Vec::new();
+                    for range in ranges {
+                        let before = joined.len() as u64;
+                        joined.extend(range.map(|l| Line { number: l.number + before, ..l }));
+                    }
                     assert_eq!(joined, whole, "{} in {parts} parts", text.escape_ascii());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn map_ranges_numbers_lines_from_the_start_of_the_file() {
+        let text: Vec<u8> = (0..500).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        // Each range reads only its first two lines: the others must still be counted.
+        let numbered = map_ranges(
+            &text,
+            &pool,
+            |lines| lines.take(2).map(|l| (l.number, l.bytes.to_vec())).collect::<Vec<_>>(),
+            |found, before| found.iter_mut().for_each(|(n, _)| *n += before),
+        );
+        assert!(numbered.len() > 1, "not cut");
+        for (n, bytes) in numbered.into_iter().flatten() {
+            assert_eq!(bytes, format!("line {}", n - 1).into_bytes());
         }
     }
 

@@ -81,6 +81,11 @@ impl Issues {
         }
     }
 
+    /// Adds `before` to the number of every line named.
+    fn renumber(&mut self, before: u64) {
+        self.listed.iter_mut().filter(|issue| issue.line != 0).for_each(|i| i.line += before);
+    }
+
     /// The issues of several ranges of one file and those found across them, as if all had been
     /// pushed in the order of their lines: each part's are in line order and hold its first
     /// [`MAX_ISSUES`], so the first [`MAX_ISSUES`] of the whole are among them.
@@ -148,9 +153,23 @@ impl Sizes {
     }
 
     /// The recorded length of `rel`.
+    #[cfg(test)]
     pub(crate) fn get(&self, rel: &Path) -> Option<u64> {
+        self.get_near(rel, &mut 0)
+    }
+
+    /// [`get`](Self::get), trying first the size after the one found last (`next`, updated):
+    /// asked in the manifest's order, which is the sizes' order, each answer is one comparison.
+    pub(crate) fn get_near(&self, rel: &Path, next: &mut usize) -> Option<u64> {
         let key = rel.as_os_str().as_bytes();
+        if let Some((path, len)) = self.sorted.get(*next)
+            && path.as_bytes() == key
+        {
+            *next += 1;
+            return Some(*len);
+        }
         let at = self.sorted.binary_search_by(|(p, _)| p.as_bytes().cmp(key)).ok()?;
+        *next = at + 1;
         Some(self.sorted[at].1)
     }
 }
@@ -192,7 +211,7 @@ struct ManifestPart {
     issues: Issues,
 }
 
-fn parse_manifest_range(lines: Lines<'_>, max_line: usize) -> ManifestPart {
+fn parse_manifest_range(lines: &mut Lines<'_>, max_line: usize) -> ManifestPart {
     let mut part = ManifestPart::default();
     for Line { number, bytes } in lines {
         let content = bytes.strip_suffix(b"\r").unwrap_or(bytes);
@@ -243,8 +262,15 @@ pub(crate) fn read_manifest(
     pool: &rayon::ThreadPool,
 ) -> Result<Vec<ManifestEntry>> {
     let bytes = read_whole(file, path, limits)?;
-    let parts =
-        lines::map_ranges(&bytes, pool, |range| parse_manifest_range(range, limits.max_line));
+    let parts = lines::map_ranges(
+        &bytes,
+        pool,
+        |range| parse_manifest_range(range, limits.max_line),
+        |part, before| {
+            part.lines.iter_mut().for_each(|line| *line += before);
+            part.issues.renumber(before);
+        },
+    );
     drop(bytes);
     let total = parts.iter().map(|part| part.entries.len()).sum();
     let (mut entries, mut lines) = (Vec::with_capacity(total), Vec::with_capacity(total));
@@ -346,7 +372,7 @@ struct SizesPart {
     issues: Issues,
 }
 
-fn parse_sizes_range(lines: Lines<'_>, max_line: usize) -> SizesPart {
+fn parse_sizes_range(lines: &mut Lines<'_>, max_line: usize) -> SizesPart {
     let mut part = SizesPart::default();
     for Line { number, bytes } in lines {
         if bytes.len() > max_line {
@@ -376,7 +402,15 @@ pub(crate) fn read_sizes(
     entries: &[ManifestEntry],
     pool: &rayon::ThreadPool,
 ) -> Result<Sizes> {
-    let parts = lines::map_ranges(bytes, pool, |range| parse_sizes_range(range, limits.max_line));
+    let parts = lines::map_ranges(
+        bytes,
+        pool,
+        |range| parse_sizes_range(range, limits.max_line),
+        |part, before| {
+            part.sizes.iter_mut().for_each(|(_, _, line)| *line += before);
+            part.issues.renumber(before);
+        },
+    );
     let mut sizes = Vec::with_capacity(parts.iter().map(|part| part.sizes.len()).sum());
     let mut issues = Vec::with_capacity(parts.len() + 1);
     for part in parts {

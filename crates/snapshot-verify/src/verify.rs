@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use checksum::{Algo, Digest, FileKind};
@@ -172,7 +173,9 @@ fn load_sizes(
     opts: &VerifyOptions,
     pool: &rayon::ThreadPool,
 ) -> Result<Option<Sizes>> {
-    let Some(entry) = entries.iter().find(|e| e.path == Path::new(SIZES)) else {
+    // By bytes: comparing `Path`s parses their components.
+    let Some(entry) = entries.iter().find(|e| e.path.as_os_str().as_bytes() == SIZES.as_bytes())
+    else {
         return Ok(None);
     };
     let Ok(file) = root.open_file(Path::new(SIZES)) else { return Ok(None) };
@@ -266,8 +269,9 @@ pub(crate) fn check(c: &Check<'_>) -> Report {
     let mut to_hash: Vec<(&ManifestEntry, Option<u64>, u64)> = Vec::new();
     let mut bytes = 0u64;
     let problem = |path: &Path, kind| Problem { path: path.to_path_buf(), kind };
+    let mut next_size = 0;
     for entry in c.entries {
-        let recorded = c.sizes.and_then(|sizes| sizes.get(&entry.path));
+        let recorded = c.sizes.and_then(|sizes| sizes.get_near(&entry.path, &mut next_size));
         let kind = match c.tree.get(&entry.path) {
             None => Some(absent(c, &entry.path)),
             Some(Node::Dir) => Some(ProblemKind::NotARegularFile { found: FileKind::Directory }),
