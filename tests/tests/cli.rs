@@ -41,7 +41,9 @@ fn readme_test_command_is_the_one_ci_runs() {
 #[test]
 fn every_error_names_its_cause_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 9] = [
+    let cases: [&[&str]; 11] = [
+        &["hash", "missing"],
+        &["check", "missing"],
         &["lock", "missing/F", "true"],
         &["once", "missing/t", "--", "touch", "{}"],
         &["write", "missing/x"],
@@ -62,6 +64,8 @@ fn every_error_names_its_cause_once() {
             "{args:?} names the cause: {err}"
         );
         for line in err.lines() {
+            // Said by the verb, as every verb's messages are (not a bare "error:").
+            assert!(line.starts_with(&format!("{}: ", args[0])), "{args:?}: {line}");
             assert!(line.matches("No such file or directory").count() <= 1, "{args:?}: {line}");
             assert!(line.matches("(os error").count() <= 1, "{args:?} says a cause twice: {line}");
         }

@@ -61,9 +61,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return safefs::usage_error(err),
     };
-    safefs::finish(match cli.command {
-        Command::Fuzz(args) => cmd::fuzz::run(args),
-        Command::Soak(args) => cmd::soak::run(args),
-        Command::Bench(args) => bench::run(args),
-    })
+    let (verb, result) = match cli.command {
+        Command::Fuzz(args) => ("fuzz", cmd::fuzz::run(args)),
+        Command::Soak(args) => ("soak", cmd::soak::run(args)),
+        Command::Bench(args) => ("bench", bench::run(args)),
+    };
+    safefs::finish(verb, result)
 }

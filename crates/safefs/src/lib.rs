@@ -156,19 +156,20 @@ pub fn usage_error(err: clap::Error) -> ExitCode {
     exit::USAGE.into()
 }
 
-/// A verb's result as the contract's exit code: its own code, 141 quietly for a closed pipe, or
-/// the error and its causes on stderr (and in the JSON error shape with `--json`) and 2.
+/// The result of `verb` as the contract's exit code: its own code, 141 quietly for a closed
+/// pipe, or the error and its causes on stderr (`VERB: error: cause`, as the verbs' own messages
+/// begin; in the JSON error shape with `--json`) and 2.
 ///
 /// ```
-/// let code = safefs::finish(Ok(std::process::ExitCode::SUCCESS));
+/// let code = safefs::finish("hash", Ok(std::process::ExitCode::SUCCESS));
 /// assert_eq!(code, std::process::ExitCode::SUCCESS);
 /// ```
-pub fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+pub fn finish(verb: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) if is_broken_pipe(&err) => BROKEN_PIPE.into(),
         Err(err) => {
-            say!("error: {err:#}");
+            say!("{verb}: {err:#}");
             if wants_json() {
                 print_json_error("error", &format!("{err:#}"));
             }
@@ -240,26 +241,32 @@ pub fn main_with(
     if let Some(extra) = extra_help {
         command = command.after_help(format!("{AFTER_HELP}\n\n{extra}"));
     }
-    let parsed = command.try_get_matches_from(args).and_then(|m| Cli::from_arg_matches(&m));
-    let cli = match parsed {
-        Ok(cli) => cli,
+    let parsed = command.try_get_matches_from(args).and_then(|m| {
+        let verb = m.subcommand_name().unwrap_or("error").to_owned();
+        Cli::from_arg_matches(&m).map(|cli| (verb, cli))
+    });
+    let (verb, cli) = match parsed {
+        Ok(parsed) => parsed,
         Err(err) => return usage_error(err),
     };
-    finish(match cli.command {
-        Verb::Hash(args) => cmd::hash::run(args),
-        Verb::Check(args) => cmd::check::run(args),
-        Verb::Copy(args) => cmd::copy::run(args),
-        Verb::Seal(args) => cmd::seal::run(args),
-        Verb::Verify(args) => cmd::verify::run(args),
-        Verb::Latest(args) => cmd::latest::run(args),
-        Verb::Lock(args) => cmd::lock::run(args),
-        Verb::Once(args) => cmd::once::run(args),
-        Verb::Write(args) => cmd::write::run(args),
-        Verb::Sweep(args) => cmd::sweep::run(args),
-        Verb::Jsonl(args) => cmd::jsonl::run(args),
-        Verb::Demo(args) => cmd::demo::run(args),
-        // For the installable command users type, also when `cargo xtask` prints them.
-        Verb::Completions(args) => cmd::completions::run(args, Cli::command()),
-        Verb::Man => cmd::completions::man(Cli::command()),
-    })
+    finish(
+        &verb,
+        match cli.command {
+            Verb::Hash(args) => cmd::hash::run(args),
+            Verb::Check(args) => cmd::check::run(args),
+            Verb::Copy(args) => cmd::copy::run(args),
+            Verb::Seal(args) => cmd::seal::run(args),
+            Verb::Verify(args) => cmd::verify::run(args),
+            Verb::Latest(args) => cmd::latest::run(args),
+            Verb::Lock(args) => cmd::lock::run(args),
+            Verb::Once(args) => cmd::once::run(args),
+            Verb::Write(args) => cmd::write::run(args),
+            Verb::Sweep(args) => cmd::sweep::run(args),
+            Verb::Jsonl(args) => cmd::jsonl::run(args),
+            Verb::Demo(args) => cmd::demo::run(args),
+            // For the installable command users type, also when `cargo xtask` prints them.
+            Verb::Completions(args) => cmd::completions::run(args, Cli::command()),
+            Verb::Man => cmd::completions::man(Cli::command()),
+        },
+    )
 }
