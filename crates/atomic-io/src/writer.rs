@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 
 use std::path::{Path, PathBuf};
 
@@ -625,12 +625,15 @@ fn create_locked(
             target: target.to_owned(),
             source,
         };
+        // The open tempfile's own `tempfile_in` makes, but through `make_in`: its error is then
+        // the system's as it is, not one that appends the temp path unescaped.
         let named = tempfile::Builder::new()
             .prefix(&prefix)
             .suffix(TEMP_SUFFIX)
             .rand_bytes(TEMP_RANDOM_LEN)
-            .permissions(Permissions::from_mode(mode))
-            .tempfile_in(dir_path)
+            .make_in(dir_path, |path| {
+                File::options().read(true).write(true).create_new(true).mode(mode).open(path)
+            })
             .map_err(create_error)?;
         let (file, path) = named.into_parts();
         // `keep` only disarms tempfile's own removal-on-drop; `Temp` takes over that duty.

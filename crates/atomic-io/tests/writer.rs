@@ -434,3 +434,22 @@ fn names_that_are_not_utf8_are_written_like_any_other() {
     let err = write_atomic(dir.join(OsStr::from_bytes(b"gone\xe9/x")), b"").unwrap_err();
     assert!(err.to_string().contains(r"gone\xe9/x"), "{err}");
 }
+
+#[test]
+fn a_temp_that_cannot_be_created_gives_the_system_error_itself() {
+    // sysfs takes no new file, not even from root (EPERM; EROFS where it is mounted read-only).
+    if !Path::new("/sys/kernel").is_dir() {
+        assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "CI has /sys");
+        eprintln!("SKIPPED a_temp_that_cannot_be_created...: no sysfs at /sys");
+        return;
+    }
+    let err =
+        AtomicFile::create("/sys/atomic-io-cannot-create", &WriteOptions::default()).err().unwrap();
+    assert!(matches!(err, Error::CreateTemp { .. }), "{err:?}");
+    // The cause is the system's error as it is: its errno, and no temp path in the words (the
+    // message names the directory and the target; a temp path would be shown unescaped).
+    let cause =
+        std::error::Error::source(&err).and_then(|c| c.downcast_ref::<std::io::Error>()).unwrap();
+    assert!(cause.raw_os_error().is_some(), "{cause:?}");
+    assert!(!cause.to_string().contains("at path"), "{cause}");
+}
