@@ -319,7 +319,7 @@ fn holder_text() -> String {
 /// exclusively by us) at `path`, if that file may hold it: `created` (this process just created it
 /// as a lock file), or its whole content already is holder information ([`is_holder_info`]) and
 /// `path` names that same regular file without a symlink. Anything else (a data file, a script,
-/// a symlink) is left byte- and mtime-identical.
+/// a symlink, a directory) is left byte- and mtime-identical.
 pub(crate) fn record_holder(locked: &File, path: &Path, created: bool) -> std::io::Result<()> {
     let text = holder_text();
     if created {
@@ -327,7 +327,12 @@ pub(crate) fn record_holder(locked: &File, path: &Path, created: bool) -> std::i
         return Ok(());
     }
     let mut old = Vec::with_capacity(256);
-    locked.try_clone()?.take(MAX_INFO as u64 + 1).read_to_end(&mut old)?;
+    match locked.try_clone()?.take(MAX_INFO as u64 + 1).read_to_end(&mut old) {
+        Ok(_) => {}
+        // A directory, locked as flock(1) locks one: it holds no holder information.
+        Err(err) if err.kind() == std::io::ErrorKind::IsADirectory => return Ok(()),
+        Err(err) => return Err(err),
+    }
     if !is_holder_info(&old) {
         return Ok(());
     }

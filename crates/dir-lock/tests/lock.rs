@@ -485,3 +485,15 @@ fn holder_information_goes_into_a_created_lock_file_even_when_a_shared_holder_cr
     );
     holder.release();
 }
+
+#[test]
+fn a_directory_is_locked_as_flock1_locks_one_and_left_as_it_was() {
+    let (_d, dir) = tempdir();
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("keep"), b"x").unwrap();
+    // flock(1) locks a directory (`flock DIR cmd`); so does `lock`, writing nothing into it.
+    drop(LockFile::acquire(&data, &LockOptions::default(), &()).unwrap());
+    drop(LockFile::acquire(&data, &NONBLOCK_X, &()).unwrap());
+    assert_eq!(entries(&data), ["keep"]);
+}
