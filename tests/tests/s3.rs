@@ -101,6 +101,20 @@ fn copy_round_trip(rgw: &Rgw) {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     make_tree(&src, 1);
+    // A dry run lists what would be copied, in the local dry run's shape, and writes nothing.
+    let dry = |from: &Path, to: &Path| {
+        let out = rgw.safefs(&rgw.endpoint).args(["copy", "--dry-run"]).arg(from).arg(to).output();
+        let out = out.unwrap();
+        assert_exit(&out, 0);
+        stdout(&out)
+    };
+    let said = dry(&src, Path::new("s3://roundtrip/roms"));
+    assert_eq!(said.lines().filter(|l| l.starts_with("copy ")).count(), 23, "{said}");
+    assert!(said.contains("copy snes/big.sfc\n"), "{said}");
+    assert!(said.ends_with(", compare 0 (skipped where the xxh128 matches); nothing written\n"));
+    assert!(said.contains("dry run: would copy 23 ("), "{said}");
+    let store = rgw.store("s3://roundtrip/roms", &rgw.endpoint);
+    assert!(store.list("").unwrap().is_empty(), "a dry run wrote to the store");
     let report = rgw.copy_json(&src, "s3://roundtrip/roms");
     assert_eq!(
         (report["copied"].as_u64(), report["verified"].as_bool()),
@@ -108,10 +122,14 @@ fn copy_round_trip(rgw: &Rgw) {
         "{report}"
     );
     // Each object carries the XXH128 of the source file in its metadata.
-    let store = rgw.store("s3://roundtrip/roms", &rgw.endpoint);
     let big = store.head("snes/big.sfc").unwrap().unwrap();
     let want = checksum::hash_file(checksum::Algo::Xxh128, src.join("snes/big.sfc")).unwrap();
     assert_eq!((big.size, big.xxh128), (want.len, Some(want.digest)));
+    let said = dry(&src, Path::new("s3://roundtrip/roms"));
+    assert!(said.contains("dry run: would copy 0 (0 B), compare 23 "), "{said}");
+    let said = dry(Path::new("s3://roundtrip/roms"), &tmp.path().join("dry-dst"));
+    assert!(said.contains("dry run: would copy 23 ("), "{said}");
+    assert!(!tmp.path().join("dry-dst").exists(), "a dry run wrote a local file");
     // A second copy finds everything up to date.
     let report = rgw.copy_json(&src, "s3://roundtrip/roms");
     assert_eq!(

@@ -90,4 +90,7 @@ pub use snapshot::{latest, seal, verify};
 /// What [`seal`] returns: snapshot-verify's, the manifest named by its URL.
 pub use snapshot_verify::Sealed;
 pub use store::{Listed, Object, PART, Put, Store, XXH128_META};
-pub use transfer::{Failed, Progress, Transfer, TransferOptions, download, upload};
+pub use transfer::{
+    Action, Failed, Plan, Planned, Progress, Transfer, TransferOptions, download, plan_download,
+    plan_upload, upload,
+};

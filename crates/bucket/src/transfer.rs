@@ -183,11 +183,7 @@ pub fn upload(
     progress: &dyn Progress,
 ) -> Result<Transfer> {
     let started = Instant::now();
-    let listing = checksum::list_tree(src).map_err(|e| Error::Local {
-        action: "cannot list",
-        path: src.to_owned(),
-        source: std::io::Error::new(e.io_kind(), e.to_string()),
-    })?;
+    let listing = list_source(src)?;
     let remote: std::collections::HashMap<String, u64> =
         store.list("")?.into_iter().map(|l| (l.rel, l.size)).collect();
     let mut report = run_parallel(&listing.files, opts, |file, report| {
@@ -227,20 +223,129 @@ pub fn upload(
         }
     });
     report.not_files = listing.skipped.iter().map(|s| names::escape(&s.rel).into_owned()).collect();
-    for error in listing.errors {
-        report.failed.push(Failed {
-            path: names::escape(src).into_owned(),
-            error: Error::Local {
-                action: "cannot list part of",
-                path: src.to_owned(),
-                source: std::io::Error::new(error.io_kind(), error.to_string()),
-            },
-        });
-    }
+    report.failed.extend(listing_errors(src, listing.errors));
     report.failed.sort_by(|a, b| a.path.cmp(&b.path));
     report.verified = opts.verify;
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// What a transfer would do with one file, decided without reading any file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Nothing of that size is on the other side: it would be copied.
+    Copy,
+    /// Something of the same size is there: it would be hashed and skipped if its XXH128
+    /// matches, copied otherwise.
+    Compare,
+}
+
+/// One file of a [`Plan`].
+#[derive(Debug, Serialize)]
+pub struct Planned {
+    /// Its name relative to the tree or prefix (escaped like every name in reports).
+    pub path: String,
+    /// What would be done.
+    pub action: Action,
+    /// Its length.
+    pub len: u64,
+}
+
+/// A dry run of [`upload`] or [`download`]: what each file would get, from the listings of both
+/// sides only (nothing read, nothing written).
+#[derive(Debug, Default, Serialize)]
+pub struct Plan {
+    /// Every file that would be copied or compared, in name order.
+    pub entries: Vec<Planned>,
+    /// Files a real run would fail on (names the other side cannot hold, folders that could not
+    /// be listed).
+    pub problems: Vec<Failed>,
+    /// Uploads: symlinks and special files of the source, which a real run would not read.
+    pub not_files: Vec<String>,
+}
+
+/// What [`upload`] of `src` to the store would do, without reading a file or writing an object.
+pub fn plan_upload(src: &Path, store: &Store) -> Result<Plan> {
+    let listing = list_source(src)?;
+    let remote: std::collections::HashMap<String, u64> =
+        store.list("")?.into_iter().map(|l| (l.rel, l.size)).collect();
+    let mut plan = Plan::default();
+    for file in &listing.files {
+        let path = names::escape(&file.rel).into_owned();
+        match key_of(&file.rel) {
+            Ok(key) => plan.entries.push(Planned {
+                path,
+                action: if remote.get(key) == Some(&file.len) {
+                    Action::Compare
+                } else {
+                    Action::Copy
+                },
+                len: file.len,
+            }),
+            Err(error) => plan.problems.push(Failed { path, error }),
+        }
+    }
+    plan.not_files = listing.skipped.iter().map(|s| names::escape(&s.rel).into_owned()).collect();
+    plan.problems.extend(listing_errors(src, listing.errors));
+    Ok(plan)
+}
+
+/// What [`download`] into `dst` would do, without reading an object or writing a file.
+pub fn plan_download(store: &Store, dst: &Path) -> Result<Plan> {
+    let mut plan = Plan::default();
+    for object in downloadable(store)? {
+        match check_key(&object.rel) {
+            Ok(()) => {
+                let local = std::fs::symlink_metadata(dst.join(&object.rel));
+                let same = local.is_ok_and(|m| m.is_file() && m.len() == object.size);
+                plan.entries.push(Planned {
+                    action: if same { Action::Compare } else { Action::Copy },
+                    path: object.rel,
+                    len: object.size,
+                });
+            }
+            Err(reason) => plan.problems.push(Failed {
+                error: Error::Unstorable {
+                    name: store.url(&object.rel),
+                    reason: format!("cannot be a local path: {reason}"),
+                },
+                path: object.rel,
+            }),
+        }
+    }
+    Ok(plan)
+}
+
+/// The regular files, links and unreadable folders under `src`.
+fn list_source(src: &Path) -> Result<checksum::Listing> {
+    checksum::list_tree(src).map_err(|e| Error::Local {
+        action: "cannot list",
+        path: src.to_owned(),
+        source: std::io::Error::new(e.io_kind(), e.to_string()),
+    })
+}
+
+/// Each folder under `src` that could not be listed, as a failure.
+fn listing_errors(src: &Path, errors: Vec<checksum::Error>) -> impl Iterator<Item = Failed> + '_ {
+    errors.into_iter().map(move |error| Failed {
+        path: names::escape(src).into_owned(),
+        error: Error::Local {
+            action: "cannot list part of",
+            path: src.to_owned(),
+            source: std::io::Error::new(error.io_kind(), error.to_string()),
+        },
+    })
+}
+
+/// The objects under the store's prefix a download copies: not the store check's probes, not
+/// folder markers.
+fn downloadable(store: &Store) -> Result<Vec<crate::Listed>> {
+    Ok(store
+        .list("")?
+        .into_iter()
+        .filter(|o| !o.rel.starts_with(crate::check::PROBE_DIR) && !o.rel.ends_with('/'))
+        .collect())
 }
 
 /// Reads the object back and compares it with what was sent. Another complete version (its
@@ -279,11 +384,7 @@ pub fn download(
     progress: &dyn Progress,
 ) -> Result<Transfer> {
     let started = Instant::now();
-    let objects: Vec<_> = store
-        .list("")?
-        .into_iter()
-        .filter(|o| !o.rel.starts_with(crate::check::PROBE_DIR) && !o.rel.ends_with('/'))
-        .collect();
+    let objects = downloadable(store)?;
     std::fs::create_dir_all(dst).map_err(|source| Error::Local {
         action: "cannot create",
         path: dst.to_owned(),

@@ -128,9 +128,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if bucket::is_url(args.src.as_os_str()) || bucket::is_url(args.dst.as_os_str()) {
         anyhow::ensure!(
-            !args.dry_run && !args.checksum && args.modify_window.is_none(),
-            "--dry-run, --checksum and --modify-window do not apply to s3:// copies yet"
+            !args.checksum && args.modify_window.is_none(),
+            "--checksum and --modify-window do not apply to s3:// copies yet"
         );
+        if args.dry_run {
+            return super::remote::dry_run(&args.src, &args.dst, args.json);
+        }
         let opts = bucket::TransferOptions {
             jobs: args.jobs.map_or(bucket::TransferOptions::default().jobs, usize::from),
             verify: !args.no_verify,

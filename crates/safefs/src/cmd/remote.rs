@@ -69,6 +69,70 @@ pub(crate) fn error_kind(err: &bucket::Error) -> &'static str {
     }
 }
 
+/// Which way a copy with `s3://` on one side goes: `(upload, the URL)`; a store on both sides
+/// is refused.
+fn direction<'a>(src: &'a Path, dst: &'a Path) -> anyhow::Result<(bool, &'a Path)> {
+    match (bucket::is_url(src.as_os_str()), bucket::is_url(dst.as_os_str())) {
+        (true, true) => anyhow::bail!(
+            "copy between two stores is not supported: copy to a local directory first"
+        ),
+        (false, true) => Ok((true, dst)),
+        _ => Ok((false, src)),
+    }
+}
+
+/// `copy --dry-run` with `s3://` on one side: what each file would get (`copy` or `compare`,
+/// decided from both listings: nothing is read or written), in the local dry run's shape.
+pub(crate) fn dry_run(src: &Path, dst: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let fields = json!({ "src": names::escape(src), "dst": names::escape(dst), "dry_run": true });
+    let (up, url) = direction(src, dst)?;
+    let Some(store) = open_or_report("copy", json, &fields, url)? else {
+        return Ok(exit::USAGE.into());
+    };
+    let plan = match up {
+        true => bucket::plan_upload(src, &store),
+        false => bucket::plan_download(&store, dst),
+    };
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(err) => return fatal("copy", json, fields, &err),
+    };
+    for name in &plan.not_files {
+        say!("copy: would skip {name}: not a regular file (object storage holds files only)");
+    }
+    for problem in &plan.problems {
+        say!("copy: would fail {}: {}", problem.path, crate::Chain(&problem.error));
+    }
+    let ok = plan.problems.is_empty();
+    if json {
+        let mut value = serde_json::to_value(&plan)?;
+        for (key, v) in fields.as_object().into_iter().flatten() {
+            value[key] = v.clone();
+        }
+        value["ok"] = json!(ok);
+        super::verify::print_json(&value)?;
+    } else {
+        let count = |action| plan.entries.iter().filter(move |e| e.action == action);
+        let to_copy = count(bucket::Action::Copy);
+        let bytes: u64 = to_copy.clone().map(|e| e.len).sum();
+        for entry in &plan.entries {
+            let action = match entry.action {
+                bucket::Action::Copy => "copy",
+                bucket::Action::Compare => "compare",
+            };
+            crate::out!("{action} {}", entry.path);
+        }
+        crate::out!(
+            "dry run: would copy {} ({}), compare {} (skipped where the xxh128 matches); nothing \
+             written",
+            to_copy.count(),
+            indicatif::HumanBytes(bytes),
+            count(bucket::Action::Compare).count()
+        );
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { exit::FAILED.into() })
+}
+
 /// `copy` with `s3://` on one side: upload a tree to a prefix or download a prefix into a tree.
 pub(crate) fn copy(
     src: &Path,
@@ -77,13 +141,7 @@ pub(crate) fn copy(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let fields = json!({ "src": names::escape(src), "dst": names::escape(dst), "dry_run": false });
-    let (up, url) = match (bucket::is_url(src.as_os_str()), bucket::is_url(dst.as_os_str())) {
-        (true, true) => anyhow::bail!(
-            "copy between two stores is not supported: copy to a local directory first"
-        ),
-        (false, true) => (true, dst),
-        _ => (false, src),
-    };
+    let (up, url) = direction(src, dst)?;
     let Some(store) = open_or_report("copy", json, &fields, url)? else {
         return Ok(exit::USAGE.into());
     };
