@@ -216,10 +216,10 @@ pub fn list_tree(root: impl AsRef<Path>) -> Result<Listing> {
     };
     let mut listing = Listing { errors: walk.errors, ..Default::default() };
     for entry in walk.entries {
-        match (entry.kind, entry.meta) {
+        match (entry.kind, entry.stamp) {
             (Some(FileKind::Directory), _) => {}
-            (None, Some(meta)) => {
-                listing.files.push(ListedFile { rel: entry.rel, len: meta.len() })
+            (None, Some(stamp)) => {
+                listing.files.push(ListedFile { rel: entry.rel, len: stamp.len })
             }
             (kind, _) => listing
                 .skipped

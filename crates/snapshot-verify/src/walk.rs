@@ -81,13 +81,13 @@ pub(crate) fn walk(root: &Path, detail: Detail, threads: Option<usize>) -> io::R
     let found = checksum::walk_tree(root, status, threads).map_err(walk_source)?;
     let mut tree = Tree { nodes: HashMap::with_capacity(found.entries.len()), errors: Vec::new() };
     for entry in found.entries {
-        let node = match (entry.kind, entry.meta) {
+        let node = match (entry.kind, entry.stamp) {
             (Some(FileKind::Directory), _) => Node::Dir,
             (Some(FileKind::Symlink), _) => Node::Symlink,
             (Some(kind), _) => Node::Special(kind),
-            (None, meta) => Node::File(
-                meta.map(|meta| FileStat { len: meta.len(), ctime: Timestamp::ctime(&meta) }),
-            ),
+            (None, stamp) => {
+                Node::File(stamp.map(|stamp| FileStat { len: stamp.len, ctime: stamp.ctime }))
+            }
         };
         tree.nodes.insert(entry.rel.into_os_string(), node);
     }
