@@ -122,6 +122,18 @@ fn temps_in(root: impl AsRef<Path>) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Whether this process may give files away (root); without it a test that needs it skips
+/// loudly, and fails on CI, which runs as root.
+#[allow(clippy::print_stderr)] // the loud skip, as in the test functions themselves
+fn may_give_files_away(test: &str) -> bool {
+    let root = rustix::process::geteuid().is_root();
+    if !root {
+        assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "CI runs {test} as root");
+        eprintln!("SKIPPED {test}: giving files away needs root");
+    }
+    root
+}
+
 fn ok(report: &CopyReport) {
     assert!(report.failed.is_empty(), "failures: {:#?}", report.failed);
     assert!(!report.interrupted);
@@ -220,9 +232,7 @@ fn one_large_folder_copies_identically_with_any_number_of_jobs() {
 
 #[test]
 fn owners_are_kept_where_the_process_may_give_files_away_and_set_id_bits_survive_the_chown() {
-    if !rustix::process::geteuid().is_root() {
-        assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "CI runs this test as root");
-        eprintln!("SKIPPED owners_are_kept...: giving files away needs root");
+    if !may_give_files_away("owners_are_kept_where_the_process_may_give_files_away") {
         return;
     }
     let s = Scratch::new();
@@ -246,9 +256,7 @@ fn owners_are_kept_where_the_process_may_give_files_away_and_set_id_bits_survive
 
 #[test]
 fn owners_of_directories_and_symlinks_are_kept_too_and_links_are_not_followed() {
-    if !rustix::process::geteuid().is_root() {
-        assert!(std::env::var_os("CI").is_none_or(|v| v != "true"), "CI runs this test as root");
-        eprintln!("SKIPPED owners_of_directories_and_symlinks...: giving files away needs root");
+    if !may_give_files_away("owners_of_directories_and_symlinks_are_kept_too") {
         return;
     }
     let s = Scratch::new();
