@@ -310,8 +310,9 @@ fn ensure_dir(dir: &Path, root: bool) -> Result<bool, FileError> {
     }
 }
 
-/// Gives each destination directory its source's owner (while owners are kept), mode and mtime,
-/// deepest first (so setting a parent's mtime comes after every change inside it), on every run.
+/// Gives each destination directory its source's owner (while owners are kept, and only where
+/// it is not this process's), mode and mtime, deepest first (so setting a parent's mtime comes
+/// after every change inside it), on every run.
 /// Directories whose task was cut short keep mode 0o700, this process's owner and a fresh mtime:
 /// the next copy completes them.
 fn apply_dir_metadata(

@@ -118,7 +118,9 @@
 //!   not, or DST keeps no owners (exFAT through FUSE answers EPERM), the first refusal gives one
 //!   [`Warning::OwnersNotKept`] and the rest get the copier's owner. Only entries whose owner
 //!   differs from the copier's cost a `chown`. A change of owner alone does not make a file or
-//!   symlink out of date; directories get their owner, mode and mtime again on every run.
+//!   symlink out of date; directories get their mode and mtime again on every run, and their
+//!   source's owner when it is not the copier's (an existing directory of DST owned by someone
+//!   else is not given back to the copier).
 //!   Extended attributes (ACLs included, which are stored as attributes) are copied where DST
 //!   takes them; the first one DST refuses gives one
 //!   [`Warning::XattrsNotKept`] and the copy goes on without them. A change of attributes alone
