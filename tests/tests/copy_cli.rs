@@ -574,6 +574,6 @@ fn a_copy_makes_a_bounded_number_of_system_calls_per_file() {
         .sum();
     eprintln!("{files} files: {status} status calls, {fs_calls} file-system calls: {counts:?}");
     // Per file, plus start-up, the threads and the two folders.
-    assert!(status <= files * 8 + 200, "{status} status calls for {files} files: {counts:?}");
+    assert!(status <= files * 7 + 200, "{status} status calls for {files} files: {counts:?}");
     assert!(fs_calls <= files * 24 + 600, "{fs_calls} calls for {files} files: {counts:?}");
 }

@@ -39,33 +39,43 @@ impl DirTask<'_, '_> {
     /// Decides whether the file is skipped, and if not writes its temp (with retries).
     /// `Ok(None)`: cancelled.
     pub(super) fn prepare(&mut self, job: &Job<'_>) -> Result<Option<Prepared>, FileError> {
+        // The destination first: where nothing is there (a first copy), there is nothing to
+        // compare with, and the source's status is taken once, on its open descriptor, by
+        // `write_temp`, which refuses anything but a regular file as this `lstat` would.
+        let dst_meta = match std::fs::symlink_metadata(&job.dst) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Ok(self.write_with_retries(job, 1)?.map(Prepared::Written));
+            }
+            Err(source) => {
+                return Err(FileError::Destination {
+                    action: "inspect",
+                    path: job.dst.clone(),
+                    source,
+                });
+            }
+        };
         let src_meta = std::fs::symlink_metadata(&job.src)
             .map_err(|source| FileError::Open { path: job.src.clone(), source })?;
         if let Some(kind) = FileKind::of(&src_meta) {
             return Err(FileError::NotRegular { path: job.src.clone(), kind });
         }
-        if self.up_to_date(job, &src_meta)? {
+        if self.up_to_date(job, &src_meta, &dst_meta)? {
             return Ok(Some(Prepared::Skip(src_meta.len())));
         }
         Ok(self.write_with_retries(job, 1)?.map(Prepared::Written))
     }
 
-    /// Whether the destination already holds this file (same size and mtime, or with `checksum`
-    /// the same content). Anything in the way that is not a regular file or a directory (a planted
-    /// symlink, a FIFO) is removed, never opened or written through.
-    fn up_to_date(&mut self, job: &Job<'_>, src_meta: &Metadata) -> Result<bool, FileError> {
+    /// Whether the destination (whose `lstat` is `dst_meta`) already holds this file (same size
+    /// and mtime, or with `checksum` the same content). Anything in the way that is not a regular
+    /// file or a directory (a planted symlink, a FIFO) is removed, never opened or written through.
+    fn up_to_date(
+        &mut self,
+        job: &Job<'_>,
+        src_meta: &Metadata,
+        dst_meta: &Metadata,
+    ) -> Result<bool, FileError> {
         let dst = &job.dst;
-        let dst_meta = match std::fs::symlink_metadata(dst) {
-            Ok(meta) => meta,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(source) => {
-                return Err(FileError::Destination {
-                    action: "inspect",
-                    path: dst.to_owned(),
-                    source,
-                });
-            }
-        };
         if dst_meta.is_dir() {
             return Err(FileError::InTheWay { path: dst.to_owned(), kind: FileKind::Directory });
         }
@@ -79,7 +89,7 @@ impl DirTask<'_, '_> {
             self.changed = true;
             return Ok(false);
         }
-        if sys::dev_ino(&dst_meta) == sys::dev_ino(src_meta) {
+        if sys::dev_ino(dst_meta) == sys::dev_ino(src_meta) {
             return Err(FileError::SameFile { src: job.src.clone(), dst: dst.to_owned() });
         }
         if dst_meta.len() != src_meta.len() {
@@ -90,8 +100,7 @@ impl DirTask<'_, '_> {
             let theirs = checksum::hash_file(Algo::Xxh128, dst)?;
             ours == theirs
         } else {
-            Timestamp::mtime(&dst_meta)
-                .within(Timestamp::mtime(src_meta), self.shared.modify_window)
+            Timestamp::mtime(dst_meta).within(Timestamp::mtime(src_meta), self.shared.modify_window)
         };
         if !same {
             return Ok(false);
@@ -119,8 +128,17 @@ impl DirTask<'_, '_> {
         attempt: u32,
     ) -> Result<Option<Written>, FileError> {
         let read_err = |source| FileError::Read { path: job.src.clone(), source };
-        let src = sys::open_source(&job.src)
-            .map_err(|source| FileError::Open { path: job.src.clone(), source })?;
+        let src = match sys::open_source(&job.src) {
+            Ok(src) => src,
+            // `O_NOFOLLOW` on a symlink: not a regular file, said as `prepare`'s `lstat` says it.
+            Err(err) if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(match std::fs::symlink_metadata(&job.src).map(|m| FileKind::of(&m)) {
+                    Ok(Some(kind)) => FileError::NotRegular { path: job.src.clone(), kind },
+                    _ => FileError::Open { path: job.src.clone(), source: err },
+                });
+            }
+            Err(source) => return Err(FileError::Open { path: job.src.clone(), source }),
+        };
         let before = src.metadata().map_err(read_err)?;
         if let Some(kind) = FileKind::of(&before) {
             return Err(FileError::NotRegular { path: job.src.clone(), kind });
