@@ -66,7 +66,12 @@ fn smoke(cluster: &Cluster) {
     assert_exit(&other, 1);
     holder.stdin.take().unwrap().write_all(b"\n").unwrap();
     assert_eq!(wait_within(&mut holder), Some(0));
-    let other = Command::new(&flock).arg("-n").arg(b.join("lock")).arg("true").output().unwrap();
+    // The unlock reaches the MDS after the holder has exited: the kernel sends FUSE's release
+    // (which carries the flock unlock) to ceph-fuse in the background, after close returns. So
+    // host B may still see the lock for a moment: wait for it, with a bound generous enough to
+    // mean "never released" when it runs out. (`-n` here failed once in CI.)
+    let other =
+        Command::new(&flock).args(["-w", "60"]).arg(b.join("lock")).arg("true").output().unwrap();
     assert_exit(&other, 0);
 
     let s3 = cluster.s3();
