@@ -84,6 +84,12 @@ pub fn walk_tree(root: impl AsRef<Path>, status: Status, threads: Option<usize>)
     let mut first = Walk::default();
     let dirs = list_dir(root, Path::new(""), status, &mut first)
         .map_err(|source| Error::Walk { path: root.into(), source })?;
+    if dirs.is_empty() {
+        // A folder of files only (how `hash DIR...` often sees each of its arguments): no thread
+        // would find work, and starting them cost more than the listing (200 such folders: 1,600
+        // threads, a warm `hash` 3.9x slower than of their parent).
+        return Ok(first);
+    }
     let work = Mutex::new(Work { dirs, busy: 0 });
     let more = Condvar::new();
     let threads = reading_threads(threads);
