@@ -149,7 +149,7 @@
 //!   guarded against.
 //! - A file is copied by one thread from start to end, and a directory is cut into slices of
 //!   whole entries in name order (one per 128 entries or 32 MiB, at most [`CopyOptions::jobs`],
-//!   by default `checksum::reading_threads`: 4 per core): a directory of a few huge files gets
+//!   by default `checksum::reading_threads`: 8 per core): a directory of a few huge files gets
 //!   at most one thread per file, and one huge file one thread.
 //!
 //! ## Why these dependencies
