@@ -115,6 +115,20 @@ impl TreeSpec {
     }
 }
 
+/// How a benchmark table names the tree: ``tree `rom` (520 files in 40 folders, 360 MiB)``.
+impl std::fmt::Display for TreeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tree `{}` ({} files in {} folders, {} MiB)",
+            self.name,
+            self.dirs * self.files_per_dir,
+            self.dirs,
+            self.bytes() >> 20
+        )
+    }
+}
+
 /// The tree at `data_dir/<name>`, generated unless a marker says it already holds this spec.
 pub fn ensure_tree(data_dir: &Path, spec: &TreeSpec) -> anyhow::Result<PathBuf> {
     let root = data_dir.join(spec.name);

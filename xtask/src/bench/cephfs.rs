@@ -44,14 +44,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let mut contenders: Vec<_> =
         ["full", "none"].map(|durability| ours(ctx, src, dst, durability).with_reset(fresh)).into();
     contenders.extend(peers.contenders(src, dst, fresh));
-    let title = format!(
-        "cephfs: copy tree `{}` ({} files in {} folders, {} MiB) to {} ({on})",
-        spec.name,
-        spec.dirs * spec.files_per_dir,
-        spec.dirs,
-        spec.bytes() >> 20,
-        toolkit::names::shown(dst)
-    );
+    let title = format!("cephfs: copy {spec} to {} ({on})", toolkit::names::shown(dst));
     ctx.table(&title, Some(spec.bytes()), &mut contenders);
     fresh()
 }

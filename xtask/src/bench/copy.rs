@@ -43,13 +43,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             .map(|durability| ours(ctx, src, dst, durability).with_reset(fresh))
             .into();
         contenders.extend(peers.contenders(src, dst, fresh));
-        let title = format!(
-            "copy: tree `{}` ({} files in {} folders, {} MiB)",
-            spec.name,
-            spec.dirs * spec.files_per_dir,
-            spec.dirs,
-            bytes >> 20
-        );
+        let title = format!("copy: {spec}");
         let stats = ctx.table(&title, Some(bytes), &mut contenders);
         fresh()?;
         let none = median_of(&stats, "ours: copy --durability none");

@@ -88,13 +88,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             cat_name = Some(ceiling.name.clone());
             contenders.push(ceiling);
         }
-        let title = format!(
-            "hash: tree `{}` ({} files in {} folders, {} MiB)",
-            spec.name,
-            files.len(),
-            spec.dirs,
-            bytes >> 20
-        );
+        let title = format!("hash: {spec}");
         let stats = ctx.table(&title, Some(bytes), &mut contenders);
         let ours = median_of(&stats, "ours: xtask hash (XXH128)");
         let per_core = per_core_name.and_then(|name| median_of(&stats, &name));

@@ -119,13 +119,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             .with_reset(empty),
         );
     }
-    let title = format!(
-        "s3: upload tree `{}` ({} files in {} folders, {} MiB) to {url}",
-        spec.name,
-        spec.dirs * spec.files_per_dir,
-        spec.dirs,
-        spec.bytes() >> 20
-    );
+    let title = format!("s3: upload {spec} to {url}");
     ctx.table(&title, Some(spec.bytes()), &mut contenders);
     empty()
 }

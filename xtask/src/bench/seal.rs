@@ -67,12 +67,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 .with_reset(fresh),
             );
         }
-        let title = format!(
-            "seal: tree `{}` ({} files, {} MiB, written unsynced before each run)",
-            spec.name,
-            spec.dirs * spec.files_per_dir,
-            spec.bytes() >> 20
-        );
+        let title = format!("seal: {spec}, written unsynced before each run");
         ctx.table(&title, Some(spec.bytes()), &mut contenders);
         if snap.exists() {
             std::fs::remove_dir_all(snap)?;

@@ -108,8 +108,7 @@ pub(crate) fn run(ctx: &Ctx) -> anyhow::Result<()> {
             cat_name = Some(ceiling.name.clone());
             contenders.push(ceiling);
         }
-        let title =
-            format!("verify: tree `{}` ({} files, {} MiB)", spec.name, files.len(), bytes >> 20);
+        let title = format!("verify: {spec}");
         let stats = ctx.table(&title, Some(bytes), &mut contenders);
         let ours = median_of(&stats, "ours: xtask verify");
         let wide = wide_name.and_then(|name| median_of(&stats, &name));
